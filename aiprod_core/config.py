@@ -89,7 +89,7 @@ class BackboneConfig:
 
     @property
     def mlp_dim(self) -> int:
-        return int(round(self.width * self.mlp_ratio / 32)) * 32
+        return round(self.width * self.mlp_ratio / 32) * 32
 
     @property
     def attention_blocks(self) -> int:

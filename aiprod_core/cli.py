@@ -1,0 +1,115 @@
+"""The `aiprod` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from .config import PRESETS, ConfigError
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", help="a .safetensors checkpoint (default: the embedded aiprod-v2-tiny model)")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="build a preset with random weights instead")
+
+
+def _add_clip_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", type=int, help="frames, 1 + k * temporal compression (default: the model's)")
+    p.add_argument("--height", type=int, help="pixels, a multiple of the spatial compression")
+    p.add_argument("--width", type=int, help="pixels, a multiple of the spatial compression")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .pipeline import generate, load_model
+    from .video_io import write_video
+
+    model = load_model(args.model, args.preset)
+    if not model.trained:
+        print(f"note: {model.source}: weights are random, the clip will be noise", file=sys.stderr)
+    t0 = time.perf_counter()
+    video = generate(
+        model,
+        args.prompt,
+        negative=args.negative,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        steps=args.steps,
+        cfg=args.cfg,
+        seed=args.seed,
+        sampler=args.sampler,
+        shift=args.shift,
+        upscale=args.upscale,
+        progress=not args.quiet,
+    )
+    fps = args.fps or model.config.fps
+    path = write_video(args.output, video, fps=fps)
+    t, h, w, _ = video.shape
+    print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .info import model_info
+
+    info = model_info(model=args.model, preset_name=args.preset, frames=args.frames, height=args.height, width=args.width)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"{info['name']} ({info['source']})")
+        for name, c in info["components"].items():
+            extra = ", ".join(f"{k}={v}" for k, v in c.items() if k != "params")
+            print(f"  {name:13s} {c['params'] / 1e6:10.2f} M params  {extra}")
+        clip = info["clip"]
+        print(f"  clip {clip['frames']}x{clip['height']}x{clip['width']} -> latent {clip['latent_shape']}, {clip['tokens']} tokens")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiprod", description="AIPROD v2 multilingual text-to-video")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="text -> video file (.mp4, .webm, .webp or .gif)")
+    g.add_argument("prompt", help="the prompt, in any language")
+    g.add_argument("-o", "--output", default="aiprod.mp4", help="output file; the extension picks the format")
+    g.add_argument("--negative", default="", help="negative prompt for classifier-free guidance")
+    _add_clip_args(g)
+    g.add_argument("--steps", type=int, default=20, help="sampling steps")
+    g.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sampler", default="euler", choices=["euler", "heun"])
+    g.add_argument("--shift", type=float, help="override the token-count sigma shift")
+    g.add_argument("--upscale", action="store_true", help="2x latent upscale then refine")
+    g.add_argument("--fps", type=float, help="frames per second of the file (default: the model's)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_args(g)
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
+    _add_model_args(i)
+    _add_clip_args(i)
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Hybrid backbone: attention blocks (A) interleaved with depthwise 3D-conv blocks (C).
+
+The layout follows LTX-Video's transformer (patch size 1, since the VAE already patchifies;
+AdaLN-single from PixArt-alpha; QK RMSNorm across heads; 3D fractional RoPE; a PixArt caption
+projection) and replaces some attention blocks with conv blocks, whose cost is linear in the token
+count. The model predicts the rectified-flow velocity `noise - x0`.
+
+Shapes: B batch, C latent channels, (t, h, w) latent grid, N = t*h*w tokens, W width, H heads,
+D head_dim, L text tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..config import BackboneConfig
+from .rope import apply_rope, rope_cos_sin
+
+Rope = tuple[Tensor, Tensor]
+Grid = tuple[int, int, int]
+
+_NORM_EPS = 1e-6
+_TIME_FREQ_DIM = 256  # sinusoidal channels of the timestep embedding, as in PixArt / LTX
+
+
+def timestep_embedding(t: Tensor, dim: int = _TIME_FREQ_DIM, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal embedding of timesteps t [B] -> [B, dim], cos first (diffusers `flip_sin_to_cos`)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]  # (B, half)
+    return torch.cat([args.cos(), args.sin()], dim=-1)
+
+
+def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """AdaLN: RMS-normalise x [B,N,W] without affine, then x * (1 + scale) + shift with [B,1,W] values."""
+    return torch.addcmul(shift, F.rms_norm(x, (x.shape[-1],), eps=_NORM_EPS), 1 + scale)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with QK RMSNorm across heads (LTX style); self-attention when context is None.
+
+    Projections are plain `to_q`, `to_k`, `to_v`, `to_out` Linears, the names a LoRA targets.
+    """
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.to_q = nn.Linear(width, width)
+        self.to_k = nn.Linear(width, width)
+        self.to_v = nn.Linear(width, width)
+        self.norm_q = nn.RMSNorm(width, eps=_NORM_EPS)
+        self.norm_k = nn.RMSNorm(width, eps=_NORM_EPS)
+        self.to_out = nn.Linear(width, width)
+
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None, rope: Rope | None = None
+    ) -> Tensor:
+        """x [B,N,W], context [B,L,W] or None, mask [B,1,1,L] bool (True = attend) -> [B,N,W]."""
+        b, n, w = x.shape
+        kv = x if context is None else context
+        # (B, N, W) -> (B, H, N, D); the norm spans all heads before the split, as in LTX
+        q = self.norm_q(self.to_q(x)).view(b, n, self.heads, -1).transpose(1, 2)
+        k = self.norm_k(self.to_k(kv)).view(b, kv.shape[1], self.heads, -1).transpose(1, 2)
+        v = self.to_v(kv).view(b, kv.shape[1], self.heads, -1).transpose(1, 2)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, D)
+        return self.to_out(out.transpose(1, 2).reshape(b, n, w))
+
+
+class FeedForward(nn.Module):
+    """Gated MLP (SwiGLU): proj_in W -> 2*mlp_dim, value * silu(gate), proj_out mlp_dim -> W."""
+
+    def __init__(self, width: int, mlp_dim: int):
+        super().__init__()
+        self.proj_in = nn.Linear(width, 2 * mlp_dim)
+        self.proj_out = nn.Linear(mlp_dim, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x [B,N,W] -> [B,N,W]."""
+        value, gate = self.proj_in(x).chunk(2, dim=-1)
+        return self.proj_out(value * F.silu(gate))
+
+
+class AttentionBlock(nn.Module):
+    """Block "A": AdaLN self-attention with 3D RoPE, cross-attention to the caption, gated MLP."""
+
+    def __init__(self, cfg: BackboneConfig):
+        super().__init__()
+        self.attn1 = Attention(cfg.width, cfg.heads)
+        self.attn2 = Attention(cfg.width, cfg.heads)
+        self.ff = FeedForward(cfg.width, cfg.mlp_dim)
+        # the block's own offset on the shared AdaLN-single values (PixArt-alpha)
+        self.scale_shift_table = nn.Parameter(torch.randn(6, cfg.width) / cfg.width**0.5)
+
+    def forward(
+        self, x: Tensor, temb: Tensor, context: Tensor, context_mask: Tensor | None, rope: Rope, grid: Grid
+    ) -> Tensor:
+        """x [B,N,W], temb [B,6W], context [B,L,W], context_mask [B,1,1,L] bool or None -> [B,N,W]."""
+        mod = self.scale_shift_table + temb.view(temb.shape[0], 6, -1)  # (B, 6, W)
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.unsqueeze(2).unbind(1)
+        x = x + gate_msa * self.attn1(_modulate(x, shift_msa, scale_msa), rope=rope)
+        # cross-attention is ungated as in LTX; a parameter-free norm keeps its input scale fixed
+        x = x + self.attn2(F.rms_norm(x, (x.shape[-1],), eps=_NORM_EPS), context, context_mask)
+        return x + gate_mlp * self.ff(_modulate(x, shift_mlp, scale_mlp))
+
+
+class ConvBlock(nn.Module):
+    """Block "C": AdaLN depthwise k^3 conv over (t,h,w), then an AdaLN gated MLP; no text attention."""
+
+    def __init__(self, cfg: BackboneConfig):
+        super().__init__()
+        k = cfg.conv_kernel
+        self.conv = nn.Conv3d(cfg.width, cfg.width, k, padding=k // 2, groups=cfg.width)
+        self.ff = FeedForward(cfg.width, cfg.mlp_dim)
+        self.scale_shift_table = nn.Parameter(torch.randn(6, cfg.width) / cfg.width**0.5)
+
+    def forward(
+        self, x: Tensor, temb: Tensor, context: Tensor, context_mask: Tensor | None, rope: Rope, grid: Grid
+    ) -> Tensor:
+        """x [B,N,W], temb [B,6W] -> [B,N,W]; context, context_mask and rope are unused (same call as A)."""
+        b, n, w = x.shape
+        mod = self.scale_shift_table + temb.view(b, 6, -1)
+        shift_c, scale_c, gate_c, shift_mlp, scale_mlp, gate_mlp = mod.unsqueeze(2).unbind(1)
+        # (B, N, W) viewed as (B, W, t, h, w) in channels_last_3d: a view, no copy, and the fast CPU path
+        h = _modulate(x, shift_c, scale_c).view(b, *grid, w).permute(0, 4, 1, 2, 3)
+        h = self.conv(h).permute(0, 2, 3, 4, 1).reshape(b, n, w)  # (B, N, W)
+        x = x + gate_c * h
+        return x + gate_mlp * self.ff(_modulate(x, shift_mlp, scale_mlp))
+
+
+class HybridBackbone(nn.Module):
+    """Velocity predictor for rectified flow over a patchified video latent.
+
+    `blocks` holds the blocks in `cfg.pattern` order; each is called as
+    `block(x, temb, context, context_mask, rope, grid)`, so a streaming engine can run them one by one.
+    """
+
+    def __init__(self, cfg: BackboneConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        w = cfg.width
+        self.gradient_checkpointing = False
+
+        self.proj_in = nn.Linear(cfg.in_channels, w)
+        self.time_embed = nn.Sequential(nn.Linear(_TIME_FREQ_DIM, w), nn.SiLU(), nn.Linear(w, w))
+        self.caption_projection = nn.Sequential(
+            nn.Linear(cfg.text_dim, w), nn.GELU(approximate="tanh"), nn.Linear(w, w)
+        )
+        self.text_pool = nn.Linear(w, w) if cfg.pooled_text else None
+        self.adaln_single = nn.Linear(w, 6 * w)  # shared by all blocks (AdaLN-single)
+        self.blocks = nn.ModuleList(AttentionBlock(cfg) if c == "A" else ConvBlock(cfg) for c in cfg.pattern)
+
+        # output head: LayerNorm, AdaLN shift/scale from the embedding, then Linear(W -> C)
+        self.scale_shift_table = nn.Parameter(torch.randn(2, w) / w**0.5)
+        self.proj_out = nn.Linear(w, cfg.in_channels)
+        # zero output at init: the first training steps predict 0 instead of noise from random weights
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)
+
+        self._rope_cache: dict[tuple, Rope] = {}
+
+    def rope(self, grid: Grid, device: torch.device) -> Rope:
+        """cos, sin tables [N, head_dim] for a latent grid (t, h, w), cached per grid and device."""
+        key = (*grid, str(device))
+        if key not in self._rope_cache:
+            if len(self._rope_cache) >= 8:  # a few resolutions at most; keep memory bounded
+                self._rope_cache.clear()
+            c = self.cfg
+            self._rope_cache[key] = rope_cos_sin(*grid, c.head_dim, c.rope_max_pos, c.rope_theta, device)
+        return self._rope_cache[key]
+
+    def _check_inputs(self, x: Tensor, sigma: Tensor, context: Tensor, context_mask: Tensor | None) -> None:
+        c = self.cfg
+        if x.ndim != 5 or x.shape[1] != c.in_channels:
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}; expected [B, {c.in_channels}, t, h, w] "
+                "(a latent from the VAE with backbone.in_channels channels)"
+            )
+        b = x.shape[0]
+        if sigma.shape not in ((b,), ()):
+            raise ValueError(f"sigma has shape {tuple(sigma.shape)}; expected [{b}] (one noise level per sample)")
+        if context.ndim != 3 or context.shape[0] != b or context.shape[2] != c.text_dim:
+            raise ValueError(
+                f"context has shape {tuple(context.shape)}; expected [{b}, L, {c.text_dim}] "
+                "(text encoder states with backbone.text_dim features)"
+            )
+        if context_mask is not None and context_mask.shape != context.shape[:2]:
+            raise ValueError(
+                f"context_mask has shape {tuple(context_mask.shape)}; expected {tuple(context.shape[:2])} "
+                "to match context [B, L]"
+            )
+
+    def forward(self, x: Tensor, sigma: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        """Predict the velocity (noise - x0).
+
+        x [B,C,t,h,w] noisy latent, sigma [B] noise level in [0,1], context [B,L,text_dim] text states,
+        context_mask [B,L] bool or 0/1 (None: all valid) -> [B,C,t,h,w].
+        """
+        self._check_inputs(x, sigma, context, context_mask)
+        b, _, t, h, w = x.shape
+        grid = (t, h, w)
+        tokens = self.proj_in(x.flatten(2).transpose(1, 2))  # (B, N, W), tokens in (t,h,w) order
+
+        ctx = self.caption_projection(context)  # (B, L, W)
+        mask = None
+        if context_mask is not None:
+            valid = context_mask.bool()  # (B, L)
+            has_text = valid.any(dim=1, keepdim=True)  # (B, 1)
+            # a row with no valid token (empty prompt) attends to an all-zero caption instead of
+            # a fully masked one, which would make SDPA return NaN; padding still has no effect
+            ctx = ctx * has_text.unsqueeze(-1)
+            valid = valid | ~has_text
+            mask = valid[:, None, None, :]  # (B, 1, 1, L) broadcast over heads and queries
+
+        emb = self.time_embed(timestep_embedding(sigma.expand(b) * 1000).to(tokens.dtype))  # (B, W)
+        if self.text_pool is not None:
+            m = torch.ones_like(ctx[..., :1]) if mask is None else mask[:, 0, 0, :, None].to(ctx.dtype)
+            pooled = (ctx * m).sum(1) / m.sum(1).clamp_min(1)  # masked mean, (B, W)
+            emb = emb + self.text_pool(pooled)
+        temb = self.adaln_single(F.silu(emb))  # (B, 6W)
+        rope = self.rope(grid, x.device)
+
+        use_ckpt = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        for block in self.blocks:
+            if use_ckpt:
+                tokens = checkpoint(block, tokens, temb, ctx, mask, rope, grid, use_reentrant=False)
+            else:
+                tokens = block(tokens, temb, ctx, mask, rope, grid)
+
+        shift, scale = (self.scale_shift_table + emb[:, None]).unsqueeze(2).unbind(1)  # (B, 1, W) each
+        out = F.layer_norm(tokens, (tokens.shape[-1],), eps=_NORM_EPS)
+        out = self.proj_out(torch.addcmul(shift, out, 1 + scale))  # (B, N, C)
+        return out.transpose(1, 2).reshape(b, -1, t, h, w)

@@ -1,0 +1,174 @@
+"""Text -> video for scripts and the CLI: load a model, encode the prompt, sample, upscale, decode."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint, load_into
+from .config import ModelConfig, preset
+from .models.backbone import HybridBackbone
+from .models.upscaler import LatentUpscaler, upsample_latent
+from .models.vae import CausalVideoVAE
+from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
+from .text import EmbeddingCache, TextEncoder, encode_cached, load_text_encoder
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "aiprod-v2-tiny.safetensors"
+
+
+def default_model_path() -> Path | None:
+    """The embedded default model shipped inside the package, if this install has it."""
+    p = WEIGHTS_DIR / DEFAULT_MODEL
+    return p if p.is_file() else None
+
+
+@dataclass
+class VideoModel:
+    """All components of one model, built from one config."""
+
+    config: ModelConfig
+    backbone: HybridBackbone
+    vae: CausalVideoVAE
+    text_encoder: TextEncoder
+    upscaler: LatentUpscaler | None
+    source: str  # a file path, or "random init (preset NAME)"
+    trained: bool
+
+
+def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:
+    """A randomly initialised model (seeded, so two builds are identical)."""
+    torch.manual_seed(seed)
+    return VideoModel(
+        config=config,
+        backbone=HybridBackbone(config.backbone).eval(),
+        vae=CausalVideoVAE(config.vae).eval(),
+        text_encoder=load_text_encoder(config.text),
+        upscaler=LatentUpscaler(config.upscaler).eval() if config.upscaler else None,
+        source=f"random init (preset {config.name})",
+        trained=False,
+    )
+
+
+def load_model(path: str | os.PathLike | None = None, preset_name: str | None = None) -> VideoModel:
+    """Load a checkpoint; with neither argument, the embedded default model.
+
+    `preset_name` without a path builds that preset with random weights (and says so): useful for
+    shapes and speed, not for pictures.
+    """
+    if path is None and preset_name is None:
+        path = default_model_path()
+        if path is None:
+            preset_name = "tiny"
+    if path is None:
+        log.warning("no trained weights: preset %r runs with RANDOM weights; the video will be noise", preset_name)
+        return build_model(preset(preset_name))
+    config, parts = load_checkpoint(path, require=("backbone", "vae", "text_encoder"))
+    with torch.device("meta"):
+        backbone, vae = HybridBackbone(config.backbone), CausalVideoVAE(config.vae)
+        upscaler = LatentUpscaler(config.upscaler) if config.upscaler and "upscaler" in parts else None
+    for name, module in (("backbone", backbone), ("vae", vae), ("upscaler", upscaler)):
+        if module is not None:
+            module.to_empty(device="cpu")
+            load_into(module, parts[name], path, name)
+            module.eval()
+    text_encoder = load_text_encoder(config.text, parts["text_encoder"])
+    return VideoModel(config, backbone, vae, text_encoder, upscaler, source=str(path), trained=True)
+
+
+def sample_latent(
+    model: VideoModel,
+    context: torch.Tensor,
+    mask: torch.Tensor,
+    neg_context: torch.Tensor | None,
+    neg_mask: torch.Tensor | None,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 20,
+    cfg: float = 3.0,
+    seed: int = 0,
+    sampler: str = "euler",
+    shift: float | None = None,
+    denoise: float = 1.0,
+    init_latent: torch.Tensor | None = None,
+    callback: Callable[[dict], None] | None = None,
+) -> torch.Tensor:
+    """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
+    if denoise < 1.0 and init_latent is None:
+        raise ValueError(f"denoise={denoise} < 1 needs an initial latent to start from")
+    tokens = shape[2] * shape[3] * shape[4]
+
+    def schedule(n: int) -> torch.Tensor:
+        return ltx_sigmas(n, tokens, shift=shift)
+
+    sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
+    x = start_latent(noise_like(shape, seed), sigmas[0], init_latent if denoise < 1.0 else None)
+    velocity = guided_velocity(model.backbone, context, mask, neg_context, neg_mask, cfg)
+    return SAMPLERS[sampler](velocity, x, sigmas, callback)
+
+
+@torch.no_grad()
+def decode_latent(model: VideoModel, latent: torch.Tensor, temporal_chunk: int = 0, spatial_tile: int = 0) -> torch.Tensor:
+    """LATENT [B,C,t,h,w] -> frames [B,T,H,W,3] in 0..1."""
+    video = model.vae.decode(latent, temporal_chunk=temporal_chunk, spatial_tile=spatial_tile)  # [B,3,T,H,W]
+    return ((video.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()
+
+
+@torch.no_grad()
+def generate(
+    model: VideoModel,
+    prompt: str,
+    negative: str = "",
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    steps: int = 20,
+    cfg: float = 3.0,
+    seed: int = 0,
+    sampler: str = "euler",
+    shift: float | None = None,
+    upscale: bool = False,
+    refine_steps: int = 8,
+    refine_denoise: float = 0.4,
+    temporal_chunk: int = 0,
+    spatial_tile: int = 0,
+    progress: bool = True,
+    cache: EmbeddingCache | None = None,
+) -> torch.Tensor:
+    """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`)."""
+    c = model.config
+    frames, height, width = frames or c.frames, height or c.height, width or c.width
+    shape = (1, *c.vae.latent_shape(frames, height, width))
+    if upscale and model.upscaler is None:
+        raise ValueError(f"{model.source} has no upscaler; run without --upscale or load a model that has one")
+    cache = cache if cache is not None else EmbeddingCache()
+    context, mask = encode_cached(model.text_encoder, [prompt], cache)
+    neg_context, neg_mask = encode_cached(model.text_encoder, [negative], cache) if cfg != 1.0 else (None, None)
+
+    total = steps + (refine_steps if upscale else 0)
+    bar = _progress(total, progress)
+    kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1))
+    latent = sample_latent(model, context, mask, neg_context, neg_mask, shape, steps=steps, **kw)
+    if upscale:
+        up = upsample_latent(model.upscaler, model.vae, latent)
+        latent = sample_latent(
+            model, context, mask, neg_context, neg_mask, tuple(up.shape),
+            steps=refine_steps, denoise=refine_denoise, init_latent=up, **kw,
+        )
+    bar.close()
+    return decode_latent(model, latent, temporal_chunk, spatial_tile)[0]
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="sampling", unit="step", disable=not enabled)
