@@ -28,8 +28,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .video_io import write_video
 
     model = load_model(args.model, args.preset)
-    if not model.trained:
-        print(f"note: {model.source}: weights are random, the clip will be noise", file=sys.stderr)
     t0 = time.perf_counter()
     video = generate(
         model,

@@ -52,7 +52,7 @@ def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:
         vae=CausalVideoVAE(config.vae).eval(),
         text_encoder=load_text_encoder(config.text),
         upscaler=LatentUpscaler(config.upscaler).eval() if config.upscaler else None,
-        source=f"random init (preset {config.name})",
+        source=f"random init ({config.name})",
         trained=False,
     )
 

@@ -37,16 +37,26 @@ def parse_grid(s: str) -> tuple[int, int, int]:
     return t, h, w
 
 
-def time_step(step: Callable[[], None], warmup: int, repeats: int) -> float:
-    """Median seconds of `repeats` calls after `warmup` untimed ones."""
+def time_round_robin(steps: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each step over `repeats` rounds after `warmup` untimed ones.
+
+    Models take turns within a round, so a load spike on a shared machine hits all of them alike.
+    """
     for _ in range(warmup):
-        step()
-    times = []
+        for step in steps.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def median_ratio(num: list[float], den: list[float]) -> float:
+    """Median of per-round ratios: robust to a slow round that hits both models."""
+    return round(statistics.median(a / b for a, b in zip(num, den)), 3)
 
 
 def ours_step(model: HybridBackbone, x: torch.Tensor, sigma, ctx, mask) -> Callable[[], None]:
@@ -160,18 +170,22 @@ def main() -> None:
         mask = torch.zeros(1, args.text_len, dtype=torch.bool)
         mask[:, : args.text_len * 3 // 4] = True  # a padded prompt, as in real use
         row: dict[str, object] = {"grid": f"{t}x{h}x{w}", "tokens": t * h * w}
-        for name, m in models.items():
-            make = diffusers_step if name == "diffusers_ltx" else ours_step
-            row[f"{name}_s"] = round(time_step(make(m, x, sigma, ctx, mask), args.warmup, args.repeats), 4)
+        steps = {
+            name: (diffusers_step if name == "diffusers_ltx" else ours_step)(m, x, sigma, ctx, mask)
+            for name, m in models.items()
+        }
+        times = time_round_robin(steps, args.warmup, args.repeats)
+        for name, ts in times.items():
+            row[f"{name}_s"] = round(statistics.median(ts), 4)
         for name in patterns:
             if name.startswith("hybrid_"):
-                row[f"attention_over_{name}"] = round(row["attention_s"] / row[f"{name}_s"], 3)
-        if "diffusers_ltx" in models:
-            row["ours_attention_over_diffusers"] = round(row["attention_s"] / row["diffusers_ltx_s"], 3)
+                row[f"attention_over_{name}"] = median_ratio(times["attention"], times[name])
+        if "diffusers_ltx" in times:
+            row["ours_attention_over_diffusers"] = median_ratio(times["attention"], times["diffusers_ltx"])
         results.append(row)
 
     report = {
-        "bench": "backbone fwd+bwd seconds per step (median)",
+        "bench": "backbone fwd+bwd seconds per step (median); ratios are medians of per-round ratios",
         "device": "cpu",
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,

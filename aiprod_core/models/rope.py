@@ -27,16 +27,20 @@ def rope_axis_pairs(head_dim: int) -> tuple[int, int, int]:
 
 
 def rope_angles(
-    positions: Tensor, head_dim: int, max_pos: tuple[float, float, float], theta: float
+    positions: Tensor,
+    head_dim: int,
+    max_pos: tuple[float, float, float],
+    theta: float,
+    dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """Rotation angles for positions [N, 3] in (t, h, w) order -> [N, head_dim // 2] (float32)."""
+    """Rotation angles for positions [N, 3] in (t, h, w) order -> [N, head_dim // 2] in `dtype`."""
     if positions.ndim != 2 or positions.shape[-1] != 3:
         raise ValueError(f"positions has shape {tuple(positions.shape)}; expected [N, 3] (t, h, w)")
-    frac = positions.float() / torch.tensor(max_pos, dtype=torch.float32, device=positions.device)
+    frac = positions.to(dtype) / torch.tensor(max_pos, dtype=dtype, device=positions.device)
     parts = []
     for axis, n in enumerate(rope_axis_pairs(head_dim)):
         # theta ** linspace(log_theta 1, log_theta theta, n) * pi/2, as in LTX-Video
-        freqs = theta ** torch.linspace(0.0, 1.0, n, dtype=torch.float32, device=positions.device)
+        freqs = theta ** torch.linspace(0.0, 1.0, n, dtype=dtype, device=positions.device)
         freqs = freqs * (math.pi / 2)
         parts.append((2 * frac[:, axis : axis + 1] - 1) * freqs)  # (N, n)
     return torch.cat(parts, dim=-1)  # (N, head_dim/2)
@@ -62,14 +66,19 @@ def rope_cos_sin(
     theta: float,
     device: torch.device | str | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """cos and sin tables for a t x h x w latent grid, each [t*h*w, head_dim] float32."""
-    ang = rope_angles(video_positions(t, h, w, device), head_dim, max_pos, theta)
+    """cos and sin tables for a t x h x w latent grid, each [t*h*w, head_dim] float32 on `device`.
+
+    Angles reach theta * pi/2 (~1.6e4 rad), where float32 keeps only ~1e-3 rad, so the table is built
+    in float64 on the CPU (any backend, MPS included) and only the result is cast and moved.
+    """
+    ang = rope_angles(video_positions(t, h, w), head_dim, max_pos, theta, dtype=torch.float64)
     ang = torch.cat([ang, ang], dim=-1)  # both halves of a pair share one angle
-    return ang.cos(), ang.sin()
+    return ang.cos().float().to(device), ang.sin().float().to(device)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate x [..., N, head_dim] by the tables cos, sin [N, head_dim]; computed in float32."""
-    x1, x2 = x.float().chunk(2, dim=-1)
+    """Rotate x [..., N, head_dim] by the tables cos, sin [N, head_dim]; computed in float32 at least."""
+    xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 rotate in float32, as in LTX
+    x1, x2 = xf.chunk(2, dim=-1)
     rotated = torch.cat([-x2, x1], dim=-1)  # the pair partner, with the sign of a 90-degree turn
-    return (x.float() * cos + rotated * sin).to(x.dtype)
+    return (xf * cos + rotated * sin).to(x.dtype)

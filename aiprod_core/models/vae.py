@@ -147,7 +147,7 @@ def _tile_spans(size: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     if tile >= size:
         return [(0, size)]
     stride = tile - overlap
-    starts = list(range(0, size - tile, stride)) + [size - tile]
+    starts = [*range(0, size - tile, stride), size - tile]
     return [(s, s + tile) for s in starts]
 
 
@@ -323,8 +323,8 @@ class CausalVideoVAE(nn.Module):
         logger.debug("tiled VAE decode: %d x %d tiles of %d latent px", len(ys), len(xs), spatial_tile)
         out = z.new_zeros(out_shape)
         wsum = z.new_zeros(out_shape[-2:])
-        for (y0, y1), ry in zip(ys, wy):
-            for (x0, x1), rx in zip(xs, wx):
+        for (y0, y1), ry in zip(ys, wy, strict=True):
+            for (x0, x1), rx in zip(xs, wx, strict=True):
                 wgt = (ry[:, None] * rx[None, :]).to(z.dtype)
                 oy, ox = slice(y0 * sc, y1 * sc), slice(x0 * sc, x1 * sc)
                 for f0, y in self._decode_chunks(z[..., y0:y1, x0:x1], temporal_chunk):
