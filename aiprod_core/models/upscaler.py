@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import UpscalerConfig
+from .layers import conv3d
 from .vae import CausalVideoVAE
 
 
@@ -30,8 +31,8 @@ class UpscalerResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(_groups(channels), channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.silu(self.norm1(self.conv1(x)))
-        h = self.norm2(self.conv2(h))
+        h = F.silu(self.norm1(conv3d(self.conv1, x)))
+        h = self.norm2(conv3d(self.conv2, h))
         return F.silu(x + h)
 
 
@@ -61,7 +62,7 @@ class LatentUpscaler(nn.Module):
                 f"upscaler input has shape {shape}; expected a latent [B,{c},t,h,w] "
                 f"with {c} channels (the VAE's latent_channels)"
             )
-        x = F.silu(self.initial_norm(self.initial_conv(z.to(self.final_conv.weight.dtype))))
+        x = F.silu(self.initial_norm(conv3d(self.initial_conv, z.to(self.final_conv.weight.dtype))))
         for block in self.res_blocks:
             x = block(x)
         b, m, t, h, w = x.shape
@@ -70,7 +71,7 @@ class LatentUpscaler(nn.Module):
         x = x.reshape(b, t, m, 2 * h, 2 * w).transpose(1, 2)
         for block in self.post_upsample_res_blocks:
             x = block(x)
-        return self.final_conv(x)
+        return conv3d(self.final_conv, x)
 
 
 def upsample_latent(upscaler: LatentUpscaler, vae: CausalVideoVAE, z: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ from .layers import (
     CausalState,
     CausalTemporalAttention,
     ChannelRMSNorm,
+    conv3d,
     depth_to_space,
     space_to_depth,
 )
@@ -52,7 +53,7 @@ class CausalDownsample(nn.Module):
     def forward(self, x: Tensor, state: CausalState | None = None) -> Tensor:
         if self.ft == 2:
             x = torch.cat([x[:, :, :1], x], dim=2)
-        return self.proj(space_to_depth(x, self.ft, self.fs))
+        return conv3d(self.proj, space_to_depth(x, self.ft, self.fs))
 
 
 class CausalUpsample(nn.Module):
@@ -69,7 +70,7 @@ class CausalUpsample(nn.Module):
         self.proj = nn.Conv3d(in_channels, out_channels * self.ft * self.fs * self.fs, 1)
 
     def forward(self, x: Tensor, state: CausalState | None = None) -> Tensor:
-        x = depth_to_space(self.proj(x), self.ft, self.fs)
+        x = depth_to_space(conv3d(self.proj, x), self.ft, self.fs)
         if self.ft == 2:
             at_start = state is None or self not in state
             if at_start:
