@@ -240,7 +240,9 @@ def _tiny() -> ModelConfig:
 def _small() -> ModelConfig:
     return ModelConfig(
         name="aiprod-v2-small",
-        backbone=BackboneConfig(in_channels=128, width=512, heads=8, pattern="CAA" * 4, text_dim=512),
+        backbone=BackboneConfig(
+            in_channels=128, width=512, heads=8, pattern="CAA" * 4, mlp_ratio=8 / 3, text_dim=512
+        ),
         vae=VAEConfig(
             latent_channels=128,
             patch_size=4,
