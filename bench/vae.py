@@ -1,13 +1,15 @@
 """VAE decode benchmark: peak memory and time of whole vs chunked (and tiled) decoding. Prints JSON.
 
 Each case runs in a fresh subprocess so that one case's allocations cannot hide another's. Peak
-memory on CPU is the growth of the process's peak resident set (VmHWM in /proc/self/status) over
-the resident set just before the decode call; the peak is reset first by writing 5 to
-/proc/self/clear_refs. Model weights and the input latent are allocated before the reset, so they
-are not counted; the output video is, and is also reported on its own so it can be subtracted.
+memory on CPU is measured two ways: (1) the growth of the process's peak resident set (VmHWM in
+/proc/self/status, reset by writing 5 to /proc/self/clear_refs) over the resident set just before
+the decode call, which includes allocator overhead; (2) the peak of live tensor bytes during the
+decode from torch.profiler's allocation events. Model weights and the input latent exist before
+either measurement starts, so they are not counted; the output video is, and is also reported on
+its own so it can be subtracted.
 
-    python bench/vae.py                      # tiny preset, 64x64, 17/65/129 frames, plus 128x128 tiled
-    python bench/vae.py --quick              # 64x64 only
+    python bench/vae.py            # tiny preset, 64x64 at 17/65/129 frames, plus 128x128 chunked+tiled
+    python bench/vae.py --quick    # 64x64 only
 """
 
 from __future__ import annotations
@@ -37,13 +39,32 @@ def _reset_peak() -> bool:
         return False
 
 
+def _tensor_peak_bytes(prof) -> int:
+    """Peak of live tensor bytes during a profiled region, from the allocation events in time order."""
+    from torch._C._profiler import _EventType
+
+    allocs, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        if e.tag == _EventType.Allocation:
+            allocs.append((e.start_time_ns, e.extra_fields.alloc_size))
+        stack.extend(e.children)
+    live = peak = 0
+    for _, size in sorted(allocs):
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
 def run_case(case: dict) -> dict:
     """Run one decode case in this process and return its figures."""
     import torch
+    from torch.profiler import ProfilerActivity, profile
 
     from aiprod_core.config import preset
     from aiprod_core.models.vae import CausalVideoVAE
 
+    torch.set_num_threads(case["threads"])
     torch.manual_seed(0)
     cfg = preset(case["preset"]).vae
     vae = CausalVideoVAE(cfg).eval()
@@ -56,27 +77,32 @@ def run_case(case: dict) -> dict:
         reset = _reset_peak()
         base_rss = _status_kib("VmRSS")
         base_hwm = _status_kib("VmHWM")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = vae.decode(z, **kwargs)
-        first_s = time.perf_counter() - t0
+        wall, cpu = [time.perf_counter() - t0], [time.process_time() - c0]
         peak_hwm = _status_kib("VmHWM")
         out_mib = out.numel() * out.element_size() / 2**20
         del out
-        times = [first_s]
         for _ in range(case["repeats"] - 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             vae.decode(z, **kwargs)
-            times.append(time.perf_counter() - t0)
-    peak_mib = (peak_hwm - base_rss) / 1024
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            vae.decode(z, **kwargs)
+    rss_mib = (peak_hwm - base_rss) / 1024
+    tensor_mib = _tensor_peak_bytes(prof) / 2**20
     return {
         **case,
         "latent": [1, cfg.latent_channels, t, h, w],
-        "peak_growth_mib": round(peak_mib, 2),
         "output_mib": round(out_mib, 2),
-        "peak_growth_excl_output_mib": round(peak_mib - out_mib, 2),
-        "peak_reset_ok": reset and base_hwm <= base_rss + 64,
-        "time_s_median": round(statistics.median(times), 3),
-        "time_s_all": [round(x, 3) for x in times],
+        "rss_peak_growth_mib": round(rss_mib, 2),
+        "rss_peak_growth_excl_output_mib": round(rss_mib - out_mib, 2),
+        "rss_peak_reset_ok": reset and base_hwm <= base_rss + 64,
+        "tensor_peak_mib": round(tensor_mib, 2),
+        "tensor_peak_excl_output_mib": round(tensor_mib - out_mib, 2),
+        "wall_s_median": round(statistics.median(wall), 3),
+        "cpu_s_median": round(statistics.median(cpu), 3),
     }
 
 
@@ -89,12 +115,32 @@ def _spawn(case: dict) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _run_case_median(case: dict, runs: int) -> dict:
+    """Run a case in `runs` fresh processes; RSS figures are the median (page-level RSS is noisy)."""
+    results = [_spawn(case) for _ in range(runs)]
+    merged = dict(results[0])
+    for key in ("rss_peak_growth_mib", "rss_peak_growth_excl_output_mib", "wall_s_median", "cpu_s_median"):
+        merged[key] = round(statistics.median(r[key] for r in results), 3)
+    merged["rss_peak_growth_excl_output_mib_all_runs"] = [
+        r["rss_peak_growth_excl_output_mib"] for r in results
+    ]
+    merged["rss_peak_reset_ok"] = all(r["rss_peak_reset_ok"] for r in results)
+    return merged
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="64x64 cases only")
     ap.add_argument("--chunk", type=int, default=2, help="latent frames per chunk for chunked cases")
     ap.add_argument("--repeats", type=int, default=3, help="timed decodes per case (median reported)")
+    ap.add_argument("--runs", type=int, default=3, help="fresh processes per case (median RSS reported)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per case (1 is steadiest on a shared machine)",
+    )
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_case(json.loads(args.child))))
@@ -105,13 +151,15 @@ def main() -> None:
     def case(frames: int, size: int, chunk: int, tile: int = 0) -> dict:
         return {
             "preset": "tiny", "frames": frames, "height": size, "width": size,
-            "chunk": chunk, "tile": tile, "overlap": 2, "repeats": args.repeats,
+            "chunk": chunk, "tile": tile, "overlap": 2, "repeats": args.repeats, "threads": args.threads,
         }  # fmt: skip
 
     cases = [case(f, 64, c) for f in (17, 65, 129) for c in (0, args.chunk)]
     if not args.quick:
-        cases += [case(f, 128, c, tile) for f in (17, 129) for c, tile in ((0, 0), (args.chunk, 0), (args.chunk, 8))]
-    results = [_spawn(c) for c in cases]
+        cases += [
+            case(f, 128, c, tile) for f in (17, 129) for c, tile in ((0, 0), (args.chunk, 0), (args.chunk, 8))
+        ]
+    results = [_run_case_median(c, args.runs) for c in cases]
 
     def ratio(size: int, chunk: int, tile: int, key: str) -> float | None:
         pick = {
@@ -123,25 +171,38 @@ def main() -> None:
             return round(pick[129] / pick[17], 3)
         return None
 
+    keys = (
+        "tensor_peak_excl_output_mib",
+        "tensor_peak_mib",
+        "rss_peak_growth_excl_output_mib",
+        "rss_peak_growth_mib",
+    )
     summary = {
-        "chunked_64px_peak_ratio_129_over_17_excl_output": ratio(64, args.chunk, 0, "peak_growth_excl_output_mib"),
-        "chunked_64px_peak_ratio_129_over_17_incl_output": ratio(64, args.chunk, 0, "peak_growth_mib"),
-        "whole_64px_peak_ratio_129_over_17_excl_output": ratio(64, 0, 0, "peak_growth_excl_output_mib"),
         "goal": "chunked peak (excl. output) grows <= 1.25x from 17 to 129 frames",
+        "peak_ratio_129_over_17": {
+            label: {k: ratio(size, chunk, tile, k) for k in keys}
+            for label, size, chunk, tile in (
+                (f"64px_chunk{args.chunk}", 64, args.chunk, 0),
+                ("64px_whole", 64, 0, 0),
+                *(() if args.quick else ((f"128px_chunk{args.chunk}_tile8", 128, args.chunk, 8),)),
+            )
+        },
     }
-    if not args.quick:
-        summary["chunked_tiled_128px_peak_ratio_129_over_17_excl_output"] = ratio(
-            128, args.chunk, 8, "peak_growth_excl_output_mib"
-        )
     print(
         json.dumps(
             {
                 "benchmark": "vae_decode",
-                "memory_method": "peak RSS growth per case in a fresh subprocess: VmHWM after decode minus "
-                "VmRSS before, VmHWM reset via /proc/self/clear_refs; weights and input excluded, output "
-                "video included in peak_growth_mib and excluded in peak_growth_excl_output_mib",
+                "memory_method": {
+                    "rss": "each case in a fresh subprocess; VmHWM after the decode minus VmRSS before it, "
+                    "VmHWM reset by writing 5 to /proc/self/clear_refs after a 1-latent-frame warm-up; "
+                    "includes allocator overhead; median of --runs fresh processes",
+                    "tensor": "torch.profiler(profile_memory=True): peak of live tensor bytes allocated "
+                    "during the decode, from allocation events in time order",
+                    "both": "weights and input latent excluded; the output video is included in *_mib "
+                    "and subtracted in *_excl_output_mib",
+                },
+                "time": "wall_s and cpu_s (process CPU time, all threads) medians; the machine may be shared",
                 "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
                 "device": "cpu",
                 "summary": summary,
                 "cases": results,

@@ -10,6 +10,16 @@ from aiprod_core.config import ConfigError, VAEConfig, preset
 from aiprod_core.models.vae import CausalVideoVAE
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # These tensors are small: threads gain little, and OpenMP workers spinning on a busy 2-core
+    # machine can slow the module down tenfold.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def tiny() -> CausalVideoVAE:
     torch.manual_seed(0)
@@ -98,6 +108,37 @@ def test_chunked_decode_equals_whole(tiny: CausalVideoVAE) -> None:
         assert chunked.shape == whole.shape
         err = (chunked - whole).abs().max().item()
         assert err <= 1e-4, f"temporal_chunk={chunk}: max abs diff {err:.2e} from whole decode"
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        VAEConfig(latent_channels=8, channels=(8, 16, 16), down=("time", "space"), layers_per_level=2),
+        VAEConfig(latent_channels=4, patch_size=1, channels=(8, 16), down=("all",), mid_attention=False),
+    ],
+    ids=["time-space", "no-attention"],
+)
+@torch.no_grad()
+def test_other_layouts(cfg: VAEConfig) -> None:
+    torch.manual_seed(0)
+    vae = CausalVideoVAE(cfg).eval()
+    tc, sc = cfg.temporal_compression, cfg.spatial_compression
+    frames, size = 1 + 3 * tc, 2 * sc
+    z = vae.encode(_video(frames, size, size))
+    assert z.shape == (1, cfg.latent_channels, 4, 2, 2)
+    whole = vae.decode(z)
+    assert whole.shape == (1, 3, frames, size, size)
+    for chunk in (1, 3):
+        assert (vae.decode(z, temporal_chunk=chunk) - whole).abs().max() <= 1e-4
+
+
+@torch.no_grad()
+def test_batch_items_are_independent(tiny: CausalVideoVAE) -> None:
+    video = _video(9, 32, 32, b=2)
+    z = tiny.encode(video)
+    assert (z[1:] - tiny.encode(video[1:])).abs().max() <= 1e-5
+    out = tiny.decode(z, temporal_chunk=1)
+    assert (out[1:] - tiny.decode(z[1:])).abs().max() <= 1e-4
 
 
 def _rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:

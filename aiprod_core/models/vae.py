@@ -11,6 +11,7 @@ Shapes: video [B,3,F,H,W] in [-1,1]; latent [B,C,t,h,w] with t = 1 + (F-1)/tc, h
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -270,16 +271,17 @@ class CausalVideoVAE(nn.Module):
         if min(z.shape[2:]) < 1:
             raise ValueError(f"latent shape {tuple(z.shape)} has an empty dim; expected t, h, w >= 1")
 
-    def _decode_chunks(self, z: Tensor, temporal_chunk: int):
-        """Yield (first output frame, frames [B,3,n,H,W]) for raw latent z, chunk by chunk."""
+    def _decode_chunks(self, z: Tensor, temporal_chunk: int) -> Iterator[tuple[int, Tensor]]:
+        """Yield (first output frame, frames [B,3,n,H,W]) for normalised latent z, chunk by chunk."""
         p = self.cfg.patch_size
         if temporal_chunk <= 0 or temporal_chunk >= z.shape[2]:
-            yield 0, _unpatchify(self.decoder(z), p)
+            yield 0, _unpatchify(self.decoder(self.unnormalize(z)), p)
             return
         state: CausalState = {}
         f0 = 0
         for s in range(0, z.shape[2], temporal_chunk):
-            y = _unpatchify(self.decoder(z[:, :, s : s + temporal_chunk], state), p)
+            # Un-normalised per chunk: no full-length copy of the latent is held.
+            y = _unpatchify(self.decoder(self.unnormalize(z[:, :, s : s + temporal_chunk]), state), p)
             yield f0, y
             f0 += y.shape[2]
 
@@ -293,9 +295,12 @@ class CausalVideoVAE(nn.Module):
         latent pixels and are blended with linear ramps, so peak memory follows the tile size.
         """
         self._check_latent(z)
-        for name, v in (("temporal_chunk", temporal_chunk), ("spatial_tile", spatial_tile)):
+        for name, v, off in (
+            ("temporal_chunk", temporal_chunk, "chunking"),
+            ("spatial_tile", spatial_tile, "tiling"),
+        ):
             if v < 0:
-                raise ValueError(f"{name}={v} must be >= 0 (0 = no {name.split('_')[1]}ing)")
+                raise ValueError(f"{name}={v} must be >= 0 (0 = no {off})")
         if tile_overlap < 0:
             raise ValueError(f"tile_overlap={tile_overlap} must be >= 0 latent pixels")
         if spatial_tile and spatial_tile <= tile_overlap:
@@ -303,14 +308,14 @@ class CausalVideoVAE(nn.Module):
                 f"spatial_tile={spatial_tile} must be larger than tile_overlap={tile_overlap}; "
                 f"use e.g. spatial_tile={tile_overlap + 4} or a smaller overlap"
             )
-        z = self.unnormalize(z.to(self._dtype()))
+        z = z.to(self._dtype())
         b, _, t, h, w = z.shape
         tc, sc = self.temporal_compression, self.spatial_compression
         out_shape = (b, self.cfg.in_channels, 1 + (t - 1) * tc, h * sc, w * sc)
 
         if not spatial_tile or (spatial_tile >= h and spatial_tile >= w):
             if temporal_chunk <= 0:
-                return _unpatchify(self.decoder(z), self.cfg.patch_size)
+                return _unpatchify(self.decoder(self.unnormalize(z)), self.cfg.patch_size)
             # Written in place so peak memory holds one chunk plus the output, not a list to concatenate.
             out = z.new_empty(out_shape)
             for f0, y in self._decode_chunks(z, temporal_chunk):
@@ -331,7 +336,7 @@ class CausalVideoVAE(nn.Module):
                 for f0, y in self._decode_chunks(z[..., y0:y1, x0:x1], temporal_chunk):
                     out[:, :, f0 : f0 + y.shape[2], oy, ox] += y * wgt
                 wsum[oy, ox] += wgt
-        return out / wsum
+        return out.div_(wsum)  # in place: a second output-sized tensor would double the peak
 
     def forward(self, video: Tensor) -> Tensor:
         """Reconstruction: video [B,3,F,H,W] -> decode(encode(video)) [B,3,F,H,W]."""
