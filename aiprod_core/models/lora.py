@@ -1,0 +1,150 @@
+"""Low-rank adapters (Hu et al. 2021) for the backbone's linear layers.
+
+Adapters live beside the model, not inside it: `apply_loras` adds `strength * alpha/rank * B(A(x))`
+to a layer's output through forward hooks, so the backbone's own weights and state-dict keys never
+change, several LoRAs stack, and removing them restores the model exactly. Training uses the same path.
+
+Files use the layout ComfyUI's LoRA loader and PEFT read:
+`diffusion_model.<module path>.lora_A.weight` [r, in], `.lora_B.weight` [out, r], `.alpha` [].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, read_safetensors, save_safetensors_atomic
+
+PREFIX = "diffusion_model."
+DEFAULT_TARGETS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out", "attn2.to_q", "attn2.to_k",
+                   "attn2.to_v", "attn2.to_out", "ff.proj_in", "ff.proj_out")
+
+
+class LoRAError(CheckpointError):
+    """A LoRA file that does not fit the model it is applied to."""
+
+
+def find_targets(model: nn.Module, targets: tuple[str, ...] = DEFAULT_TARGETS) -> dict[str, nn.Linear]:
+    """Linear layers whose path ends with one of `targets` (e.g. "attn1.to_q" or "ff.proj_in")."""
+    found = {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear) and any(name == t or name.endswith("." + t) for t in targets)
+    }
+    if not found:
+        raise LoRAError(f"no linear layer matches the LoRA targets {list(targets)}; check the target names")
+    return found
+
+
+class LoRAAdapter(nn.Module):
+    def __init__(self, in_features: int, out_features: int, rank: int, alpha: float):
+        super().__init__()
+        self.lora_A = nn.Linear(in_features, rank, bias=False)
+        self.lora_B = nn.Linear(rank, out_features, bias=False)
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)  # the adapter starts as the identity change
+        self.rank, self.alpha = rank, float(alpha)
+
+    def delta(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.lora_A.weight.to(x.dtype)
+        b = self.lora_B.weight.to(x.dtype)
+        return (x @ a.t()) @ b.t() * (self.alpha / self.rank)
+
+
+class LoRA(nn.Module):
+    """A set of adapters keyed by module path."""
+
+    def __init__(self, adapters: dict[str, LoRAAdapter]):
+        super().__init__()
+        self.paths = sorted(adapters)
+        # ModuleDict keys may not contain dots.
+        self.adapters = nn.ModuleDict({p.replace(".", "/"): adapters[p] for p in self.paths})
+
+    def __getitem__(self, path: str) -> LoRAAdapter:
+        return self.adapters[path.replace(".", "/")]
+
+    @classmethod
+    def create(cls, model: nn.Module, rank: int = 16, alpha: float | None = None,
+               targets: tuple[str, ...] = DEFAULT_TARGETS) -> LoRA:
+        if rank < 1:
+            raise ValueError(f"rank={rank} must be at least 1")
+        layers = find_targets(model, targets)
+        return cls({p: LoRAAdapter(m.in_features, m.out_features, rank, alpha or rank) for p, m in layers.items()})
+
+    def comfy_state_dict(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for p in self.paths:
+            a = self[p]
+            out[f"{PREFIX}{p}.lora_A.weight"] = a.lora_A.weight.detach()
+            out[f"{PREFIX}{p}.lora_B.weight"] = a.lora_B.weight.detach()
+            out[f"{PREFIX}{p}.alpha"] = torch.tensor(a.alpha)
+        return out
+
+    @classmethod
+    def from_comfy_state_dict(cls, sd: dict[str, torch.Tensor], model: nn.Module, source: str = "LoRA") -> LoRA:
+        """Rebuild adapters from a file's tensors, checking every path and shape against `model`."""
+        layers = dict(model.named_modules())
+        paths = sorted({k[len(PREFIX):].rsplit(".lora_A.weight", 1)[0] for k in sd if k.endswith(".lora_A.weight")})
+        if not paths:
+            raise LoRAError(
+                f"{source}: no '{PREFIX}<module>.lora_A.weight' keys; expected a LoRA in the "
+                f"diffusion_model.*.lora_A/lora_B/alpha layout, found keys like {sorted(sd)[:3]}"
+            )
+        adapters = {}
+        for p in paths:
+            layer = layers.get(p)
+            a, b = sd[f"{PREFIX}{p}.lora_A.weight"], sd.get(f"{PREFIX}{p}.lora_B.weight")
+            if not isinstance(layer, nn.Linear) or b is None or a.shape[1] != layer.in_features \
+                    or b.shape[0] != layer.out_features or b.shape[1] != a.shape[0]:
+                want = f"[r, {layer.in_features}] / [{layer.out_features}, r]" if isinstance(layer, nn.Linear) else "no such layer"
+                raise LoRAError(
+                    f"{source}: adapter for {p!r} does not fit this model (expected {want}, found "
+                    f"{tuple(a.shape)} / {None if b is None else tuple(b.shape)}); "
+                    "the LoRA was trained for another model — load it with the model it was trained on"
+                )
+            rank = a.shape[0]
+            alpha = float(sd[f"{PREFIX}{p}.alpha"]) if f"{PREFIX}{p}.alpha" in sd else float(rank)
+            ad = LoRAAdapter(layer.in_features, layer.out_features, rank, alpha)
+            ad.lora_A.weight.data.copy_(a.float())
+            ad.lora_B.weight.data.copy_(b.float())
+            adapters[p] = ad
+        return cls(adapters)
+
+
+@contextmanager
+def apply_loras(model: nn.Module, loras: list[tuple[LoRA, float]]) -> Iterator[None]:
+    """Within the block, each adapted layer returns `W x + sum(strength * alpha/r * B A x)`."""
+    layers = dict(model.named_modules())
+    handles = []
+    try:
+        for lora, strength in loras:
+            if strength == 0:
+                continue
+            for p in lora.paths:
+                if p not in layers:
+                    raise LoRAError(f"the model has no layer {p!r} that this LoRA adapts; it belongs to another model")
+                adapter = lora[p]
+
+                def hook(_mod, args, out, adapter=adapter, strength=strength):
+                    return out + strength * adapter.delta(args[0])
+
+                handles.append(layers[p].register_forward_hook(hook))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def save_lora(path: str | os.PathLike, lora: LoRA, metadata: dict[str, str] | None = None) -> None:
+    """Atomic write of a LoRA in the ComfyUI/PEFT layout."""
+    save_safetensors_atomic(lora.comfy_state_dict(), path, {"format": "pt", **(metadata or {})})
+
+
+def load_lora(path: str | os.PathLike, model: nn.Module) -> tuple[LoRA, dict[str, str]]:
+    sd, meta = read_safetensors(path)
+    return LoRA.from_comfy_state_dict(sd, model, source=str(path)), meta

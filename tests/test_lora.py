@@ -1,0 +1,118 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from aiprod_core.config import BackboneConfig, preset
+from aiprod_core.models.backbone import HybridBackbone
+from aiprod_core.models.lora import LoRA, LoRAError, apply_loras, load_lora, save_lora
+
+
+def backbone(width=64, seed=0):
+    torch.manual_seed(seed)
+    cfg = preset("tiny").backbone
+    cfg = BackboneConfig(**{**cfg.__dict__, "width": width, "heads": 2})
+    m = HybridBackbone(cfg).eval()
+    torch.nn.init.normal_(m.proj_out.weight, std=0.02)  # zero-initialised head would hide every change
+    return m
+
+
+def inputs(m):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 16, 2, 4, 4, generator=g)
+    ctx = torch.randn(1, 5, m.cfg.text_dim, generator=g)
+    return x, torch.tensor([0.5]), ctx, torch.ones(1, 5, dtype=torch.bool)
+
+
+def trained_lora(m, rank=4):
+    lora = LoRA.create(m, rank=rank, alpha=2 * rank)
+    torch.manual_seed(3)
+    for p in lora.parameters():
+        p.data.normal_(0, 0.05)
+    return lora
+
+
+def test_apply_changes_the_output_and_removal_restores_it():
+    m = backbone()
+    args = inputs(m)
+    with torch.no_grad():
+        before = m(*args)
+        lora = trained_lora(m)
+        with apply_loras(m, [(lora, 1.0)]):
+            during = m(*args)
+        after = m(*args)
+        with apply_loras(m, [(lora, 0.0)]):
+            zero = m(*args)
+    assert not torch.allclose(before, during, atol=1e-5)
+    assert torch.equal(before, after) and torch.equal(before, zero)
+
+
+def test_new_lora_is_the_identity_and_targets_attention_and_mlp():
+    m = backbone()
+    lora = LoRA.create(m, rank=4)
+    assert any(p.endswith("attn1.to_q") for p in lora.paths) and any(p.endswith("ff.proj_out") for p in lora.paths)
+    assert any(p.startswith("blocks.1.") and "ff" in p for p in lora.paths)  # conv blocks are adapted too
+    with torch.no_grad(), apply_loras(m, [(lora, 1.0)]):
+        assert torch.equal(m(*inputs(m)), backbone()(*inputs(m)))
+
+
+def test_strength_scales_the_delta_of_a_layer():
+    lin = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    lora = LoRA.create(lin, rank=2, targets=("0",))
+    torch.nn.init.normal_(lora["0"].lora_B.weight)
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        base = lin(x)
+        with apply_loras(lin, [(lora, 1.0)]):
+            one = lin(x)
+        with apply_loras(lin, [(lora, 2.5)]):
+            more = lin(x)
+        with apply_loras(lin, [(lora, 1.0), (lora, 1.5)]):
+            stacked = lin(x)
+    assert torch.allclose(more - base, 2.5 * (one - base), atol=1e-5)
+    assert torch.allclose(stacked, more, atol=1e-5)
+
+
+def test_file_round_trip_in_comfy_layout(tmp_path):
+    m = backbone()
+    lora = trained_lora(m)
+    p = tmp_path / "my_lora.safetensors"
+    save_lora(p, lora, {"aiprod.base_model": "tiny"})
+    sd = load_file(str(p))
+    k = "diffusion_model.blocks.0.attn1.to_q"
+    assert sd[f"{k}.lora_A.weight"].shape == (4, 64) and sd[f"{k}.lora_B.weight"].shape == (64, 4)
+    assert sd[f"{k}.alpha"].item() == 8.0
+    loaded, meta = load_lora(p, m)
+    assert meta["aiprod.base_model"] == "tiny"
+    with torch.no_grad():
+        with apply_loras(m, [(lora, 0.7)]):
+            a = m(*inputs(m))
+        with apply_loras(m, [(loaded, 0.7)]):
+            b = m(*inputs(m))
+    assert torch.equal(a, b)
+
+
+def test_lora_for_another_model_is_refused(tmp_path):
+    p = tmp_path / "wide.safetensors"
+    save_lora(p, trained_lora(backbone(width=96)))
+    with pytest.raises(LoRAError, match="does not fit this model") as e:
+        load_lora(p, backbone(width=64))
+    assert "trained for another model" in str(e.value) and str(p) in str(e.value)
+    bad = tmp_path / "notlora.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(bad))
+    with pytest.raises(LoRAError, match="expected a LoRA in the diffusion_model"):
+        load_lora(bad, backbone())
+
+
+def test_gradients_reach_only_the_adapters():
+    m = backbone()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    lora = LoRA.create(m, rank=2)
+    x, s, ctx, mask = inputs(m)
+    with apply_loras(m, [(lora, 1.0)]):
+        m(x, s, ctx, mask).square().mean().backward()
+    grads = [p.grad for p in lora.parameters()]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in m.parameters())
