@@ -1,0 +1,49 @@
+"""Training samples. Each sample is a pure function of (seed, phase, step, item), so a resumed or
+multi-process run sees exactly the data an uninterrupted single-process run would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .phases import Phase
+from .world import ALL_SHAPES, COLOURS, MOTIONS, make_clip
+
+ATTRIBUTE_CLASSES = {"colour": len(COLOURS), "shape": len(ALL_SHAPES), "motion": len(MOTIONS)}
+
+
+def item_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+@dataclass
+class Sample:
+    caption: str
+    video: torch.Tensor | None = None  # [3,F,H,W] in [-1,1]
+    latent: torch.Tensor | None = None  # [C,t,h,w], when the source has cached latents
+    labels: dict[str, int] | None = None  # attribute classes for the text objective; -1 = unknown
+
+
+def video_tensor(frames: np.ndarray) -> torch.Tensor:
+    """[T,H,W,3] float 0..1 or uint8 -> [3,T,H,W] float in [-1,1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames))
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    return x.permute(3, 0, 1, 2) * 2 - 1
+
+
+class WorldData:
+    """Clips of the synthetic world, captioned in a random one of twelve languages (training frames only)."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def sample(self, phase: Phase, phase_index: int, step: int, item: int) -> Sample:
+        clip = make_clip(item_seed(self.seed, phase_index, step, item), phase.spec)
+        objs = clip.scene.objects
+        labels = {"colour": -1, "shape": -1, "motion": -1}
+        if len(objs) == 1:  # one label per clip: two-object captions teach through the flow loss only
+            o = objs[0]
+            labels = {"colour": COLOURS.index(o.colour), "shape": ALL_SHAPES.index(o.shape), "motion": MOTIONS.index(o.motion)}
+        return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels)

@@ -1,0 +1,61 @@
+"""Training objectives: rectified flow with LTX's shifted logit-normal sigma, the VAE's reconstruction
++ KL, and the text encoder's own attribute objective."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..sampling.schedules import token_shift
+
+
+def sample_sigmas(batch: int, tokens: int, generator: torch.Generator, uniform_p: float = 0.1) -> torch.Tensor:
+    """[B] training sigmas: logit-normal, shifted by the token-count rule, uniform `uniform_p` of the time
+    (LTX-2 trainer's ShiftedLogitNormalTimestepSampler)."""
+    s = torch.sigmoid(torch.randn(batch, generator=generator))
+    e = torch.exp(torch.tensor(token_shift(tokens)))
+    s = e / (e + 1 / s.clamp(1e-6, 1 - 1e-6) - 1)
+    uniform = torch.rand(batch, generator=generator)
+    s = torch.where(torch.rand(batch, generator=generator) < uniform_p, uniform, s)
+    return s.clamp(1e-4, 1.0)
+
+
+def flow_loss(backbone: nn.Module, x0: torch.Tensor, context: torch.Tensor, mask: torch.Tensor,
+              sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """MSE between the predicted and true velocity `noise - x0` at `x_t = (1 - s) x0 + s noise`."""
+    s = sigma.view(-1, 1, 1, 1, 1).to(x0.dtype)
+    x_t = (1 - s) * x0 + s * noise
+    v = backbone(x_t, sigma.to(x0.dtype), context, mask)
+    return F.mse_loss(v.float(), (noise - x0).float())
+
+
+def vae_loss(vae: nn.Module, video: torch.Tensor, eps: torch.Tensor, kl_weight: float = 1e-6) -> tuple[torch.Tensor, dict]:
+    """L1 + MSE reconstruction of video [B,3,F,H,W] in [-1,1] through a latent sampled with `eps`
+    [B,C,t,h,w] (standard normal), plus a small KL to keep the latent well scaled."""
+    mean, logvar = vae.encode_moments(video)
+    z = mean + eps.to(mean) * torch.exp(0.5 * logvar)
+    recon = vae.decode(vae.normalize(z))
+    l1 = (recon - video).abs().mean()
+    mse = F.mse_loss(recon, video)
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
+    return l1 + mse + kl_weight * kl, {"l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
+
+
+class AttributeHeads(nn.Module):
+    """Linear heads on the masked-mean text state that predict each clip's attributes.
+
+    A text encoder trained only through the denoising loss learns to be ignored; these heads give it a
+    signal of its own that the attribute words matter.
+    """
+
+    def __init__(self, dim: int, classes: dict[str, int]):
+        super().__init__()
+        self.heads = nn.ModuleDict({k: nn.Linear(dim, n) for k, n in classes.items()})
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        m = mask.to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)  # [B, D]
+        losses = [F.cross_entropy(self.heads[k](pooled), y, ignore_index=-1) for k, y in labels.items()
+                  if k in self.heads and (y >= 0).any()]
+        return torch.stack(losses).mean() if losses else hidden.sum() * 0

@@ -1,0 +1,98 @@
+"""Curriculum phases: what each phase trains, on what data, for how long. A phase list is a JSON file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .world import BASIC_MOTIONS, MOTIONS, WorldSpec
+
+STAGES = ("vae", "backbone", "upscaler")
+
+
+@dataclass
+class Phase:
+    """One curriculum phase. `world` holds WorldSpec fields (frames, size, objects, motions...) for the
+    synthetic world; for a user's clips only `frames`, `height` and `width` are read from it."""
+
+    name: str
+    stage: str = "backbone"
+    steps: int = 1000
+    lr: float = 3e-4
+    batch: int = 8
+    warmup: int = 50
+    world: dict[str, Any] = field(default_factory=dict)
+    caption_dropout: float = 0.1
+    text_aux_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"phase {self.name!r}: stage={self.stage!r}; expected one of {STAGES}")
+        if self.steps < 1 or self.batch < 1 or self.lr <= 0:
+            raise ValueError(f"phase {self.name!r}: steps, batch and lr must be positive (got {self.steps}, {self.batch}, {self.lr})")
+        self.spec  # noqa: B018 (validates the world fields now, not in the middle of a run)
+
+    @property
+    def spec(self) -> WorldSpec:
+        w = {k: tuple(v) if isinstance(v, list) else v for k, v in self.world.items()}
+        try:
+            return WorldSpec(**w)
+        except TypeError as e:
+            known = [f.name for f in dataclasses.fields(WorldSpec)]
+            raise ValueError(f"phase {self.name!r}: bad world field ({e}); known fields: {known}") from e
+
+
+def tiny_recipe() -> list[Phase]:
+    """The recipe of aiprod-v2-tiny: VAE first, five backbone phases from simple to hard, then the upscaler."""
+    return [
+        Phase("vae", stage="vae", steps=3000, lr=1e-3, batch=8,
+              world={"objects": [1, 2], "motions": list(MOTIONS), "sizes": ["small", "normal", "large"]}),
+        Phase("1-still", steps=1500, lr=5e-4, world={"frames": 9, "motions": ["still"]}),
+        Phase("2-moving", steps=3000, lr=4e-4, world={"frames": 17, "motions": list(BASIC_MOTIONS)}),
+        Phase("3-two-objects", steps=2000, lr=3e-4, world={"objects": [1, 2]}),
+        Phase("4-complex-motion", steps=1500, lr=2e-4,
+              world={"objects": [1, 2], "motions": list(MOTIONS), "speeds": ["slow", "normal", "fast"], "bounce": 0.3}),
+        Phase("5-edge-cases", steps=1500, lr=1.5e-4,
+              world={"objects": [1, 2], "motions": list(MOTIONS), "speeds": ["slow", "normal", "fast"],
+                     "sizes": ["small", "normal", "large"], "bounce": 0.2, "enter_exit": 0.25, "crossing": 0.3}),
+        Phase("upscaler", stage="upscaler", steps=1500, lr=1e-3, batch=4,
+              world={"height": 128, "width": 128, "objects": [1, 2], "motions": list(MOTIONS)}),
+    ]
+
+
+def lora_recipe(steps: int = 600, frames: int = 17, height: int = 64, width: int = 64) -> list[Phase]:
+    """LoRA on a user's clips: short clips first, then full length."""
+    short = max(1, (frames - 1) // 2 // 4 * 4 + 1)
+    first = max(1, steps // 3)
+    return [
+        Phase("lora-short", steps=first, lr=1e-3, batch=4, world={"frames": short, "height": height, "width": width}),
+        Phase("lora-full", steps=steps - first, lr=5e-4, batch=4, world={"frames": frames, "height": height, "width": width}),
+    ]
+
+
+RECIPES = {"tiny": tiny_recipe}
+
+
+def save_phases(path: str | os.PathLike, phases: list[Phase]) -> None:
+    Path(path).write_text(json.dumps([dataclasses.asdict(p) for p in phases], indent=2, ensure_ascii=False))
+
+
+def load_phases(path: str | os.PathLike) -> list[Phase]:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: could not read the phase list ({e}); expected a JSON list of phases") from e
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"{path}: expected a non-empty JSON list of phases")
+    known = {f.name for f in dataclasses.fields(Phase)}
+    phases = []
+    for i, p in enumerate(raw):
+        unknown = sorted(set(p) - known)
+        if unknown:
+            raise ValueError(f"{path}: phase {i} has unknown keys {unknown}; known keys: {sorted(known)}")
+        phases.append(Phase(**p))
+    return phases

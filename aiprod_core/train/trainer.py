@@ -1,0 +1,346 @@
+"""The curriculum trainer: full training (VAE, then backbone + text encoder, then upscaler) or LoRA.
+
+Every random choice of a step (clips, caption dropout, sigmas, noise) is drawn from a generator seeded
+by (seed, phase, step, item), so `--resume` and a multi-process run reach the weights an uninterrupted
+single-process run reaches. Data parallelism: each process takes items rank, rank + world, ... of the
+global batch and gradients are averaged across processes with an all-reduce before each update.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..checkpoint import save_checkpoint
+from ..models.lora import DEFAULT_TARGETS, LoRA, apply_loras, save_lora
+from ..models.upscaler import upsample_latent
+from ..pipeline import VideoModel, generate
+from ..video_io import write_video
+from .data import ATTRIBUTE_CLASSES, Sample, WorldData, item_seed
+from .objectives import AttributeHeads, flow_loss, sample_sigmas, vae_loss
+from .phases import Phase
+from .plots import loss_curve_png
+from .state import load_state, save_state
+
+log = logging.getLogger(__name__)
+
+VALIDATION_PROMPTS = (
+    "a red circle moving to the left",
+    "un carré bleu qui monte",
+    "一个绿色的三角形向右移动",
+    "دائرة صفراء تتحرك إلى الأسفل",
+)
+
+
+@dataclass
+class TrainOptions:
+    out_dir: str | os.PathLike
+    seed: int = 0
+    checkpoint_every: int = 250  # global steps between training-state saves
+    log_every: int = 10
+    grad_clip: float = 1.0
+    weight_decay: float = 0.01
+    gradient_checkpointing: bool = True
+    validate: bool = True
+    validation_steps: int = 20
+    lora_rank: int = 0  # 0 = full training
+    lora_alpha: float | None = None
+    lora_targets: tuple[str, ...] = DEFAULT_TARGETS
+    name: str = "aiprod-v2-tiny"
+    stop_after: int | None = None  # stop (saving the state) after this many global steps: one sitting
+    progress: bool = True
+
+
+class Trainer:
+    def __init__(self, model: VideoModel, phases: list[Phase], opts: TrainOptions, data=None):
+        self.model, self.phases, self.opts = model, phases, opts
+        self.data = data or WorldData(opts.seed)
+        self.out = Path(opts.out_dir)
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        for p in phases:
+            if p.batch % self.world:
+                raise ValueError(f"phase {p.name!r}: batch={p.batch} does not split over {self.world} processes; "
+                                 f"use a multiple of {self.world}")
+        self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
+        torch.manual_seed(opts.seed)
+        self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
+        if self.lora is not None and any(p.stage != "backbone" for p in phases):
+            raise ValueError("LoRA training adapts the backbone only; every phase needs stage='backbone'")
+        self.device = next(model.backbone.parameters()).device
+        self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.history: list[dict] = []
+
+    # -- what is saved and what is trained ------------------------------------------------------------
+    def modules(self) -> dict[str, torch.nn.Module]:
+        m = self.model
+        mods = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder, "heads": self.heads}
+        if m.upscaler is not None:
+            mods["upscaler"] = m.upscaler
+        if self.lora is not None:
+            mods["lora"] = self.lora
+        return mods
+
+    def trainable(self, phase: Phase) -> list[torch.nn.Module]:
+        m = self.model
+        if phase.stage == "vae":
+            return [m.vae]
+        if phase.stage == "upscaler":
+            if m.upscaler is None:
+                raise ValueError("the recipe has an upscaler phase but the model config has no upscaler")
+            return [m.upscaler]
+        return [self.lora] if self.lora is not None else [m.backbone, m.text_encoder, self.heads]
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "state.safetensors"
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> Path | None:
+        """Train through all phases; return the final model or LoRA file (None when stopped early)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        pos = {"phase": 0, "step": 0, "global_step": 0}
+        optim_state = None
+        if resume and self.state_path.is_file():
+            pos, optim_state = load_state(self.state_path, self.modules())
+            self._trim_log(pos["global_step"])
+            log.info("resuming at phase %d step %d", pos["phase"], pos["step"])
+        elif resume:
+            log.warning("no training state in %s: starting from the beginning", self.out)
+        self.global_step = pos["global_step"]
+        stopped = False
+        for pi in range(pos["phase"], len(self.phases)):
+            phase = self.phases[pi]
+            start = pos["step"] if pi == pos["phase"] else 0
+            stopped = self._run_phase(pi, phase, start, optim_state if pi == pos["phase"] else None)
+            if stopped:
+                return None
+        return self._finish()
+
+    def _run_phase(self, pi: int, phase: Phase, start: int, optim_state: dict | None) -> bool:
+        for m in self.modules().values():
+            m.requires_grad_(False)
+            m.eval()
+        train_mods = self.trainable(phase)
+        params = [p for m in train_mods for p in m.parameters()]
+        for m in train_mods:
+            m.requires_grad_(True)
+            m.train()
+        self.model.backbone.gradient_checkpointing = self.opts.gradient_checkpointing
+        optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
+        if optim_state is not None:
+            optimizer.load_state_dict(optim_state)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=phase.steps, initial=start, desc=f"{pi + 1}/{len(self.phases)} {phase.name}",
+                   unit="step", disable=not self.opts.progress or self.rank != 0)
+        done = start  # steps of this phase completed
+        try:
+            for step in range(start, phase.steps):
+                for g in optimizer.param_groups:
+                    g["lr"] = self._lr(phase, step)
+                loss, parts = self._step(pi, phase, step, params, optimizer)
+                self.global_step += 1
+                done = step + 1
+                bar.update(1)
+                if step % self.opts.log_every == 0 or step == phase.steps - 1:
+                    self._log({"global_step": self.global_step, "phase": phase.name, "step": step + 1,
+                               "loss": loss, "lr": optimizer.param_groups[0]["lr"], **parts})
+                    bar.set_postfix(loss=f"{loss:.4f}")
+                position = {"phase": pi, "step": step + 1, "global_step": self.global_step}
+                if step + 1 == phase.steps:
+                    break
+                if self.opts.checkpoint_every and self.global_step % self.opts.checkpoint_every == 0:
+                    self._save(position, optimizer)
+                if self.opts.stop_after is not None and self.global_step >= self.opts.stop_after:
+                    self._save(position, optimizer)
+                    return True
+        except KeyboardInterrupt:
+            self._save({"phase": pi, "step": done, "global_step": self.global_step}, optimizer)
+            log.warning("interrupted: training state saved to %s; continue with --resume", self.state_path)
+            raise
+        finally:
+            bar.close()
+        self._end_phase(pi, phase)
+        self._save({"phase": pi + 1, "step": 0, "global_step": self.global_step}, None)
+        return self.opts.stop_after is not None and self.global_step >= self.opts.stop_after
+
+    def _lr(self, phase: Phase, step: int) -> float:
+        if step < phase.warmup:
+            return phase.lr * (step + 1) / phase.warmup
+        t = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
+        return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _step(self, pi: int, phase: Phase, step: int, params: list, optimizer) -> tuple[float, dict]:
+        items = list(range(self.rank, phase.batch, self.world))
+        samples = [self.data.sample(phase, pi, step, i) for i in items]
+        gens = [torch.Generator().manual_seed(item_seed(self.opts.seed, pi, step, i, 1)) for i in items]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world > 1:
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+            total = torch.tensor([loss.item()])
+            dist.all_reduce(total)
+            loss_value = total.item() / self.world
+        else:
+            loss_value = loss.item()
+        if self.opts.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.opts.grad_clip)
+        optimizer.step()
+        return loss_value, parts
+
+    def _videos(self, samples: list[Sample]) -> torch.Tensor:
+        return torch.stack([s.video for s in samples]).to(self.device)
+
+    def _loss_vae(self, phase: Phase, samples: list[Sample], gens: list[torch.Generator]):
+        video = self._videos(samples)
+        shape = self.model.config.vae.latent_shape(*video.shape[2:])
+        eps = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(self.device)
+        return vae_loss(self.model.vae, video, eps)
+
+    def _loss_upscaler(self, phase: Phase, samples: list[Sample], gens: list[torch.Generator]):
+        vae = self.model.vae
+        video = self._videos(samples)  # [B,3,F,H,W] at the upscaler's output size
+        b, c, f, h, w = video.shape
+        low = F.interpolate(video.transpose(1, 2).reshape(b * f, c, h, w), scale_factor=0.5, mode="area")
+        low = low.reshape(b, f, c, h // 2, w // 2).transpose(1, 2)
+        with torch.no_grad():
+            z_hi, z_lo = vae.encode(video), vae.encode(low)
+        pred = upsample_latent(self.model.upscaler, vae, z_lo)
+        loss = F.mse_loss(pred, z_hi)
+        return loss, {"latent_mse": loss.item()}
+
+    def _loss_backbone(self, phase: Phase, samples: list[Sample], gens: list[torch.Generator]):
+        m = self.model
+        drop = [torch.rand((), generator=g).item() < phase.caption_dropout for g in gens]
+        captions = ["" if d else s.caption for s, d in zip(samples, drop)]
+        if samples[0].latent is not None:
+            x0 = torch.stack([s.latent for s in samples]).to(self.device)
+        else:
+            with torch.no_grad():
+                x0 = m.vae.encode(self._videos(samples))
+        tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
+        sigma = torch.cat([sample_sigmas(1, tokens, g) for g in gens]).to(self.device)
+        noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)
+        parts = {}
+        if self.lora is not None:
+            with torch.no_grad():
+                context, mask = m.text_encoder.encode(captions)
+            with apply_loras(m.backbone, [(self.lora, 1.0)]):
+                loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
+            return loss, parts
+        ids, mask = m.text_encoder.tokenize(captions)
+        context = m.text_encoder(ids.to(self.device), mask.to(self.device))
+        loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
+        parts["flow"] = loss.item()
+        if phase.text_aux_weight and samples[0].labels is not None:
+            labels = {k: torch.tensor([-1 if d else s.labels[k] for s, d in zip(samples, drop)], device=self.device)
+                      for k in ATTRIBUTE_CLASSES}
+            aux = self.heads(context, mask, labels)
+            parts["text_aux"] = aux.item()
+            loss = loss + phase.text_aux_weight * aux
+        return loss, parts
+
+    # -- phase ends, files ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _end_phase(self, pi: int, phase: Phase) -> None:
+        if phase.stage == "vae":
+            self._fit_latent_stats(pi, phase)
+        if self.rank != 0 or not self.opts.validate:
+            return
+        folder = self.out / "validation" / f"{pi + 1}-{phase.name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for m in self.modules().values():
+            m.eval()
+        if phase.stage == "vae":
+            s = self.data.sample(phase, pi, 10**6, 0)
+            recon = self.model.vae.decode(self.model.vae.encode(s.video[None].to(self.device)))[0]
+            side = torch.cat([s.video, recon.cpu()], dim=3)  # original | reconstruction
+            write_video(folder / "reconstruction.mp4", ((side.permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1), fps=self.model.config.fps)
+        elif phase.stage == "backbone":
+            spec = phase.spec
+            loras = [(self.lora, 1.0)] if self.lora is not None else []
+            with apply_loras(self.model.backbone, loras):
+                for i, prompt in enumerate(VALIDATION_PROMPTS):
+                    video = generate(self.model, prompt, frames=spec.frames, height=spec.height, width=spec.width,
+                                     steps=self.opts.validation_steps, seed=i, progress=False)
+                    write_video(folder / f"{i}.mp4", video, fps=self.model.config.fps)
+                (folder / "prompts.json").write_text(json.dumps(VALIDATION_PROMPTS, ensure_ascii=False, indent=1))
+        self._plot()
+
+    def _fit_latent_stats(self, pi: int, phase: Phase, clips: int = 64) -> None:
+        """Per-channel mean and std of the encoder's means, so the backbone sees unit-variance latents."""
+        vae = self.model.vae
+        vae.eval()
+        zs = []
+        for i in range(clips):
+            s = self.data.sample(phase, pi, 10**6 + 1, i)
+            zs.append(vae.encode_moments(s.video[None].to(self.device))[0])
+        z = torch.cat(zs).transpose(0, 1).flatten(1)  # [C, N]
+        vae.latent_mean.copy_(z.mean(1))
+        vae.latent_std.copy_(z.std(1).clamp_min(1e-4))
+
+    def _save(self, position: dict, optimizer) -> None:
+        if self.rank == 0:
+            save_state(self.state_path, self.modules(), optimizer, position,
+                       {"aiprod.config": self.model.config.to_json()})
+        if self.world > 1:
+            dist.barrier()
+
+    def _log(self, row: dict) -> None:
+        row["time"] = round(time.time(), 3)
+        self.history.append(row)
+        if self.rank == 0:
+            with open(self.out / "log.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def _trim_log(self, global_step: int) -> None:
+        """Drop log rows written after the state being resumed (they will be written again)."""
+        path = self.out / "log.jsonl"
+        if self.rank != 0 or not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r["global_step"] <= global_step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def _plot(self) -> None:
+        path = self.out / "log.jsonl"
+        if not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        starts: dict[str, int] = {}
+        for r in rows:
+            starts.setdefault(r["phase"], r["global_step"])
+        loss_curve_png(self.out / "loss.png", [r["global_step"] for r in rows], [r["loss"] for r in rows], starts)
+
+    def _finish(self) -> Path:
+        path = self.out / f"{self.opts.name}.safetensors"
+        if self.rank == 0:
+            m = self.model
+            if self.lora is not None:
+                save_lora(path, self.lora, {"aiprod.base_model": m.config.name, "aiprod.rank": str(self.opts.lora_rank),
+                                            "aiprod.steps": str(self.global_step)})
+            else:
+                parts = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder}
+                if m.upscaler is not None:
+                    parts["upscaler"] = m.upscaler
+                save_checkpoint(path, m.config, parts, {"aiprod.steps": str(self.global_step)})
+            self._plot()
+        if self.world > 1:
+            dist.barrier()
+        return path
