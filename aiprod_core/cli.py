@@ -67,6 +67,53 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    import torch.distributed as dist
+
+    from .pipeline import load_model
+    from .train.phases import RECIPES, load_phases, lora_recipe
+    from .train.trainer import Trainer, TrainOptions
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        import torch
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if args.phases:
+        phases = load_phases(args.phases)
+    elif args.lora_rank:
+        phases = lora_recipe()
+    else:
+        phases = RECIPES[args.recipe]()
+    if args.steps_scale != 1.0:
+        for p in phases:
+            p.steps = max(1, round(p.steps * args.steps_scale))
+            p.warmup = min(p.warmup, p.steps)
+    if args.lora_rank and not (args.model or args.preset):
+        model = load_model()
+    else:
+        model = load_model(args.model, args.preset or (None if args.model else "tiny"))
+    data = None
+    if args.data:
+        from .train.folder import VideoFolderData
+
+        data = VideoFolderData(args.data, model, cache_dir=os.path.join(args.out, "cache"), seed=args.seed)
+    opts = TrainOptions(
+        out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha, name=args.name or ("lora" if args.lora_rank else model.config.name),
+        stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
+    )
+    out = Trainer(model, phases, opts, data).run(resume=args.resume)
+    if out is None:
+        print(f"stopped after {args.stop_after} steps; continue with --resume (state in {args.out})")
+    else:
+        print(f"wrote {out}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiprod", description="AIPROD v2 multilingual text-to-video")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -87,6 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_args(g)
     g.set_defaults(func=cmd_generate)
+
+    t = sub.add_parser("train", help="curriculum training (full or LoRA); runs under torchrun too")
+    t.add_argument("--out", required=True, help="run folder: training state, log, loss curve, validation clips, result")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--recipe", default="tiny", choices=["tiny"], help="built-in phase list (default: tiny)")
+    src.add_argument("--phases", help="a JSON phase list (see aiprod_core/train/phases.py)")
+    t.add_argument("--data", help="a folder of clips with same-name .txt captions, or a JSONL of {path, caption}; "
+                   "default: the synthetic world")
+    t.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on a frozen model (0 = full training)")
+    t.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: the rank)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
+    t.add_argument("--stop-after", type=int, help="stop after this many steps in all (saving the state): one sitting")
+    t.add_argument("--checkpoint-every", type=int, default=250, help="steps between training-state saves")
+    t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps (quick trials)")
+    t.add_argument("--name", help="name of the result file (default: the model name, or 'lora')")
+    t.add_argument("--no-validation", action="store_true", help="skip the validation clips at phase ends")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_args(t)
+    t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
     _add_model_args(i)

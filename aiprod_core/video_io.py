@@ -53,7 +53,7 @@ def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps:
 def _write_av(path: str, data: np.ndarray, fps: float, codec: str, crf: int) -> None:
     import av
 
-    t, h, w, _ = data.shape
+    _, h, w, _ = data.shape
     # yuv420p halves chroma resolution: pad odd sizes by one edge pixel.
     ph, pw = h % 2, w % 2
     if ph or pw:

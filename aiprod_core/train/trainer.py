@@ -24,6 +24,7 @@ from ..checkpoint import save_checkpoint
 from ..models.lora import DEFAULT_TARGETS, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
 from ..pipeline import VideoModel, generate
+from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, item_seed
 from .objectives import AttributeHeads, flow_loss, sample_sigmas, vae_loss
@@ -79,6 +80,8 @@ class Trainer:
         self.device = next(model.backbone.parameters()).device
         self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.history: list[dict] = []
+        # the text encoder is frozen in LoRA training: its embeddings are computed once per caption
+        self.text_cache = EmbeddingCache(max_items=4096, directory=self.out / "cache" / "text")
 
     # -- what is saved and what is trained ------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -239,8 +242,7 @@ class Trainer:
         noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)
         parts = {}
         if self.lora is not None:
-            with torch.no_grad():
-                context, mask = m.text_encoder.encode(captions)
+            context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
             with apply_loras(m.backbone, [(self.lora, 1.0)]):
                 loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
             return loss, parts
