@@ -1,7 +1,7 @@
 """Captions for world scenes in twelve languages, with many sentence frames so that only attribute words matter.
 
 Each language has a grammar: inflected noun phrases for (size, colour, shape) in the cases its frames need, motion
-phrases with synonyms (verbs, direction expressions, speed adverbs, bounce/enter/exit phrases), and 10-14 sentence
+phrases with synonyms (verbs, direction expressions, speed adverbs, bounce/enter/exit phrases), and 13-14 sentence
 frames with named slots. A slot is filled with one phrase per object, joined with the language's "and"; a frame is
 either one string or a (one object, two objects) pair where the frame itself agrees in number.
 

@@ -1,0 +1,208 @@
+"""The synthetic world and its captions: every language names what the scene shows, the held-out sentence frames
+never leak into training, clips are deterministic and render the same scene at 64 and 128 px."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from aiprod_core.train import captions, world
+from aiprod_core.train.captions import LANGUAGES, attribute_words, caption, frame_ids, heldout_frames
+from aiprod_core.train.world import (
+    ALL_SHAPES,
+    BASIC_MOTIONS,
+    COLOURS,
+    EASY,
+    HARD,
+    MOTIONS,
+    Scene,
+    SceneObject,
+    WorldSpec,
+    make_clip,
+    render,
+    sample_scene,
+)
+
+# scripts written without spaces between words, or with particles/conjunctions attached to words
+_SUBSTRING_LANGUAGES = {"zh", "ja", "ko", "ar", "hi"}
+_OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def mentions(text: str, forms: tuple[str, ...], language: str) -> bool:
+    """True when `text` contains one of `forms` as a whole word (as a substring for scripts without spaces)."""
+    if language in _SUBSTRING_LANGUAGES:
+        return any(f in text for f in forms)
+    return any(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", text, re.IGNORECASE) for f in forms)
+
+
+def _object(colour: str, shape: str, motion: str) -> SceneObject:
+    return SceneObject(colour=colour, shape=shape, motion=motion, size=0.13, x=0.5, y=0.5, vx=0.0, vy=0.0)
+
+
+def test_every_language_names_colour_shape_and_motion():
+    """Every language x colour x shape x motion, in both splits: the caption names the right colour, shape and
+    motion, no other colour or shape, not the opposite direction, and leaves no slot unfilled."""
+    rng = np.random.default_rng(0)
+    for language in LANGUAGES:
+        words = attribute_words(language)
+        assert set(words["colour"]) == set(COLOURS) and set(words["shape"]) == set(ALL_SHAPES)
+        assert set(words["motion"]) == set(MOTIONS)
+        for colour, shape, motion in itertools.product(COLOURS, ALL_SHAPES, MOTIONS):
+            scene = Scene(objects=(_object(colour, shape, motion),))
+            for split in ("train", "heldout"):
+                text, _ = caption(scene, language, rng, split)
+                where = f"{language} {colour} {shape} {motion}: {text!r}"
+                assert "{" not in text and "}" not in text and "  " not in text, where
+                assert mentions(text, words["colour"][colour], language), where
+                assert mentions(text, words["shape"][shape], language), where
+                assert mentions(text, words["motion"][motion], language), where
+                for other in set(COLOURS) - {colour}:
+                    assert not mentions(text, words["colour"][other], language), f"{other} in {where}"
+                for other in set(ALL_SHAPES) - {shape}:
+                    assert not mentions(text, words["shape"][other], language), f"{other} in {where}"
+                if motion in _OPPOSITE:
+                    assert not mentions(text, words["motion"][_OPPOSITE[motion]], language), where
+                    assert not mentions(text, words["motion"]["still"], language), where
+                if motion == "still":
+                    for direction in _OPPOSITE:
+                        assert not mentions(text, words["motion"][direction], language), where
+
+
+def test_hard_scenes_name_both_objects_and_modifiers():
+    """Two objects, speeds, sizes, bounces, entries and exits: each object keeps its colour, shape and motion
+    words; the English caption also names the speed and size classes."""
+    for language in LANGUAGES:
+        words = attribute_words(language)
+        for seed in range(60):
+            scene = sample_scene(np.random.default_rng(seed), HARD)
+            text, _ = caption(scene, language, np.random.default_rng(seed))
+            assert "{" not in text and "  " not in text, text
+            for obj in scene.objects:
+                where = f"{language} {obj}: {text!r}"
+                assert mentions(text, words["colour"][obj.colour], language), where
+                assert mentions(text, words["shape"][obj.shape], language), where
+                assert mentions(text, words["motion"][obj.motion], language), where
+                if obj.speed_word:
+                    assert mentions(text, words["speed"][obj.speed_word], language), where
+                if obj.size_word:
+                    assert mentions(text, words["size"][obj.size_word], language), where
+
+
+def test_languages_have_many_frames_and_agree_in_gender():
+    for language in LANGUAGES:
+        assert 12 <= captions.num_frames(language) <= 14, language
+    scene = Scene(objects=(_object("red", "star", "left"),))
+    rng = np.random.default_rng(1)
+    # feminine nouns take feminine adjectives, masculine ones masculine, in every case the frames use
+    green_star = Scene(objects=(_object("green", "star", "left"),))
+    assert all("étoile verte" in caption(green_star, "fr", rng)[0] for _ in range(20))
+    assert all("estrella roja" in caption(scene, "es", rng)[0] for _ in range(20))
+    white_circle = Scene(objects=(_object("white", "circle", "up"),))
+    texts = [caption(white_circle, "ar", rng)[0] for _ in range(40)]
+    assert all("دائرة بيضاء" in t or "قرص أبيض" in t or "قرصًا أبيض" in t for t in texts), texts
+    square = Scene(objects=(_object("red", "square", "down"),))
+    texts = [caption(square, "de", rng)[0] for _ in range(60)]
+    assert all(re.search(r"\b(ein rotes|einem roten) Quadrat\b", t, re.IGNORECASE) for t in texts), texts
+    circle = Scene(objects=(_object("blue", "circle", "still"),))
+    texts = [caption(circle, "de", rng)[0] for _ in range(60)]
+    assert all(
+        re.search(
+            r"\b(ein blauer Kreis|einen blauen Kreis|einem blauen Kreis|eine blaue Scheibe|einer blauen Scheibe)\b",
+            t,
+            re.IGNORECASE,
+        )
+        for t in texts
+    ), texts
+    assert any("einen blauen Kreis" in t for t in texts) and any("einem blauen Kreis" in t for t in texts)
+
+
+def test_heldout_frames_are_disjoint_from_training():
+    for language in LANGUAGES:
+        held, train = set(heldout_frames(language)), set(frame_ids(language, "train"))
+        n = captions.num_frames(language)
+        assert held.isdisjoint(train) and held | train == set(range(n))
+        assert len(held) >= 2 and 0.15 <= len(held) / n <= 0.35, (language, held)
+        rng = np.random.default_rng(3)
+        scene = sample_scene(rng, HARD)
+        seen_train = {caption(scene, language, rng, "train")[1] for _ in range(300)}
+        seen_held = {caption(scene, language, rng, "heldout")[1] for _ in range(100)}
+        assert seen_train == train and seen_held == held, language
+    with pytest.raises(ValueError, match="split"):
+        frame_ids("en", "test")
+    with pytest.raises(ValueError, match="language"):
+        caption(scene, "xx", rng)
+
+
+def test_make_clip_is_deterministic_for_a_seed():
+    a, b = make_clip(7, HARD), make_clip(7, HARD)
+    assert a.caption == b.caption and a.language == b.language and a.scene == b.scene
+    np.testing.assert_array_equal(a.frames, b.frames)
+    others = [make_clip(seed, HARD) for seed in range(8, 12)]
+    assert any(o.caption != a.caption for o in others) and any(o.scene != a.scene for o in others)
+    # the scene does not depend on the language: one seed, the same clip in every language
+    fr, ja = make_clip(7, EASY, "fr"), make_clip(7, EASY, "ja")
+    assert fr.scene == ja.scene and fr.caption != ja.caption
+    assert make_clip(7, EASY, "en", "heldout").frame_template_id in heldout_frames("en")
+
+
+@pytest.mark.parametrize(("size", "frames"), [(64, 17), (128, 17), (64, 9), (64, 1)])
+def test_clips_render_at_the_requested_size(size, frames):
+    spec = WorldSpec(frames=frames, height=size, width=size)
+    clip = make_clip(3, spec, "en")
+    assert clip.frames.shape == (frames, size, size, 3) and clip.frames.dtype == np.float32
+    assert clip.frames.min() >= 0.0 and clip.frames.max() <= 1.0
+    # black background: most pixels are exactly zero, and the object is drawn
+    assert (clip.frames == 0).all(axis=-1).mean() > 0.8 and clip.frames.max() > 0.9
+    assert clip.uint8().dtype == np.uint8
+
+
+def test_invalid_specs_say_what_to_use():
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        WorldSpec(frames=16)
+    with pytest.raises(ValueError, match="motions"):
+        WorldSpec(motions=("sideways",))
+    with pytest.raises(ValueError, match="objects"):
+        WorldSpec(objects=(1, 3))
+
+
+def test_same_scene_renders_consistently_at_64_and_128():
+    """The 128 px render, averaged down to 64 px, matches the 64 px render: same place, same size, same colour."""
+    for seed in range(6):
+        scene = sample_scene(np.random.default_rng(seed), HARD)
+        small, large = render(scene, height=64), render(scene, height=128)
+        down = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in large])
+        assert np.abs(down - small).mean() < 0.01
+        for t in (0, scene.frames - 1):
+            ms, md = small[t].sum(-1), down[t].sum(-1)
+            if ms.sum() > 1:
+                ys, xs = np.indices(ms.shape)
+                cs = np.array([(xs * ms).sum(), (ys * ms).sum()]) / ms.sum()
+                cd = np.array([(xs * md).sum(), (ys * md).sum()]) / md.sum()
+                assert np.abs(cs - cd).max() < 0.3
+
+
+def test_objects_move_the_way_their_motion_says():
+    spec = WorldSpec(motions=BASIC_MOTIONS)
+    for seed in range(40):
+        scene = sample_scene(np.random.default_rng(seed), spec)
+        obj = scene.objects[0]
+        path = world.object_path(obj, spec.frames)
+        dx, dy = path[-1] - path[0]
+        expected = world.DIRECTION_VECTORS[obj.motion]
+        if obj.motion == "still":
+            assert dx == dy == 0
+        else:
+            assert np.dot([dx, dy], expected) > 0.25  # normal travel is 0.3-0.48 of the frame
+
+
+def test_two_objects_have_different_colours():
+    spec = dataclasses.replace(HARD, objects=(2, 2))
+    for seed in range(150):
+        scene = sample_scene(np.random.default_rng(seed), spec)
+        assert len(scene.objects) == 2
+        assert scene.objects[0].colour != scene.objects[1].colour
