@@ -56,6 +56,8 @@ class AttributeHeads(nn.Module):
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         m = mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)  # [B, D]
-        losses = [F.cross_entropy(self.heads[k](pooled), y, ignore_index=-1) for k, y in labels.items()
-                  if k in self.heads and (y >= 0).any()]
-        return torch.stack(losses).mean() if losses else hidden.sum() * 0
+        # summed over labelled items and divided by the batch size (not by the labelled count), so the
+        # loss of a batch split over processes averages to the loss of the whole batch
+        losses = [F.cross_entropy(self.heads[k](pooled), y, ignore_index=-1, reduction="sum") / len(y)
+                  for k, y in labels.items() if k in self.heads]
+        return torch.stack(losses).mean()

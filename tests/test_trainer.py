@@ -1,0 +1,170 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from aiprod_core.checkpoint import load_checkpoint, read_safetensors
+from aiprod_core.config import preset
+from aiprod_core.models.lora import load_lora
+from aiprod_core.pipeline import build_model, load_model
+from aiprod_core.train.data import WorldData
+from aiprod_core.train.folder import VideoFolderData
+from aiprod_core.train.phases import Phase, load_phases, save_phases, tiny_recipe
+from aiprod_core.train.trainer import Trainer, TrainOptions
+from aiprod_core.video_io import write_video
+
+
+def phases(batch=2):
+    return [
+        Phase("vae", stage="vae", steps=2, batch=batch, warmup=1, world={"frames": 5, "height": 32, "width": 32}),
+        Phase("still", steps=3, batch=batch, warmup=1, world={"frames": 5, "height": 32, "width": 32, "motions": ["still"]}),
+        Phase("moving", steps=2, batch=batch, warmup=1, world={"frames": 9, "height": 32, "width": 32}),
+    ]
+
+
+def opts(out, **kw):
+    return TrainOptions(out, validate=False, progress=False, checkpoint_every=0, **kw)
+
+
+def weights(path):
+    return read_safetensors(path)[0]
+
+
+def test_resume_reaches_the_same_weights(tmp_path):
+    straight = Trainer(build_model(preset("tiny")), phases(), opts(tmp_path / "a")).run()
+    assert Trainer(build_model(preset("tiny")), phases(), opts(tmp_path / "b", stop_after=3)).run() is None
+    state = json.loads(read_safetensors(tmp_path / "b" / "state.safetensors")[1]["aiprod.train_state"])
+    assert state["position"] == {"phase": 1, "step": 1, "global_step": 3}
+    # a fresh process: a new model object, the state file, nothing else
+    resumed = Trainer(build_model(preset("tiny"), seed=123), phases(), opts(tmp_path / "b")).run(resume=True)
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys()
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-6
+    rows = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["global_step"] for r in rows] == sorted({r["global_step"] for r in rows})  # no duplicated rows
+
+
+class InterruptingWorld(WorldData):
+    """The synthetic world, but the user presses Ctrl-C when a given step's data is being made."""
+
+    def __init__(self, at_phase, at_step):
+        super().__init__(0)
+        self.at = (at_phase, at_step)
+
+    def sample(self, phase, phase_index, step, item):
+        if (phase_index, step) == self.at:
+            raise KeyboardInterrupt
+        return super().sample(phase, phase_index, step, item)
+
+
+def test_ctrl_c_saves_a_state_that_resumes(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(build_model(preset("tiny")), phases(), opts(tmp_path / "c"), data=InterruptingWorld(1, 2)).run()
+    state = json.loads(read_safetensors(tmp_path / "c" / "state.safetensors")[1]["aiprod.train_state"])
+    assert state["position"] == {"phase": 1, "step": 2, "global_step": 4}
+    resumed = Trainer(build_model(preset("tiny")), phases(), opts(tmp_path / "c")).run(resume=True)
+    straight = Trainer(build_model(preset("tiny")), phases(), opts(tmp_path / "d")).run()
+    a, b = weights(straight), weights(resumed)
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-6
+
+
+def test_full_run_writes_model_log_curve_and_validation(tmp_path):
+    ph = phases()[:2] + [Phase("up", stage="upscaler", steps=1, batch=2, warmup=1,
+                                world={"frames": 5, "height": 64, "width": 64})]
+    o = TrainOptions(tmp_path, progress=False, validation_steps=2, checkpoint_every=2)
+    out = Trainer(build_model(preset("tiny")), ph, o).run()
+    config, parts = load_checkpoint(out, require=("backbone", "vae", "text_encoder", "upscaler"))
+    assert config == preset("tiny")
+    vae = parts["vae"]
+    assert not torch.equal(vae["latent_std"], torch.ones_like(vae["latent_std"]))  # fitted after the VAE phase
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    assert len(list((tmp_path / "validation" / "2-still").glob("*.mp4"))) == 4
+    assert (tmp_path / "validation" / "1-vae" / "reconstruction.mp4").is_file()
+    model = load_model(out)
+    assert model.trained
+
+
+def test_phase_files_round_trip_and_errors(tmp_path):
+    p = tmp_path / "phases.json"
+    save_phases(p, tiny_recipe())
+    assert load_phases(p) == tiny_recipe()
+    p.write_text(json.dumps([{"name": "x", "stepz": 3}]))
+    with pytest.raises(ValueError, match=r"unknown keys \['stepz'\]"):
+        load_phases(p)
+    with pytest.raises(ValueError, match="frames=10 is not 1 \\+ 4k"):
+        Phase("bad", world={"frames": 10})
+    with pytest.raises(ValueError, match="stage='audio'"):
+        Phase("bad", stage="audio")
+
+
+def star_folder(tmp_path, n=4):
+    from aiprod_core.train.world import EASY, make_clip
+    import dataclasses
+
+    spec = dataclasses.replace(EASY, shapes=("star",), frames=9, height=48, width=64)
+    folder = tmp_path / "stars"
+    folder.mkdir()
+    captions = ["a red star moving left", "une étoile bleue qui monte", "一颗黄色的星星向右移动"]
+    for i in range(n):
+        clip = make_clip(i, spec, language="en")
+        write_video(folder / f"{i}.mp4", clip.frames, fps=8)
+        (folder / f"{i}.txt").write_text(captions[i % 3], encoding="utf-8")
+    (folder / "broken.mp4").write_bytes(b"\x00not a video")
+    (folder / "broken.txt").write_text("broken")
+    short = make_clip(99, dataclasses.replace(spec, frames=1))
+    write_video(folder / "short.mp4", short.frames, fps=8)
+    (folder / "short.txt").write_text("a single frame")
+    (folder / "nocaption.mp4").write_bytes((folder / "0.mp4").read_bytes())
+    return folder
+
+
+def test_lora_on_a_folder_of_clips(tmp_path):
+    folder = star_folder(tmp_path)
+    model = build_model(preset("tiny"))
+    # a LoRA adapts a trained model; a fresh one has a zero output layer that passes no gradient back
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    data = VideoFolderData(folder, model, cache_dir=tmp_path / "cache")
+    assert len(data.clips) == 5 and [os.path.basename(p) for p, _ in data.skipped] == ["broken.mp4"]
+    ph = [Phase("lora", steps=3, batch=2, warmup=1, world={"frames": 9, "height": 32, "width": 32})]
+    out = Trainer(model, ph, opts(tmp_path / "run", lora_rank=4, name="star"), data=data).run()
+    assert out.name == "star.safetensors"
+    assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())  # base frozen
+    lora, meta = load_lora(out, model.backbone)
+    assert meta["aiprod.rank"] == "4" and any(p.endswith("attn1.to_q") for p in lora.paths)
+    assert any(p.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n)  # it learned something
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) >= 1  # latents cached on disk
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no usable clips"):
+        VideoFolderData(tmp_path / "empty", build_model(preset("tiny")))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    p = tmp_path / "phases.json"
+    save_phases(p, phases(batch=4)[:2])
+    common = ["--phases", str(p), "--preset", "tiny", "--no-validation", "-q", "--checkpoint-every", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "aiprod_core.cli", "train", "--out", str(tmp_path / "one"), *common],
+                   check=True, env=env, capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+                        "-m", "aiprod_core.cli", "train", "--out", str(tmp_path / "two"), *common],
+                       env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = weights(tmp_path / "one" / "aiprod-v2-tiny.safetensors")
+    b = weights(tmp_path / "two" / "aiprod-v2-tiny.safetensors")
+    diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert diff < 1e-4, diff
