@@ -50,7 +50,7 @@ class TrainOptions:
     log_every: int = 10
     grad_clip: float = 1.0
     weight_decay: float = 0.01
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: bool | None = None  # None: on for CUDA (memory), off on the CPU (speed)
     validate: bool = True
     validation_steps: int = 20
     lora_rank: int = 0  # 0 = full training
@@ -138,7 +138,8 @@ class Trainer:
         for m in train_mods:
             m.requires_grad_(True)
             m.train()
-        self.model.backbone.gradient_checkpointing = self.opts.gradient_checkpointing
+        gc = self.opts.gradient_checkpointing
+        self.model.backbone.gradient_checkpointing = self.device.type == "cuda" if gc is None else gc
         optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
