@@ -114,6 +114,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .eval.adherence import prompt_adherence
+    from .pipeline import load_model
+
+    model = load_model(args.model, args.preset)
+    result = prompt_adherence(model, per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed,
+                              progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for name in ("generated", "floor_shuffled_prompts", "ceiling_world_clips", "worst_language"):
+            print(f"{name:24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result[name].items()))
+        for lang, s in result["per_language"].items():
+            print(f"  {lang}  " + "  ".join(f"{k} {v:.2f}" for k, v in s.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiprod", description="AIPROD v2 multilingual text-to-video")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -154,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_args(t)
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="measure a model")
+    esub = e.add_subparsers(dest="what", required=True)
+    a = esub.add_parser("adherence", help="prompt adherence on held-out caption frames in every language")
+    _add_model_args(a)
+    a.add_argument("--per-language", type=int, default=8, help="clips per language")
+    a.add_argument("--steps", type=int, default=20)
+    a.add_argument("--cfg", type=float, default=3.0)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_eval)
 
     i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
     _add_model_args(i)
