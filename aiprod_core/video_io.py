@@ -21,6 +21,8 @@ def to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
         if frames.dtype != torch.uint8:
             frames = (frames.float().clamp(0, 1) * 255).round().to(torch.uint8)
         frames = frames.numpy()
+    elif frames.dtype != np.uint8:
+        frames = np.clip(np.rint(np.asarray(frames, np.float32) * 255), 0, 255).astype(np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames have shape {frames.shape}; expected [T,H,W,3]")
     return np.ascontiguousarray(frames)
