@@ -69,6 +69,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import os
+    import signal
 
     import torch.distributed as dist
 
@@ -76,6 +77,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train.phases import RECIPES, load_phases, lora_recipe
     from .train.trainer import Trainer, TrainOptions
 
+    def stop(signum, frame):  # a scheduler's SIGTERM saves the state like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         import torch
 

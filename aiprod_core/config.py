@@ -80,7 +80,9 @@ class BackboneConfig:
     text_dim: int = 128  # width of the text encoder's hidden states
     conv_kernel: int = 3
     rope_theta: float = 10000.0
-    rope_max_pos: tuple[int, int, int] = (20, 2048, 2048)  # fractional positions of (t, h, w)
+    # RoPE positions are latent indices divided by these. LTX's (20, 2048, 2048) is in pixels of a 32x VAE,
+    # i.e. 64 latent steps per unit in space: the same fraction per latent step as (20, 64, 64) here.
+    rope_max_pos: tuple[int, int, int] = (20, 64, 64)
     pooled_text: bool = True  # masked-mean text embedding added to the AdaLN timestep embedding
 
     @property

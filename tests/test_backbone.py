@@ -9,7 +9,14 @@ import torch
 
 from aiprod_core.config import BackboneConfig, preset
 from aiprod_core.models.backbone import AttentionBlock, ConvBlock, HybridBackbone
-from aiprod_core.models.rope import apply_rope, rope_angles, rope_axis_pairs, rope_cos_sin
+from aiprod_core.models.rope import (
+    apply_rope,
+    rope_angles,
+    rope_axis_pairs,
+    rope_cos_sin,
+    rope_tables,
+    video_positions,
+)
 
 
 def _tiny(seed: int = 0, **overrides) -> HybridBackbone:
@@ -90,6 +97,22 @@ def test_masked_text_tokens_do_not_change_output_valid_ones_do():
     torch.testing.assert_close(changed[0], ref[0], rtol=1e-5, atol=1e-5)
 
 
+def test_padding_a_prompt_does_not_change_the_output():
+    # the padded batch row 1 (4 valid tokens of 7) must equal the same prompt given unpadded
+    model = _tiny()
+    _perturb_head(model)
+    x, sigma, ctx, mask = _inputs()
+    with torch.no_grad():
+        padded = model(x, sigma, ctx, mask)[1]
+        alone = model(x[1:], sigma[1:], ctx[1:, :4])[0]
+        # both rows padded after 4 tokens: the shared padding tail is dropped, same result
+        mask2 = mask.clone()
+        mask2[0, 4:] = False
+        both = model(x, sigma, ctx, mask2)[1]
+    torch.testing.assert_close(padded, alone, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(both, alone, rtol=1e-4, atol=1e-5)
+
+
 def test_pooled_text_conditions_conv_only_path():
     # with pooled text the caption reaches every block through AdaLN; without it, only A blocks see it
     x, sigma, ctx, mask = _inputs()
@@ -110,11 +133,15 @@ def test_fully_masked_context_gives_finite_output_that_ignores_the_text():
     _perturb_head(model)
     x, sigma, ctx, mask = _inputs()
     mask[0] = False  # empty prompt in row 0
+    no_text = torch.zeros_like(mask)  # empty prompts in every row
     with torch.no_grad():
         out = model(x, sigma, ctx, mask)
         out2 = model(x, sigma, torch.randn_like(ctx), mask)
+        out3 = model(x, sigma, ctx, no_text)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out2[0], out[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out3[0], out[0], rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(out3).all()
 
 
 def test_sigma_changes_output():
@@ -147,13 +174,14 @@ def test_rope_axis_split_and_hand_derived_angles():
     # fraction 1, so angle (2*1 - 1) * pi/2 = pi/2; position 0 gives -pi/2; half of max_pos gives 0
     ang = rope_angles(torch.tensor([[20, 0, 1024]]), 6, (20, 2048, 2048), 10000.0)
     torch.testing.assert_close(ang, torch.tensor([[math.pi / 2, -math.pi / 2, 0.0]]))
-    cos, sin = rope_cos_sin(1, 1, 1, 6, (20, 2048, 2048), 10000.0)
+    # the grid's only token sits at (0, 0, 0): every angle is -pi/2, so cos = 0, sin = -1
+    cos, sin_rot = rope_cos_sin(1, 1, 1, 6, (20, 2048, 2048), 10000.0)
     torch.testing.assert_close(cos, torch.zeros(1, 6), atol=1e-6, rtol=0)
-    torch.testing.assert_close(sin, torch.tensor([[-1.0, -1, -1, -1, -1, -1]]), atol=1e-6, rtol=0)
-    # (x_t, x_h, x_w, y_t, y_h, y_w) = e_0 rotated by -pi/2 -> -e_3 (rotate-half pairs i, i + 3)
-    e0 = torch.zeros(1, 6)
-    e0[0, 0] = 1.0
-    torch.testing.assert_close(apply_rope(e0, cos, sin), -torch.eye(6)[3:4], atol=1e-6, rtol=0)
+    torch.testing.assert_close(sin_rot, torch.tensor([[1.0, 1, 1, -1, -1, -1]]), atol=1e-6, rtol=0)
+    # pairs are (i, i + 3); the pair (1, 0) turned by -pi/2 is (0, -1): e_0 -> -e_3, e_3 -> e_0
+    eye = torch.eye(6)
+    torch.testing.assert_close(apply_rope(eye[0:1], cos, sin_rot), -eye[3:4], atol=1e-6, rtol=0)
+    torch.testing.assert_close(apply_rope(eye[3:4], cos, sin_rot), eye[0:1], atol=1e-6, rtol=0)
 
 
 def test_rope_preserves_norms_and_depends_only_on_offset():
@@ -162,9 +190,8 @@ def test_rope_preserves_norms_and_depends_only_on_offset():
     q, k = torch.randn(2, d, generator=g, dtype=torch.float64).unbind(0)
 
     def rotated(v, pos):
-        ang = rope_angles(torch.tensor([pos]), d, max_pos, theta, dtype=torch.float64)
-        ang = torch.cat([ang, ang], -1)
-        return apply_rope(v[None], ang.cos(), ang.sin())[0]
+        cos, sin_rot = rope_tables(torch.tensor([pos]), d, max_pos, theta, dtype=torch.float64)
+        return apply_rope(v[None], cos, sin_rot)[0]
 
     a = rotated(q, (3, 5, 7))
     torch.testing.assert_close(a.norm(), q.norm())
@@ -174,6 +201,26 @@ def test_rope_preserves_norms_and_depends_only_on_offset():
     s3 = rotated(q, (3, 5, 7)) @ rotated(k, (5, 2, 12))  # a different offset
     torch.testing.assert_close(s1, s2, atol=1e-9, rtol=1e-9)
     assert (s1 - s3).abs() > 1e-3
+
+
+def test_video_positions_follow_the_token_order():
+    # tokens are x.flatten(2) of [B,C,t,h,w], i.e. row-major (t, h, w)
+    pos = video_positions(2, 3, 4)
+    idx = torch.arange(2 * 3 * 4)
+    expect = torch.stack([idx // 12, idx // 4 % 3, idx % 4], dim=-1)
+    assert torch.equal(pos, expect)
+
+
+def test_bfloat16_forward_keeps_dtype_and_stays_close_to_float32():
+    model = _tiny()
+    _perturb_head(model)
+    x, sigma, ctx, mask = _inputs()
+    with torch.no_grad():
+        ref = model(x, sigma, ctx, mask)
+        out = model.to(torch.bfloat16)(x.bfloat16(), sigma, ctx, mask)  # float32 text is cast
+    assert out.dtype == torch.bfloat16
+    rel = (out.float() - ref).norm() / ref.norm()
+    assert rel < 0.05, rel
 
 
 def test_rope_tables_are_cached_per_grid():
@@ -195,7 +242,7 @@ def test_conv_block_mixes_only_the_kernel_neighbourhood_in_thw_order():
     x2 = x.clone()
     x2[0, idx] += 1.0
     with torch.no_grad():
-        diff = (block(x2, temb, None, None, None, grid) - block(x, temb, None, None, None, grid))
+        diff = block(x2, temb, None, None, None, grid) - block(x, temb, None, None, None, grid)
     changed = diff.abs().amax(-1).view(grid) > 1e-6
     expect = torch.zeros(grid, dtype=torch.bool)
     expect[0:3, 1:4, 2:5] = True  # 3x3x3 around (1, 2, 3)

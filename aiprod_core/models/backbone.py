@@ -104,10 +104,10 @@ class AttentionBlock(nn.Module):
         """x [B,N,W], temb [B,6W], context [B,L,W], context_mask [B,1,1,L] bool or None -> [B,N,W]."""
         mod = self.scale_shift_table + temb.view(temb.shape[0], 6, -1)  # (B, 6, W)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.unsqueeze(2).unbind(1)
-        x = x + gate_msa * self.attn1(_modulate(x, shift_msa, scale_msa), rope=rope)
+        x = torch.addcmul(x, gate_msa, self.attn1(_modulate(x, shift_msa, scale_msa), rope=rope))
         # cross-attention is ungated as in LTX; a parameter-free norm keeps its input scale fixed
         x = x + self.attn2(F.rms_norm(x, (x.shape[-1],), eps=_NORM_EPS), context, context_mask)
-        return x + gate_mlp * self.ff(_modulate(x, shift_mlp, scale_mlp))
+        return torch.addcmul(x, gate_mlp, self.ff(_modulate(x, shift_mlp, scale_mlp)))
 
 
 class ConvBlock(nn.Module):
@@ -130,8 +130,8 @@ class ConvBlock(nn.Module):
         # (B, N, W) viewed as (B, W, t, h, w) in channels_last_3d: a view, no copy, and the fast CPU path
         h = _modulate(x, shift_c, scale_c).view(b, *grid, w).permute(0, 4, 1, 2, 3)
         h = self.conv(h).permute(0, 2, 3, 4, 1).reshape(b, n, w)  # (B, N, W)
-        x = x + gate_c * h
-        return x + gate_mlp * self.ff(_modulate(x, shift_mlp, scale_mlp))
+        x = torch.addcmul(x, gate_c, h)  # x + gate * h in one pass
+        return torch.addcmul(x, gate_mlp, self.ff(_modulate(x, shift_mlp, scale_mlp)))
 
 
 class HybridBackbone(nn.Module):
@@ -167,7 +167,7 @@ class HybridBackbone(nn.Module):
         self._rope_cache: dict[tuple, Rope] = {}
 
     def rope(self, grid: Grid, device: torch.device) -> Rope:
-        """cos, sin tables [N, head_dim] for a latent grid (t, h, w), cached per grid and device."""
+        """RoPE tables (cos, sin_rot), each [N, head_dim], for a latent grid (t, h, w); cached per grid."""
         key = (*grid, str(device))
         if key not in self._rope_cache:
             if len(self._rope_cache) >= 8:  # a few resolutions at most; keep memory bounded
@@ -185,7 +185,9 @@ class HybridBackbone(nn.Module):
             )
         b = x.shape[0]
         if sigma.shape not in ((b,), ()):
-            raise ValueError(f"sigma has shape {tuple(sigma.shape)}; expected [{b}] (one noise level per sample)")
+            raise ValueError(
+                f"sigma has shape {tuple(sigma.shape)}; expected [{b}] (one noise level per sample)"
+            )
         if context.ndim != 3 or context.shape[0] != b or context.shape[2] != c.text_dim:
             raise ValueError(
                 f"context has shape {tuple(context.shape)}; expected [{b}, L, {c.text_dim}] "
@@ -197,7 +199,31 @@ class HybridBackbone(nn.Module):
                 "to match context [B, L]"
             )
 
-    def forward(self, x: Tensor, sigma: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+    def _prepare_text(self, context: Tensor, context_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Project the caption and build its key mask.
+
+        context [B,L,text_dim], context_mask [B,L] or None -> ctx [B,L',W] and a mask [B,1,1,L'] bool
+        (True = attend) or None, with L' <= L.
+        """
+        if context_mask is None:
+            return self.caption_projection(context), None
+        valid = context_mask.bool()  # (B, L)
+        # drop the tail that is padding in every row: it costs keys in every cross-attention and
+        # changes nothing (encoders often pad to 256-512 tokens for a 20-token prompt)
+        used = valid.any(0).cpu()
+        keep = int(used.nonzero().max()) + 1 if used.any() else 1
+        context, valid = context[:, :keep], valid[:, :keep]
+        ctx = self.caption_projection(context)  # (B, L', W)
+        has_text = valid.any(dim=1, keepdim=True)  # (B, 1)
+        # a row with no valid token (empty prompt) attends to an all-zero caption instead of
+        # a fully masked one, which would make SDPA return NaN; padding still has no effect
+        ctx = ctx * has_text.unsqueeze(-1)
+        valid = valid | ~has_text
+        return ctx, valid[:, None, None, :]  # mask broadcasts over heads and queries
+
+    def forward(
+        self, x: Tensor, sigma: Tensor, context: Tensor, context_mask: Tensor | None = None
+    ) -> Tensor:
         """Predict the velocity (noise - x0).
 
         x [B,C,t,h,w] noisy latent, sigma [B] noise level in [0,1], context [B,L,text_dim] text states,
@@ -208,16 +234,7 @@ class HybridBackbone(nn.Module):
         grid = (t, h, w)
         tokens = self.proj_in(x.flatten(2).transpose(1, 2))  # (B, N, W), tokens in (t,h,w) order
 
-        ctx = self.caption_projection(context)  # (B, L, W)
-        mask = None
-        if context_mask is not None:
-            valid = context_mask.bool()  # (B, L)
-            has_text = valid.any(dim=1, keepdim=True)  # (B, 1)
-            # a row with no valid token (empty prompt) attends to an all-zero caption instead of
-            # a fully masked one, which would make SDPA return NaN; padding still has no effect
-            ctx = ctx * has_text.unsqueeze(-1)
-            valid = valid | ~has_text
-            mask = valid[:, None, None, :]  # (B, 1, 1, L) broadcast over heads and queries
+        ctx, mask = self._prepare_text(context.to(tokens.dtype), context_mask)
 
         emb = self.time_embed(timestep_embedding(sigma.expand(b) * 1000).to(tokens.dtype))  # (B, W)
         if self.text_pool is not None:

@@ -2,10 +2,11 @@
 
 As in LTX-Video (`LTXVideoRotaryPosEmbed`), a position p on an axis becomes the fraction p / max_pos and
 the angle of frequency f is f * (2 p / max_pos - 1), with f spaced geometrically from pi/2 to
-theta * pi/2. Unlike LTX, which rotates the whole width at once, every head gets the same rotation:
-head_dim is split into three even parts, one per axis, so a LoRA or a head count change does not move
-frequencies between heads. Pairs are laid out rotate-half style, (x[i], x[i + head_dim/2]), which
-needs no strided gather.
+theta * pi/2. Unlike LTX, which spreads one table over the whole width (so each head sees only a
+slice of the frequencies), head_dim is split into three even parts, one per axis, and every head gets
+the full set. Pairs are laid out rotate-half style, (x[i], x[i + head_dim/2]), which needs no strided
+gather. Positions are latent-grid indices: LTX first scales them to pixels (x32) and seconds, which
+`rope_max_pos` would then have to absorb.
 """
 
 from __future__ import annotations
@@ -57,6 +58,26 @@ def video_positions(t: int, h: int, w: int, device: torch.device | str | None = 
     return torch.stack(grid, dim=-1).reshape(-1, 3)
 
 
+def rope_tables(
+    positions: Tensor,
+    head_dim: int,
+    max_pos: tuple[float, float, float],
+    theta: float,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, Tensor]:
+    """Rotation tables (cos, sin_rot) for positions [N, 3], each [N, head_dim] in `dtype`.
+
+    sin_rot carries the sign of the 90-degree turn: [-sin, sin] over the two halves, so that
+    `apply_rope` needs no negation per call. Angles reach theta * pi/2 (~1.6e4 rad), where float32
+    resolves only ~1e-3 rad, so the angles are computed in float64 and only the tables are cast.
+    """
+    ang = rope_angles(positions.cpu(), head_dim, max_pos, theta, dtype=torch.float64)
+    cos, sin = ang.cos(), ang.sin()
+    cos = torch.cat([cos, cos], dim=-1)  # both halves of a pair share one angle
+    sin_rot = torch.cat([-sin, sin], dim=-1)
+    return cos.to(dtype), sin_rot.to(dtype)
+
+
 def rope_cos_sin(
     t: int,
     h: int,
@@ -66,19 +87,19 @@ def rope_cos_sin(
     theta: float,
     device: torch.device | str | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """cos and sin tables for a t x h x w latent grid, each [t*h*w, head_dim] float32 on `device`.
+    """`rope_tables` for every token of a t x h x w latent grid: two [t*h*w, head_dim] float32 on `device`.
 
-    Angles reach theta * pi/2 (~1.6e4 rad), where float32 keeps only ~1e-3 rad, so the table is built
-    in float64 on the CPU (any backend, MPS included) and only the result is cast and moved.
+    Built on the CPU (float64 works on every backend, MPS included), then moved once.
     """
-    ang = rope_angles(video_positions(t, h, w), head_dim, max_pos, theta, dtype=torch.float64)
-    ang = torch.cat([ang, ang], dim=-1)  # both halves of a pair share one angle
-    return ang.cos().float().to(device), ang.sin().float().to(device)
+    cos, sin_rot = rope_tables(video_positions(t, h, w), head_dim, max_pos, theta)
+    return cos.to(device), sin_rot.to(device)
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate x [..., N, head_dim] by the tables cos, sin [N, head_dim]; computed in float32 at least."""
+def apply_rope(x: Tensor, cos: Tensor, sin_rot: Tensor) -> Tensor:
+    """Rotate x [..., N, head_dim] by the `rope_tables` [N, head_dim]; computed in float32 at least.
+
+    Pair i is (x[i], x[i + head_dim/2]): out = x * cos + swap_halves(x) * sin_rot.
+    """
     xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 rotate in float32, as in LTX
     x1, x2 = xf.chunk(2, dim=-1)
-    rotated = torch.cat([-x2, x1], dim=-1)  # the pair partner, with the sign of a 90-degree turn
-    return (xf * cos + rotated * sin).to(x.dtype)
+    return torch.addcmul(xf * cos, torch.cat([x2, x1], dim=-1), sin_rot).to(x.dtype)
