@@ -124,6 +124,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .pipeline import load_model
 
     model = load_model(args.model, args.preset)
+    if args.what == "upscale":
+        from .eval.upscale import upscaler_vs_bicubic
+
+        print(json.dumps(upscaler_vs_bicubic(model, clips=args.clips, seed=args.seed), indent=2))
+        return 0
     result = prompt_adherence(model, per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed,
                               progress=not args.quiet)
     if args.json:
@@ -188,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print JSON")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_eval)
+    u = esub.add_parser("upscale", help="PSNR of the 2x latent upscaler vs bicubic, against the world's 2x render")
+    _add_model_args(u)
+    u.add_argument("--clips", type=int, default=16)
+    u.add_argument("--seed", type=int, default=0)
+    u.set_defaults(func=cmd_eval)
 
     i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
     _add_model_args(i)

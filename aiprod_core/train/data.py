@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .phases import Phase
 from .world import ALL_SHAPES, COLOURS, MOTIONS, make_clip
@@ -31,6 +32,13 @@ def video_tensor(frames: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(frames))
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     return x.permute(3, 0, 1, 2) * 2 - 1
+
+
+def area_downscale(video: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """[B,3,F,H,W] -> [B,3,F,H/factor,W/factor], frame by frame, averaging pixels (no aliasing)."""
+    b, c, f, h, w = video.shape
+    low = F.avg_pool2d(video.transpose(1, 2).reshape(b * f, c, h, w), factor)
+    return low.reshape(b, f, c, h // factor, w // factor).transpose(1, 2)
 
 
 class WorldData:

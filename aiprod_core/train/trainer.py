@@ -26,7 +26,7 @@ from ..models.upscaler import upsample_latent
 from ..pipeline import VideoModel, generate
 from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
-from .data import ATTRIBUTE_CLASSES, Sample, WorldData, item_seed
+from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
 from .objectives import AttributeHeads, flow_loss, sample_sigmas, vae_loss
 from .phases import Phase
 from .plots import loss_curve_png
@@ -220,9 +220,7 @@ class Trainer:
     def _loss_upscaler(self, phase: Phase, samples: list[Sample], gens: list[torch.Generator]):
         vae = self.model.vae
         video = self._videos(samples)  # [B,3,F,H,W] at the upscaler's output size
-        b, c, f, h, w = video.shape
-        low = F.interpolate(video.transpose(1, 2).reshape(b * f, c, h, w), scale_factor=0.5, mode="area")
-        low = low.reshape(b, f, c, h // 2, w // 2).transpose(1, 2)
+        low = area_downscale(video, 2)
         with torch.no_grad():
             z_hi, z_lo = vae.encode(video), vae.encode(low)
         pred = upsample_latent(self.model.upscaler, vae, z_lo)
