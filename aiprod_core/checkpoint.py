@@ -59,8 +59,10 @@ def save_checkpoint(
     config: ModelConfig,
     components: dict[str, torch.nn.Module | dict[str, torch.Tensor]],
     metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> None:
-    """Save one or more components. One component is written unprefixed; several, prefixed."""
+    """Save one or more components. One component is written unprefixed; several, prefixed.
+    `dtype` (e.g. torch.float16) stores floating-point tensors at that precision; loading casts back."""
     unknown = set(components) - set(COMPONENTS)
     if unknown:
         raise CheckpointError(f"unknown components {sorted(unknown)}; expected some of {COMPONENTS}")
@@ -71,6 +73,8 @@ def save_checkpoint(
         tensors = dict(_state(module))
     else:
         tensors = {f"{name}.{k}": v for name, m in components.items() for k, v in _state(m).items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     save_safetensors_atomic(tensors, path, meta)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 
@@ -68,7 +69,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import os
     import signal
 
     import torch.distributed as dist
@@ -141,6 +141,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    config, parts = load_checkpoint(args.model, require=("backbone", "vae", "text_encoder"))
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    save_checkpoint(args.output, config, parts, {"aiprod.exported_from": os.path.basename(args.model)}, dtype=dtype)
+    print(f"wrote {args.output} ({os.path.getsize(args.output) / 2**20:.1f} MiB, {args.dtype})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiprod", description="AIPROD v2 multilingual text-to-video")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -198,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--clips", type=int, default=16)
     u.add_argument("--seed", type=int, default=0)
     u.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser("export", help="re-save a model checkpoint at another precision (fp16 halves the file)")
+    x.add_argument("model", help="an all-in-one .safetensors checkpoint")
+    x.add_argument("-o", "--output", required=True)
+    x.add_argument("--dtype", default="fp16", choices=["fp16", "bf16", "fp32"])
+    x.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
     _add_model_args(i)

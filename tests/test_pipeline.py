@@ -95,3 +95,14 @@ def test_info_tiny_clip_size(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["clip"]["latent_shape"] == [16, 9, 16, 8] and info["clip"]["tokens"] == 9 * 16 * 8
     assert 0.5e6 < info["components"]["backbone"]["params"] < 4e6
+
+
+def test_export_to_fp16_halves_the_file_and_still_generates(tiny, tmp_path):
+    src, dst = tmp_path / "m.safetensors", tmp_path / "m16.safetensors"
+    parts = {"backbone": tiny.backbone, "vae": tiny.vae, "text_encoder": tiny.text_encoder, "upscaler": tiny.upscaler}
+    save_checkpoint(src, tiny.config, parts)
+    assert main(["export", str(src), "-o", str(dst), "--dtype", "fp16"]) == 0
+    assert dst.stat().st_size < 0.55 * src.stat().st_size
+    a = generate(load_model(src), "a blue square", frames=5, steps=3, seed=1, progress=False)
+    b = generate(load_model(dst), "a blue square", frames=5, steps=3, seed=1, progress=False)
+    assert (a - b).abs().mean() < 5e-3
