@@ -84,7 +84,7 @@ def load_model(path: str | os.PathLike | None = None, preset_name: str | None = 
 
 
 def sample_latent(
-    model: VideoModel,
+    backbone: torch.nn.Module,
     context: torch.Tensor,
     mask: torch.Tensor,
     neg_context: torch.Tensor | None,
@@ -112,7 +112,7 @@ def sample_latent(
 
     sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
     x = start_latent(noise_like(shape, seed), sigmas[0], init_latent if denoise < 1.0 else None)
-    velocity = guided_velocity(model.backbone, context, mask, neg_context, neg_mask, cfg)
+    velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
     return SAMPLERS[sampler](velocity, x, sigmas, callback)
 
 
@@ -157,11 +157,11 @@ def generate(
     total = steps + (refine_steps if upscale else 0)
     bar = _progress(total, progress)
     kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1))
-    latent = sample_latent(model, context, mask, neg_context, neg_mask, shape, steps=steps, **kw)
+    latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw)
     if upscale:
         up = upsample_latent(model.upscaler, model.vae, latent)
         latent = sample_latent(
-            model, context, mask, neg_context, neg_mask, tuple(up.shape),
+            model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape),
             steps=refine_steps, denoise=refine_denoise, init_latent=up, **kw,
         )
     bar.close()

@@ -72,7 +72,7 @@ def test_truncated_file_names_the_file(tmp_path):
 def test_config_less_file(tmp_path):
     p = tmp_path / "other.safetensors"
     save_file({"w": torch.zeros(2)}, str(p), metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match="no 'aiprod.config' metadata; expected an AIPROD checkpoint") as e:
+    with pytest.raises(CheckpointError, match=r"no 'aiprod\.config' metadata; expected an AIPROD checkpoint") as e:
         load_checkpoint(p)
     assert "format" in str(e.value)
 
@@ -80,7 +80,7 @@ def test_config_less_file(tmp_path):
 def test_pickle_and_missing_files_are_refused(tmp_path):
     p = tmp_path / "evil.ckpt"
     p.write_bytes(b"\x80\x04")
-    with pytest.raises(CheckpointError, match="pickle-based .ckpt files are not loaded"):
+    with pytest.raises(CheckpointError, match=r"pickle-based \.ckpt files are not loaded"):
         load_checkpoint(p)
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "none.safetensors")

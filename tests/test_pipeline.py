@@ -41,11 +41,11 @@ def test_upscale_doubles_the_size(tiny):
 def test_partial_denoise_starts_from_the_given_latent(tiny):
     ctx, mask = tiny.text_encoder.encode(["x"])
     init = torch.randn(1, 16, 2, 4, 4)
-    out = sample_latent(tiny, ctx, mask, None, None, tuple(init.shape), steps=2, denoise=0.05, init_latent=init, cfg=1.0)
-    far = sample_latent(tiny, ctx, mask, None, None, tuple(init.shape), steps=2, cfg=1.0)
+    out = sample_latent(tiny.backbone, ctx, mask, None, None, tuple(init.shape), steps=2, denoise=0.05, init_latent=init, cfg=1.0)
+    far = sample_latent(tiny.backbone, ctx, mask, None, None, tuple(init.shape), steps=2, cfg=1.0)
     assert (out - init).abs().mean() < 0.5 * (far - init).abs().mean()
     with pytest.raises(ValueError, match="needs an initial latent"):
-        sample_latent(tiny, ctx, mask, None, None, tuple(init.shape), steps=2, denoise=0.5)
+        sample_latent(tiny.backbone, ctx, mask, None, None, tuple(init.shape), steps=2, denoise=0.5)
 
 
 def test_checkpoint_loads_into_the_same_model(tiny, tmp_path):

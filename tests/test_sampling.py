@@ -51,7 +51,7 @@ def test_denoise_keeps_the_tail_of_a_longer_schedule():
     part = denoise_sigmas(lambda n: ltx_sigmas(n, 320), 4, 0.5)
     assert torch.equal(part, full[-5:])
     assert torch.equal(denoise_sigmas(lambda n: ltx_sigmas(n, 320), 4, 1.0), ltx_sigmas(4, 320))
-    with pytest.raises(ValueError, match="denoise=1.5"):
+    with pytest.raises(ValueError, match=r"denoise=1\.5"):
         denoise_sigmas(lambda n: ltx_sigmas(n, 320), 4, 1.5)
 
 
@@ -91,14 +91,14 @@ def test_seeded_noise_and_callback():
 
 
 def test_callback_can_interrupt():
-    class Stop(Exception):
+    class StopRequestedError(Exception):
         pass
 
     def cb(d):
         if d["i"] == 2:
-            raise Stop
+            raise StopRequestedError
 
-    with pytest.raises(Stop):
+    with pytest.raises(StopRequestedError):
         sample_euler(lambda x, s: x, torch.ones(1, 3), ltx_sigmas(6, 50), callback=cb)
 
 

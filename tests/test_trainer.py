@@ -73,8 +73,8 @@ def test_ctrl_c_saves_a_state_that_resumes(tmp_path):
 
 
 def test_full_run_writes_model_log_curve_and_validation(tmp_path):
-    ph = phases()[:2] + [Phase("up", stage="upscaler", steps=1, batch=2, warmup=1,
-                                world={"frames": 5, "height": 64, "width": 64})]
+    ph = [*phases()[:2], Phase("up", stage="upscaler", steps=1, batch=2, warmup=1,
+                               world={"frames": 5, "height": 64, "width": 64})]
     o = TrainOptions(tmp_path, progress=False, validation_steps=2, checkpoint_every=2)
     out = Trainer(build_model(preset("tiny")), ph, o).run()
     config, parts = load_checkpoint(out, require=("backbone", "vae", "text_encoder", "upscaler"))
@@ -102,8 +102,9 @@ def test_phase_files_round_trip_and_errors(tmp_path):
 
 
 def star_folder(tmp_path, n=4):
-    from aiprod_core.train.world import EASY, make_clip
     import dataclasses
+
+    from aiprod_core.train.world import EASY, make_clip
 
     spec = dataclasses.replace(EASY, shapes=("star",), frames=9, height=48, width=64)
     folder = tmp_path / "stars"

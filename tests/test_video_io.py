@@ -37,7 +37,7 @@ def test_mp4_is_h264(tmp_path):
 def test_odd_sizes_and_bad_input(tmp_path):
     frames, _ = read_video(write_video(tmp_path / "odd.mp4", torch.rand(3, 15, 17, 3)))
     assert frames.shape == (3, 16, 18, 3)
-    with pytest.raises(ValueError, match="unknown extension '.avi2'"):
+    with pytest.raises(ValueError, match=r"unknown extension '\.avi2'"):
         write_video(tmp_path / "x.avi2", torch.rand(3, 8, 8, 3))
     with pytest.raises(ValueError, match=r"expected \[T,H,W,3\]"):
         write_video(tmp_path / "x.mp4", torch.rand(3, 8, 8))
