@@ -71,16 +71,34 @@ def load_model(path: str | os.PathLike | None = None, preset_name: str | None = 
         log.warning("no trained weights: preset %r runs with RANDOM weights; the video will be noise", preset_name)
         return build_model(preset(preset_name))
     config, parts = load_checkpoint(path, require=("backbone", "vae", "text_encoder"))
-    with torch.device("meta"):
-        backbone, vae = HybridBackbone(config.backbone), CausalVideoVAE(config.vae)
-        upscaler = LatentUpscaler(config.upscaler) if config.upscaler and "upscaler" in parts else None
-    for name, module in (("backbone", backbone), ("vae", vae), ("upscaler", upscaler)):
-        if module is not None:
-            module.to_empty(device="cpu")
-            load_into(module, parts[name], path, name)
-            module.eval()
-    text_encoder = load_text_encoder(config.text, parts["text_encoder"])
+    mods = components_from(config, parts, path)
+    backbone, vae, text_encoder, upscaler = (mods.get(k) for k in ("backbone", "vae", "text_encoder", "upscaler"))
     return VideoModel(config, backbone, vae, text_encoder, upscaler, source=str(path), trained=True)
+
+
+def components_from(config: ModelConfig, parts: dict[str, dict[str, torch.Tensor]], path: str | os.PathLike) -> dict:
+    """Build each component in `parts` from the config and load its weights (checked key by key)."""
+    builders = {"backbone": lambda: HybridBackbone(config.backbone), "vae": lambda: CausalVideoVAE(config.vae),
+                "upscaler": lambda: LatentUpscaler(config.upscaler) if config.upscaler else None}
+    out = {}
+    for name, state in parts.items():
+        if name == "text_encoder":
+            out[name] = load_text_encoder(config.text, state)
+            continue
+        with torch.device("meta"):  # no random init of weights that are loaded next
+            module = builders[name]()
+        if module is None:
+            continue
+        module.to_empty(device="cpu")
+        load_into(module, state, path, name)
+        out[name] = module.eval()
+    return out
+
+
+def load_component(path: str | os.PathLike, name: str) -> tuple[ModelConfig, torch.nn.Module]:
+    """One component from an all-in-one or single-component file."""
+    config, parts = load_checkpoint(path, require=(name,))
+    return config, components_from(config, {name: parts[name]}, path)[name]
 
 
 def sample_latent(
