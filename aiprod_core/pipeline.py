@@ -135,9 +135,9 @@ def sample_latent(
 
 
 @torch.no_grad()
-def decode_latent(model: VideoModel, latent: torch.Tensor, temporal_chunk: int = 0, spatial_tile: int = 0) -> torch.Tensor:
+def decode_latent(vae: CausalVideoVAE, latent: torch.Tensor, temporal_chunk: int = 0, spatial_tile: int = 0) -> torch.Tensor:
     """LATENT [B,C,t,h,w] -> frames [B,T,H,W,3] in 0..1."""
-    video = model.vae.decode(latent, temporal_chunk=temporal_chunk, spatial_tile=spatial_tile)  # [B,3,T,H,W]
+    video = vae.decode(latent, temporal_chunk=temporal_chunk, spatial_tile=spatial_tile)  # [B,3,T,H,W]
     return ((video.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()
 
 
@@ -183,7 +183,7 @@ def generate(
             steps=refine_steps, denoise=refine_denoise, init_latent=up, **kw,
         )
     bar.close()
-    return decode_latent(model, latent, temporal_chunk, spatial_tile)[0]
+    return decode_latent(model.vae, latent, temporal_chunk, spatial_tile)[0]
 
 
 def _progress(total: int, enabled: bool):

@@ -1,4 +1,36 @@
 """ComfyUI nodes: thin adapters over aiprod_core, one file per stage."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from . import comfy
+from .decode import VAEDecode
+from .latent import EmptyLatentVideo, VAEEncode
+from .loaders import (
+    BackboneLoader,
+    CheckpointLoader,
+    LoraLoader,
+    TextEncoderLoader,
+    UpscalerLoader,
+    VAELoader,
+)
+from .sampler import HybridSampler
+from .text_encode import TextEncode
+from .upscale import LatentUpscale
+
+comfy.register_folders()
+
+# Node ids never change once released: saved workflows refer to them.
+NODES = {
+    "AIPRODCheckpointLoader": (CheckpointLoader, "AIPROD Checkpoint Loader"),
+    "AIPRODBackboneLoader": (BackboneLoader, "AIPROD Backbone Loader"),
+    "AIPRODVAELoader": (VAELoader, "AIPROD VAE Loader"),
+    "AIPRODTextEncoderLoader": (TextEncoderLoader, "AIPROD Text Encoder Loader"),
+    "AIPRODUpscalerLoader": (UpscalerLoader, "AIPROD Latent Upscaler Loader"),
+    "AIPRODLoraLoader": (LoraLoader, "AIPROD LoRA Loader"),
+    "AIPRODTextEncode": (TextEncode, "AIPROD Multilingual Text Encode"),
+    "AIPRODEmptyLatentVideo": (EmptyLatentVideo, "AIPROD Empty Latent Video"),
+    "AIPRODVAEEncode": (VAEEncode, "AIPROD VAE Encode"),
+    "AIPRODSampler": (HybridSampler, "AIPROD Hybrid Sampler"),
+    "AIPRODLatentUpscale": (LatentUpscale, "AIPROD Latent Upscale 2x"),
+    "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),
+}
+NODE_CLASS_MAPPINGS = {k: v[0] for k, v in NODES.items()}
+NODE_DISPLAY_NAME_MAPPINGS = {k: v[1] for k, v in NODES.items()}

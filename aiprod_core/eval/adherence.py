@@ -57,7 +57,7 @@ def prompt_adherence(
         neg, neg_mask = encode_cached(model.text_encoder, [""] * len(clips), cache)
         shape = (len(clips), *c.vae.latent_shape(spec.frames, spec.height, spec.width))
         latent = sample_latent(model.backbone, context, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed + li)
-        videos = decode_latent(model, latent).numpy()
+        videos = decode_latent(model.vae, latent).numpy()
         for k, v in zip(clips, videos):
             rows.append((lang, _truth(k), classify_clip(v, shapes=shapes), classify_clip(k.frames, shapes=shapes), k.caption))
         bar.update(len(clips))

@@ -1,0 +1,145 @@
+"""The one place that talks to ComfyUI: model folders, progress, interrupt, memory, messages.
+
+Every function degrades to plain behaviour when ComfyUI is absent, so the node classes also run in
+tests and scripts. Model folders then live under $AIPROD_MODELS_DIR (default: ./models).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+try:  # inside ComfyUI
+    import comfy.model_management as mm
+    import comfy.utils
+    import folder_paths
+
+    IN_COMFY = True
+except ImportError:
+    IN_COMFY = False
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "aiprod_core" / "weights"
+FOLDERS = ("diffusion_models", "vae", "text_encoders", "loras", "latent_upscale_models")
+EXTENSIONS = {".safetensors", ".sft"}  # never pickle
+
+
+def register_folders() -> None:
+    """Add `latent_upscale_models` where core lacks it, and the pack's bundled model to diffusion_models."""
+    if not IN_COMFY:
+        return
+    if "latent_upscale_models" not in folder_paths.folder_names_and_paths:
+        folder_paths.add_model_folder_path(
+            "latent_upscale_models", os.path.join(folder_paths.models_dir, "latent_upscale_models"), is_default=True
+        )
+    if BUNDLED_DIR.is_dir():
+        folder_paths.add_model_folder_path("diffusion_models", str(BUNDLED_DIR))
+
+
+def folder_dirs(kind: str) -> list[Path]:
+    if kind not in FOLDERS:
+        raise ValueError(f"unknown model folder {kind!r}; expected one of {FOLDERS}")
+    if IN_COMFY:
+        return [Path(p) for p in folder_paths.get_folder_paths(kind)]
+    root = Path(os.environ.get("AIPROD_MODELS_DIR", "models"))
+    dirs = [root / kind]
+    if kind == "diffusion_models" and BUNDLED_DIR.is_dir():
+        dirs.append(BUNDLED_DIR)
+    return dirs
+
+
+def list_files(kind: str) -> list[str]:
+    """Safetensors files in a model folder, as names relative to it (ComfyUI's widget values)."""
+    names = set()
+    for d in folder_dirs(kind):
+        if d.is_dir():
+            for p in d.rglob("*"):
+                if p.is_file() and p.suffix in EXTENSIONS:
+                    names.add(p.relative_to(d).as_posix())
+    return sorted(names)
+
+
+def resolve(kind: str, name: str) -> Path:
+    """The file `name` inside one of the `kind` folders; never a path outside them."""
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ValueError(f"{kind} file {name!r} must be a name inside the {kind} folder (no absolute path, no '..')")
+    for d in folder_dirs(kind):
+        p = (d / name).resolve()
+        if p.is_file() and d.resolve() in p.parents:
+            if p.suffix not in EXTENSIONS:
+                raise ValueError(f"{name}: only .safetensors files are loaded (pickle files can run code)")
+            return p
+    where = ", ".join(str(d) for d in folder_dirs(kind))
+    raise FileNotFoundError(f"{kind} file {name!r} not found in {where}; put it there and refresh the node list")
+
+
+def torch_device() -> torch.device:
+    return mm.get_torch_device() if IN_COMFY else torch.device("cpu")
+
+
+def free_memory(nbytes: int) -> None:
+    """Ask ComfyUI's memory manager to unload other models until `nbytes` fit (honours --reserve-vram)."""
+    if IN_COMFY:
+        mm.free_memory(nbytes, mm.get_torch_device())
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def check_interrupt() -> None:
+    if IN_COMFY:
+        mm.throw_exception_if_processing_interrupted()
+
+
+class Progress:
+    """ComfyUI's progress bar (which also checks the interrupt flag), or nothing outside ComfyUI."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = comfy.utils.ProgressBar(total) if IN_COMFY else None
+
+    def update(self, value: int, preview: tuple | None = None) -> None:
+        check_interrupt()
+        if self.bar is not None:
+            self.bar.update_absolute(value, self.total, preview)
+
+
+def send(event: str, data: dict) -> None:
+    """A message to the editor (the web extension listens for `aiprod.*` events)."""
+    if not IN_COMFY:
+        return
+    try:
+        from server import PromptServer
+
+        PromptServer.instance.send_sync(event, data, PromptServer.instance.client_id)
+    except Exception as e:  # a missing websocket client must not fail the run
+        log.debug("could not send %s: %s", event, e)
+
+
+class ModelCache:
+    """Loaded models by (file, mtime): a workflow that runs again does not load them again. Bounded."""
+
+    def __init__(self, max_items: int = 4):
+        self.items: OrderedDict[tuple, object] = OrderedDict()
+        self.max_items = max_items
+
+    def get(self, path: Path, load: Callable[[Path], object], *extra) -> object:
+        key = (str(path), path.stat().st_mtime_ns, *extra)
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = load(path)
+        self.items[key] = value
+        while len(self.items) > self.max_items:
+            self.items.popitem(last=False)
+        return value
+
+
+CACHE = ModelCache()

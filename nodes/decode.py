@@ -1,0 +1,41 @@
+"""VAE decode: LATENT -> IMAGE frames, chunked in time and tiled in space."""
+
+from __future__ import annotations
+
+import torch
+
+from aiprod_core.pipeline import decode_latent
+
+from . import comfy
+
+
+class VAEDecode:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "vae": ("AIPROD_VAE", {"tooltip": "The model's VAE"}),
+            "latent": ("LATENT", {"tooltip": "A sampled video latent"}),
+            "temporal_chunk": ("INT", {"default": 0, "min": 0, "max": 256,
+                                       "tooltip": "Latent frames decoded at once; 0 = auto. Exact: any value gives the same video"}),
+            "spatial_tile": ("INT", {"default": 0, "min": 0, "max": 1024,
+                                     "tooltip": "Tile size in latent pixels; 0 = auto (whole when it fits). Lowers memory, blends seams"}),
+        }}
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "decode"
+    CATEGORY = "AIPROD"
+    DESCRIPTION = "Frames [T,H,W,3] (batches one after another) for core SaveVideo, SaveAnimatedWEBP or VideoHelperSuite."
+
+    @torch.no_grad()
+    def decode(self, vae, latent, temporal_chunk, spatial_tile):
+        z = latent["samples"].float()
+        if z.ndim != 5 or z.shape[1] != vae.cfg.latent_channels:
+            raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{vae.cfg.latent_channels},t,h,w] for this VAE")
+        chunk = temporal_chunk or 4  # causal decode is exact in chunks: bounded memory at no cost in quality
+        tile = spatial_tile or (0 if z.shape[3] * z.shape[4] <= 64 * 64 else 48)
+        frames = []
+        for i in range(z.shape[0]):
+            comfy.check_interrupt()
+            frames.append(decode_latent(vae, z[i : i + 1], chunk, tile)[0])
+        return (torch.cat(frames).cpu(),)
+

@@ -1,0 +1,47 @@
+"""Empty video latents and VAE encoding of frames (for video-to-video)."""
+
+from __future__ import annotations
+
+import torch
+
+MAX = 8192
+
+
+class EmptyLatentVideo:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "vae": ("AIPROD_VAE", {"tooltip": "Sets the latent size: the VAE's compression and channels"}),
+            "width": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
+            "height": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
+            "frames": ("INT", {"default": 17, "min": 1, "max": 1025, "step": 1, "tooltip": "1 + k x the VAE's temporal compression (17, 21... for tiny)"}),
+            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Clips sampled at once"}),
+        }}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "make"
+    CATEGORY = "AIPROD/latent"
+
+    def make(self, vae, width, height, frames, batch_size):
+        shape = vae.cfg.latent_shape(frames, height, width)  # raises with the sizes to use instead
+        return ({"samples": torch.zeros(batch_size, *shape)},)
+
+
+class VAEEncode:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "vae": ("AIPROD_VAE", {"tooltip": "The model's VAE"}),
+            "image": ("IMAGE", {"tooltip": "Video frames [T,H,W,3]; T = 1 + k x temporal compression"}),
+        }}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "encode"
+    CATEGORY = "AIPROD/latent"
+    DESCRIPTION = "Frames -> latent, to continue from with the sampler's denoise < 1 (video-to-video)."
+
+    @torch.no_grad()
+    def encode(self, vae, image):
+        video = image.permute(3, 0, 1, 2)[None].float() * 2 - 1  # [1,3,T,H,W] in [-1,1]
+        dev = next(vae.parameters()).device
+        return ({"samples": vae.encode(video.to(dev)).cpu()},)

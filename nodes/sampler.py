@@ -1,0 +1,78 @@
+"""The hybrid sampler: rectified flow with CFG, LoRAs, ComfyUI progress and interrupt."""
+
+from __future__ import annotations
+
+import torch
+
+from aiprod_core.models.lora import apply_loras
+from aiprod_core.pipeline import sample_latent
+from aiprod_core.sampling import SAMPLERS
+from aiprod_core.text import from_conditioning
+
+from . import comfy
+from .handles import ModelPatch
+
+
+def _context(cond, model: ModelPatch, which: str, batch: int, device):
+    hidden, mask = from_conditioning(cond)
+    want = model.config.backbone.text_dim
+    if hidden.shape[-1] != want:
+        raise ValueError(
+            f"{which} conditioning is {hidden.shape[-1]} wide but this model's text encoder width is {want}; "
+            f"encode the prompt with the text encoder that goes with {model.source}"
+        )
+    if hidden.shape[0] not in (1, batch):
+        raise ValueError(f"{which} conditioning has batch {hidden.shape[0]}; expected 1 or the latent batch {batch}")
+    hidden, mask = hidden.expand(batch, -1, -1), mask.expand(batch, -1)
+    return hidden.to(device=device, dtype=torch.float32), mask.to(device)
+
+
+class HybridSampler:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("AIPROD_MODEL", {"tooltip": "The backbone, with any LoRAs from LoRA loaders"}),
+            "positive": ("CONDITIONING", {"tooltip": "What the clip should show"}),
+            "negative": ("CONDITIONING", {"tooltip": "What to steer away from (an empty prompt is fine)"}),
+            "latent": ("LATENT", {"tooltip": "An empty video latent, or an encoded/upscaled one with denoise < 1"}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "control_after_generate": True,
+                             "tooltip": "The same seed gives the same clip"}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Sampling steps"}),
+            "cfg": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 20.0, "step": 0.1,
+                              "tooltip": "Classifier-free guidance scale; 1 turns it off (twice as fast)"}),
+            "sampler": (sorted(SAMPLERS), {"default": "euler", "tooltip": "euler: one model call per step; heun: two, more accurate"}),
+            "shift": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.05,
+                                "tooltip": "Sigma shift; 0 = LTX's rule from the token count"}),
+            "denoise": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01,
+                                  "tooltip": "1 starts from noise; less keeps that much of the input latent"}),
+        }}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "sample"
+    CATEGORY = "AIPROD"
+
+    def sample(self, model: ModelPatch, positive, negative, latent, seed, steps, cfg, sampler, shift, denoise):
+        init = latent["samples"].float()
+        if init.ndim != 5:
+            raise ValueError(f"latent has shape {tuple(init.shape)}; expected a video latent [B,C,t,h,w] from AIPROD Empty Latent Video")
+        c = model.config.backbone.in_channels
+        if init.shape[1] != c:
+            raise ValueError(f"latent has {init.shape[1]} channels but the model takes {c}; use this model's VAE")
+        device = comfy.torch_device()
+        backbone = model.backbone
+        comfy.free_memory(comfy.module_bytes(backbone))
+        backbone.to(device)
+        ctx, mask = _context(positive, model, "positive", init.shape[0], device)
+        neg, neg_mask = _context(negative, model, "negative", init.shape[0], device)
+        progress = comfy.Progress(steps)
+        try:
+            with torch.inference_mode(False), apply_loras(backbone, [(lo, s) for lo, s, _ in model.loras]):
+                out = sample_latent(
+                    backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
+                    sampler=sampler, shift=shift or None, denoise=denoise,
+                    init_latent=init.to(device) if denoise < 1.0 else None,
+                    callback=lambda d: progress.update(d["i"] + 1),
+                )
+        finally:
+            backbone.to("cpu")
+        return ({"samples": out.cpu()},)

@@ -1,0 +1,29 @@
+"""2x latent upscale (follow with the sampler at denoise < 1 to refine)."""
+
+from __future__ import annotations
+
+import torch
+
+from aiprod_core.models.upscaler import upsample_latent
+
+
+class LatentUpscale:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "upscaler": ("AIPROD_UPSCALER", {"tooltip": "The model's 2x latent upscaler"}),
+            "vae": ("AIPROD_VAE", {"tooltip": "The model's VAE (its latent statistics)"}),
+            "latent": ("LATENT", {"tooltip": "A sampled video latent"}),
+        }}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "upscale"
+    CATEGORY = "AIPROD/latent"
+    DESCRIPTION = "Doubles width and height in latent space; refine with the sampler at denoise ~0.4."
+
+    @torch.no_grad()
+    def upscale(self, upscaler, vae, latent):
+        z = latent["samples"].float()
+        if z.ndim != 5 or z.shape[1] != upscaler.cfg.latent_channels:
+            raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{upscaler.cfg.latent_channels},t,h,w] of this model")
+        return ({"samples": upsample_latent(upscaler, vae, z)},)
