@@ -130,7 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(upscaler_vs_bicubic(model, clips=args.clips, seed=args.seed), indent=2))
         return 0
     result = prompt_adherence(model, per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed,
-                              progress=not args.quiet)
+                              split=args.split, progress=not args.quiet)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--steps", type=int, default=20)
     a.add_argument("--cfg", type=float, default=3.0)
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--split", default="heldout", choices=["heldout", "train"],
+                   help="caption sentence frames: held out of training (default) or those training used")
     a.add_argument("--json", action="store_true", help="print JSON")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_eval)

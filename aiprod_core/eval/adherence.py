@@ -40,9 +40,11 @@ def prompt_adherence(
     languages: tuple[str, ...] = LANGUAGES,
     shapes: tuple[str, ...] = SHAPES,
     spec: WorldSpec | None = None,
+    split: str = "heldout",
     progress: bool = True,
 ) -> dict:
-    """Accuracy per language and attribute on held-out caption frames, with floor and ceiling."""
+    """Accuracy per language and attribute on held-out caption frames (or, with split="train", on the
+    sentence frames training used), with floor and ceiling."""
     c = model.config
     spec = spec or dataclasses.replace(EASY, frames=c.frames, height=c.height, width=c.width, motions=BASIC_MOTIONS,
                                        shapes=shapes)
@@ -52,7 +54,7 @@ def prompt_adherence(
 
     bar = tqdm(total=len(languages) * per_language, desc="adherence", unit="clip", disable=not progress)
     for li, lang in enumerate(languages):
-        clips = [make_clip(item_seed(seed, li, i), spec, language=lang, split="heldout") for i in range(per_language)]
+        clips = [make_clip(item_seed(seed, li, i), spec, language=lang, split=split) for i in range(per_language)]
         context, mask = encode_cached(model.text_encoder, [k.caption for k in clips], cache)
         neg, neg_mask = encode_cached(model.text_encoder, [""] * len(clips), cache)
         shape = (len(clips), *c.vae.latent_shape(spec.frames, spec.height, spec.width))
@@ -73,6 +75,7 @@ def prompt_adherence(
     return {
         "model": model.source,
         "clips": len(rows),
+        "caption_frames": split,
         "steps": steps,
         "cfg": cfg,
         "generated": overall,
