@@ -13,10 +13,6 @@ from .handles import ModelPatch
 CATEGORY = "AIPROD/loaders"
 
 
-def _load_all(path):
-    return load_model(path)
-
-
 class CheckpointLoader:
     @classmethod
     def INPUT_TYPES(cls):
@@ -31,7 +27,7 @@ class CheckpointLoader:
 
     def load(self, ckpt_name):
         path = comfy.resolve("diffusion_models", ckpt_name)
-        m = comfy.CACHE.get(path, _load_all)
+        m = comfy.CACHE.get(path, load_model)
         comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
         return (ModelPatch(m.backbone, m.config, str(path)), m.vae, m.text_encoder, m.upscaler)
 
