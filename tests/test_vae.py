@@ -9,15 +9,7 @@ import torch.nn.functional as F
 from aiprod_core.config import ConfigError, VAEConfig, preset
 from aiprod_core.models.vae import CausalVideoVAE
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These tensors are small: threads gain little, and OpenMP workers spinning on a busy 2-core
-    # machine can slow the module down tenfold.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
