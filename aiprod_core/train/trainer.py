@@ -312,18 +312,19 @@ class Trainer:
 
     def _trim_log(self, global_step: int) -> None:
         """Drop log rows written after the state being resumed (they will be written again)."""
-        path = self.out / "log.jsonl"
-        if self.rank != 0 or not path.is_file():
+        if self.rank != 0:
             return
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r["global_step"] <= global_step]
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        rows = [r for r in self._log_rows() if r["global_step"] <= global_step]
+        (self.out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def _log_rows(self) -> list[dict]:
+        path = self.out / "log.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
     def _plot(self) -> None:
-        path = self.out / "log.jsonl"
-        if not path.is_file():
+        rows = self._log_rows()
+        if not rows:
             return
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         starts: dict[str, int] = {}
         for r in rows:
             starts.setdefault(r["phase"], r["global_step"])
