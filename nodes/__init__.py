@@ -13,6 +13,7 @@ from .loaders import (
 )
 from .sampler import HybridSampler
 from .text_encode import TextEncode
+from .train import LoraTrainer, VideoDataset
 from .upscale import LatentUpscale
 
 comfy.register_folders()
@@ -31,6 +32,8 @@ NODES = {
     "AIPRODSampler": (HybridSampler, "AIPROD Hybrid Sampler"),
     "AIPRODLatentUpscale": (LatentUpscale, "AIPROD Latent Upscale 2x"),
     "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),
+    "AIPRODVideoDataset": (VideoDataset, "AIPROD Video Dataset"),
+    "AIPRODLoraTrainer": (LoraTrainer, "AIPROD Curriculum LoRA Trainer"),
 }
 NODE_CLASS_MAPPINGS = {k: v[0] for k, v in NODES.items()}
 NODE_DISPLAY_NAME_MAPPINGS = {k: v[1] for k, v in NODES.items()}

@@ -79,6 +79,24 @@ def resolve(kind: str, name: str) -> Path:
     raise FileNotFoundError(f"{kind} file {name!r} not found in {where}; put it there and refresh the node list")
 
 
+def output_dir() -> Path:
+    """ComfyUI's output folder (where run folders of the trainer go), or $AIPROD_OUTPUT_DIR (default ./output)."""
+    return Path(folder_paths.get_output_directory() if IN_COMFY else os.environ.get("AIPROD_OUTPUT_DIR", "output"))
+
+
+def input_dir() -> Path:
+    """ComfyUI's input folder (where datasets are looked up), or $AIPROD_INPUT_DIR (default ./input)."""
+    return Path(folder_paths.get_input_directory() if IN_COMFY else os.environ.get("AIPROD_INPUT_DIR", "input"))
+
+
+def inside(root: Path, name: str, what: str) -> Path:
+    """`root / name`, refusing names that would leave `root`."""
+    p = (root / name).resolve()
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts or root.resolve() not in p.parents:
+        raise ValueError(f"{what} {name!r} must be a name inside {root} (no absolute path, no '..')")
+    return p
+
+
 def torch_device() -> torch.device:
     return mm.get_torch_device() if IN_COMFY else torch.device("cpu")
 

@@ -1,5 +1,16 @@
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+from aiprod_core.checkpoint import save_checkpoint
+from aiprod_core.config import preset
+from aiprod_core.models.lora import LoRA, save_lora
+from aiprod_core.pipeline import build_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -10,3 +21,34 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    """The node pack imported as ComfyUI imports it, over model folders holding a random-init tiny model
+    (`tiny.safetensors`) and a LoRA for it (`l.safetensors`). Yields (package, models folder)."""
+    models = tmp_path_factory.mktemp("models")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIPROD_MODELS_DIR", str(models))
+    mp.setenv("AIPROD_OUTPUT_DIR", str(tmp_path_factory.mktemp("output")))
+    mp.setenv("AIPROD_INPUT_DIR", str(tmp_path_factory.mktemp("input")))
+    model = build_model(preset("tiny"), seed=4)
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+    parts = {"backbone": model.backbone, "vae": model.vae, "text_encoder": model.text_encoder, "upscaler": model.upscaler}
+    save_checkpoint(models / "diffusion_models" / "tiny.safetensors", model.config, parts)
+    lora = LoRA.create(model.backbone, rank=2)
+    for p in lora.parameters():
+        p.data.normal_(0, 0.1)
+    save_lora(models / "loras" / "l.safetensors", lora)
+    # the pack as ComfyUI imports it: the repository folder as a package (whatever the folder is called)
+    spec = importlib.util.spec_from_file_location("aiprod_pack", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules["aiprod_pack"] = pkg
+    spec.loader.exec_module(pkg)
+    yield pkg, models
+    mp.undo()
+
+
+def node(pkg, node_id):
+    return pkg.NODE_CLASS_MAPPINGS[node_id]()
+

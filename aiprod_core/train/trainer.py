@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class TrainOptions:
     name: str = "aiprod-v2-tiny"
     stop_after: int | None = None  # stop (saving the state) after this many global steps: one sitting
     progress: bool = True
+    result_path: str | os.PathLike | None = None  # the final model or LoRA (default: out_dir/name.safetensors)
+    on_step: Callable[[dict], None] | None = None  # called after every step with {global_step, phase, loss}
 
 
 class Trainer:
@@ -156,6 +159,8 @@ class Trainer:
                 self.global_step += 1
                 done = step + 1
                 bar.update(1)
+                if self.opts.on_step is not None:
+                    self.opts.on_step({"global_step": self.global_step, "phase": phase.name, "loss": loss})
                 if step % self.opts.log_every == 0 or step == phase.steps - 1:
                     self._log({"global_step": self.global_step, "phase": phase.name, "step": step + 1,
                                "loss": loss, "lr": optimizer.param_groups[0]["lr"], **parts})
@@ -168,9 +173,11 @@ class Trainer:
                 if self.opts.stop_after is not None and self.global_step >= self.opts.stop_after:
                     self._save(position, optimizer)
                     return True
-        except KeyboardInterrupt:
-            self._save({"phase": pi, "step": done, "global_step": self.global_step}, optimizer)
-            log.warning("interrupted: training state saved to %s; continue with --resume", self.state_path)
+        except BaseException as e:  # Ctrl-C, SIGTERM or a host's interrupt: keep the last completed step
+            if self.world == 1 or isinstance(e, KeyboardInterrupt):
+                self._save({"phase": pi, "step": done, "global_step": self.global_step}, optimizer)
+                log.warning("stopped (%s): training state saved to %s; continue with --resume",
+                            type(e).__name__, self.state_path)
             raise
         finally:
             bar.close()
@@ -331,7 +338,7 @@ class Trainer:
         loss_curve_png(self.out / "loss.png", [r["global_step"] for r in rows], [r["loss"] for r in rows], starts)
 
     def _finish(self) -> Path:
-        path = self.out / f"{self.opts.name}.safetensors"
+        path = Path(self.opts.result_path or self.out / f"{self.opts.name}.safetensors")
         if self.rank == 0:
             m = self.model
             if self.lora is not None:

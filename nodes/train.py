@@ -1,0 +1,205 @@
+"""Training in the editor: a dataset, and the curriculum LoRA trainer that saves into models/loras."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from aiprod_core.models.lora import apply_loras, load_lora
+from aiprod_core.pipeline import VideoModel
+from aiprod_core.train.data import WorldData
+from aiprod_core.train.folder import VideoFolderData, list_clips
+from aiprod_core.train.phases import Phase, lora_recipe
+from aiprod_core.train.trainer import Trainer, TrainOptions
+from aiprod_core.train.world import ALL_SHAPES, WorldSpec
+
+from . import comfy
+from .handles import ModelPatch
+
+CATEGORY = "AIPROD/training"
+SOURCES = ("synthetic world", "folder")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """AIPROD_DATASET: where training clips come from, at what size."""
+
+    folder: str | None  # a folder or .jsonl inside ComfyUI's input directory; None = the synthetic world
+    frames: int
+    height: int
+    width: int
+    world: dict = field(default_factory=dict)  # WorldSpec fields for the synthetic world
+
+
+class VideoDataset:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "source": (SOURCES, {"default": "synthetic world", "tooltip":
+                                 "synthetic world: procedurally rendered captioned clips; folder: your own clips"}),
+            "folder": ("STRING", {"default": "aiprod_clips", "tooltip":
+                                  "For source=folder: a folder in ComfyUI's input directory holding mp4/webm/mov clips "
+                                  "with same-name .txt captions, or a .jsonl of {\"path\", \"caption\"} there"}),
+            "shapes": ("STRING", {"default": "star", "tooltip":
+                                  f"For the synthetic world: comma-separated shapes to show, from {', '.join(ALL_SHAPES)}"}),
+            "frames": ("INT", {"default": 17, "min": 1, "max": 257, "step": 4, "tooltip": "Clip length: 1 + 4k frames"}),
+            "width": ("INT", {"default": 64, "min": 16, "max": 2048, "step": 8, "tooltip": "Training width in pixels"}),
+            "height": ("INT", {"default": 64, "min": 16, "max": 2048, "step": 8, "tooltip": "Training height in pixels"}),
+        }}
+
+    RETURN_TYPES = ("AIPROD_DATASET",)
+    RETURN_NAMES = ("dataset",)
+    FUNCTION = "load"
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Training clips for the LoRA trainer: your own captioned clips, or the synthetic world."
+
+    def load(self, source, folder, shapes, frames, width, height):
+        if source not in SOURCES:
+            raise ValueError(f"source={source!r}; expected one of {SOURCES}")
+        world: dict = {"frames": frames, "height": height, "width": width}
+        if source == "folder":
+            path = comfy.inside(comfy.input_dir(), folder.strip(), "dataset folder")
+            if not path.exists():
+                raise FileNotFoundError(f"dataset folder {folder!r} not found in {comfy.input_dir()}; put your clips "
+                                        "and their .txt captions in a folder there")
+            if not list_clips(path):
+                raise ValueError(f"dataset folder {path} holds no captioned clips; expected mp4/webm/mov files, each "
+                                 "with a same-name .txt caption")
+            WorldSpec(**world)  # checks frames and size
+            return (Dataset(str(path), frames, height, width, world),)
+        names = tuple(s.strip() for s in shapes.split(",") if s.strip())
+        unknown = [s for s in names if s not in ALL_SHAPES]
+        if not names or unknown:
+            raise ValueError(f"shapes {shapes!r}: unknown {unknown or 'none given'}; expected some of {', '.join(ALL_SHAPES)}")
+        world["shapes"] = names
+        WorldSpec(**world)
+        return (Dataset(None, frames, height, width, world),)
+
+
+def _outside_inference_mode(module: torch.nn.Module) -> None:
+    """ComfyUI loads weights under torch.inference_mode; autograd cannot save such tensors, so swap in copies."""
+    for m in module.modules():
+        for n, p in list(m._parameters.items()):
+            if p is not None and p.is_inference():
+                m._parameters[n] = torch.nn.Parameter(p.clone(), requires_grad=p.requires_grad)
+        for n, b in list(m._buffers.items()):
+            if b is not None and b.is_inference():
+                m._buffers[n] = b.clone()
+
+
+def _image(png) -> torch.Tensor:
+    """A PNG file -> IMAGE [1,H,W,3]."""
+    return torch.from_numpy(np.asarray(Image.open(png).convert("RGB"), dtype=np.float32) / 255)[None]
+
+
+class LoraTrainer:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("AIPROD_MODEL", {"tooltip": "The frozen base model (LoRAs already on it stay applied while training)"}),
+                "vae": ("AIPROD_VAE", {"tooltip": "Encodes the training clips to latents"}),
+                "text_encoder": ("AIPROD_TEXT_ENCODER", {"tooltip": "Encodes the captions (frozen; embeddings are cached)"}),
+                "dataset": ("AIPROD_DATASET", {"tooltip": "From AIPROD Video Dataset"}),
+                "steps": ("INT", {"default": 300, "min": 2, "max": 100000, "tooltip":
+                                  "Total optimiser steps: a third on short clips, the rest at full length"}),
+                "rank": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "LoRA rank (alpha = rank)"}),
+                "learning_rate": ("FLOAT", {"default": 1e-3, "min": 1e-6, "max": 1e-1, "step": 1e-5, "round": False,
+                                            "tooltip": "Peak learning rate of the first phase (the second uses half)"}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "tooltip": "Data order, noise and init"}),
+                "name": ("STRING", {"default": "aiprod_lora", "tooltip":
+                                    "The LoRA is saved as models/loras/NAME.safetensors (letters, digits, - _ . only)"}),
+                "resume": ("BOOLEAN", {"default": True, "tooltip":
+                                       "Continue an interrupted run of the same name and settings from its last checkpoint"}),
+            },
+            "optional": {
+                "phases": ("STRING", {"default": "", "multiline": True, "tooltip":
+                                      "A JSON phase list (as in recipes/*.json) replacing the built-in LoRA curriculum; "
+                                      "its steps and learning rates are used as written"}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    RETURN_TYPES = ("AIPROD_MODEL", "IMAGE", "STRING")
+    RETURN_NAMES = ("model", "loss_curve", "lora_name")
+    OUTPUT_NODE = True
+    FUNCTION = "train"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Trains a LoRA with the curriculum trainer, saves it into models/loras and returns the model with it "
+                   "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it.")
+
+    def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
+              resume, phases="", unique_id=None):
+        name = name.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+            raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
+        plan = _phases(dataset, steps, learning_rate, phases)
+        run_dir = comfy.output_dir() / "aiprod-train" / name
+        result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
+        settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
+                    "rank": rank, "seed": seed, "phases": [repr(p) for p in plan]}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        same = (run_dir / "settings.json").is_file() and json.loads((run_dir / "settings.json").read_text()) == settings
+        if not (resume and same):  # a different run under this name starts over
+            for f in ("state.safetensors", "log.jsonl", "loss.png"):
+                (run_dir / f).unlink(missing_ok=True)
+        (run_dir / "settings.json").write_text(json.dumps(settings, indent=1))
+        result.parent.mkdir(parents=True, exist_ok=True)
+
+        total = sum(p.steps for p in plan)
+        progress = comfy.Progress(total)
+
+        def on_step(row):
+            comfy.send("aiprod.train", {"node": unique_id, "step": row["global_step"], "total": total,
+                                        "loss": row["loss"], "phase": row["phase"]})
+            progress.update(row["global_step"])  # raises ComfyUI's interrupt: the trainer saves first
+
+        device = comfy.torch_device()
+        mods = (model.backbone, vae, text_encoder)
+        comfy.free_memory(sum(comfy.module_bytes(m) for m in mods))
+        with torch.inference_mode(False), torch.enable_grad():
+            for m in mods:
+                _outside_inference_mode(m)
+                m.to(device)
+            vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True)
+            data = WorldData(seed) if dataset.folder is None else VideoFolderData(
+                dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
+            opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False,
+                                lora_rank=rank, lora_alpha=float(rank), name=name, result_path=result,
+                                on_step=on_step, progress=False)
+            try:
+                with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):
+                    Trainer(vm, plan, opts, data).run(resume=True)
+            finally:
+                for m in mods:
+                    m.to("cpu")
+                    m.requires_grad_(False)
+            lora, _ = load_lora(result, model.backbone)
+        curve = run_dir / "loss.png"
+        image = _image(curve) if curve.is_file() else torch.zeros(1, 64, 64, 3)
+        return {"ui": {"text": [f"saved loras/{result.name} after {total} steps"]},
+                "result": (model.with_lora(lora, 1.0, result.name), image, result.name)}
+
+
+def _phases(dataset: Dataset, steps: int, learning_rate: float, phases_json: str) -> list[Phase]:
+    if phases_json.strip():
+        try:
+            raw = json.loads(phases_json)
+            plan = [Phase(**p) for p in raw]
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise ValueError(f"phases: not a valid JSON phase list ({e}); expected e.g. "
+                             '[{"name": "lora", "steps": 300, "lr": 0.001, "batch": 4}]') from e
+    else:
+        plan = lora_recipe(steps, dataset.frames, dataset.height, dataset.width)
+        for i, p in enumerate(plan):
+            p.lr = learning_rate / (1 + i)
+    for p in plan:
+        p.stage = "backbone"
+        p.world = {**dataset.world, **p.world}  # the phase's own fields (e.g. shorter clips) win
+        p.warmup = min(p.warmup, max(1, p.steps // 5))
+    return plan

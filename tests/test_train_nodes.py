@@ -1,0 +1,108 @@
+"""The dataset and LoRA trainer nodes, run as ComfyUI runs them: real training, real files in models/loras."""
+
+import json
+
+import pytest
+import torch
+from conftest import node
+from safetensors.torch import load_file
+
+from aiprod_core.train.world import WorldSpec, make_clip
+from aiprod_core.video_io import write_video
+
+STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def loaded(pack, one_thread):
+    pkg, _ = pack
+    model, vae, te, _ = node(pkg, "AIPRODCheckpointLoader").load("tiny.safetensors")
+    (world,) = node(pkg, "AIPRODVideoDataset").load("synthetic world", "", "star", 5, 32, 32)
+    return pkg, model, vae, te, world
+
+
+def train(pkg, model, vae, te, data, name, **kw):
+    args = dict(steps=STEPS, rank=2, learning_rate=1e-3, seed=3, name=name, resume=True)
+    return node(pkg, "AIPRODLoraTrainer").train(model, vae, te, data, **{**args, **kw})
+
+
+def test_trainer_saves_a_lora_the_loader_lists(loaded, pack):
+    pkg, model, vae, te, world = loaded
+    out = train(pkg, model, vae, te, world, "star_test")
+    lora_model, curve, name = out["result"]
+    assert name == "star_test.safetensors"
+    assert name in pkg.NODE_CLASS_MAPPINGS["AIPRODLoraLoader"].INPUT_TYPES()["required"]["lora_name"][0]
+    sd = load_file(pack[1] / "loras" / name)
+    assert any(k.startswith("diffusion_model.") and k.endswith(".lora_A.weight") for k in sd)
+    assert len(lora_model.loras) == 1 and lora_model.backbone is model.backbone
+    assert curve.ndim == 4 and curve.shape[0] == 1 and curve.shape[-1] == 3 and curve.std() > 0  # a drawn plot
+    # the trained LoRA changes what the sampler makes
+    (cond,) = node(pkg, "AIPRODTextEncode").encode(te, "a red star moving up")["result"]
+    (latent,) = node(pkg, "AIPRODEmptyLatentVideo").make(vae, 32, 32, 5, 1)
+    a = node(pkg, "AIPRODSampler").sample(model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
+    b = node(pkg, "AIPRODSampler").sample(lora_model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
+    assert not torch.allclose(a, b)
+
+
+class InterruptProcessingError(Exception):
+    """What ComfyUI raises from its progress hook after POST /interrupt."""
+
+
+def test_interrupt_saves_and_resume_matches_an_uninterrupted_run(loaded, pack, monkeypatch):
+    pkg, model, vae, te, world = loaded
+    train(pkg, model, vae, te, world, "whole")
+    calls = {"n": 0}
+
+    def interrupt_at_third_step():
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise InterruptProcessingError
+
+    monkeypatch.setattr(pkg.nodes.comfy, "check_interrupt", interrupt_at_third_step)
+    with pytest.raises(InterruptProcessingError):
+        train(pkg, model, vae, te, world, "split")
+    run = pkg.nodes.comfy.output_dir() / "aiprod-train" / "split"
+    assert (run / "state.safetensors").is_file() and not (pack[1] / "loras" / "split.safetensors").exists()
+    steps = [json.loads(r)["global_step"] for r in (run / "log.jsonl").read_text().splitlines()]
+    assert max(steps) <= 3
+    train(pkg, model, vae, te, world, "split")  # queued again: resumes at step 3
+    whole, split = load_file(pack[1] / "loras" / "whole.safetensors"), load_file(pack[1] / "loras" / "split.safetensors")
+    assert whole.keys() == split.keys()
+    for k in whole:
+        torch.testing.assert_close(split[k], whole[k], rtol=1e-4, atol=1e-6)
+
+
+def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path):
+    pkg, model, vae, te, _ = loaded
+    folder = pkg.nodes.comfy.input_dir() / "stars"
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = WorldSpec(frames=5, height=32, width=32, shapes=("star",))
+    for i in range(3):
+        clip = make_clip(i, spec)
+        write_video(folder / f"{i}.mp4", clip.frames, fps=8)
+        (folder / f"{i}.txt").write_text(clip.caption, encoding="utf-8")
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    (folder / "broken.txt").write_text("a broken clip")
+    (data,) = node(pkg, "AIPRODVideoDataset").load("folder", "stars", "", 5, 32, 32)
+    lora_model, _, name = train(pkg, model, vae, te, data, "folder_lora", steps=2)["result"]
+    assert (pack[1] / "loras" / name).is_file() and len(lora_model.loras) == 1
+
+
+def test_bad_training_inputs_say_what_to_change(loaded, pack):
+    pkg, model, vae, te, world = loaded
+    ds = node(pkg, "AIPRODVideoDataset")
+    (pkg.nodes.comfy.input_dir() / "empty").mkdir(parents=True, exist_ok=True)
+    with pytest.raises(ValueError, match="no captioned clips"):
+        ds.load("folder", "empty", "", 5, 32, 32)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        ds.load("folder", "nowhere", "", 5, 32, 32)
+    with pytest.raises(ValueError, match="no absolute path"):
+        ds.load("folder", "../outside", "", 5, 32, 32)
+    with pytest.raises(ValueError, match="hexagon"):
+        ds.load("synthetic world", "", "star, hexagon", 5, 32, 32)
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        ds.load("synthetic world", "", "star", 6, 32, 32)
+    with pytest.raises(ValueError, match="letters, digits"):
+        train(pkg, model, vae, te, world, "../escape")
+    with pytest.raises(ValueError, match="JSON phase list"):
+        train(pkg, model, vae, te, world, "bad_phases", phases="[{")
