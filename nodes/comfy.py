@@ -129,6 +129,19 @@ class Progress:
             self.bar.update_absolute(value, self.total, preview)
 
 
+def previewer(factors: tuple[torch.Tensor, torch.Tensor] | None) -> Callable[[torch.Tensor], tuple | None]:
+    """latent [B,C,t,h,w] -> a preview for Progress.update, when ComfyUI shows latent previews (--preview-method)."""
+    if not IN_COMFY or factors is None:
+        return lambda x: None
+    import latent_preview
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    if args.preview_method == LatentPreviewMethod.NoPreviews:
+        return lambda x: None
+    rgb = latent_preview.Latent2RGBPreviewer(factors[0].tolist(), factors[1].tolist())
+    return lambda x: rgb.decode_latent_to_preview_image("JPEG", x.float().cpu())
+
+
 def send(event: str, data: dict) -> None:
     """A message to the editor (the web extension listens for `aiprod.*` events)."""
     if not IN_COMFY:

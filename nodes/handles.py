@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+
+import torch
 
 from aiprod_core.config import ModelConfig
 from aiprod_core.models.backbone import HybridBackbone
@@ -18,6 +21,7 @@ class ModelPatch:
     config: ModelConfig
     source: str
     loras: tuple[tuple[LoRA, float, str], ...] = field(default_factory=tuple)  # (adapters, strength, name)
+    preview: tuple[torch.Tensor, torch.Tensor] | None = None  # latent-to-RGB factors [C,3] and bias [3]
 
     def with_lora(self, lora: LoRA, strength: float, name: str) -> ModelPatch:
-        return ModelPatch(self.backbone, self.config, self.source, (*self.loras, (lora, strength, name)))
+        return dataclasses.replace(self, loras=(*self.loras, (lora, strength, name)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiprod_core.checkpoint import read_safetensors
 from aiprod_core.models.lora import LoRA
-from aiprod_core.pipeline import load_component, load_model
+from aiprod_core.pipeline import load_component, load_model, preview_factors
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 
 from . import comfy
@@ -28,8 +28,9 @@ class CheckpointLoader:
     def load(self, ckpt_name):
         path = comfy.resolve("diffusion_models", ckpt_name)
         m = comfy.CACHE.get(path, load_model)
+        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview")
         comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
-        return (ModelPatch(m.backbone, m.config, str(path)), m.vae, m.text_encoder, m.upscaler)
+        return (ModelPatch(m.backbone, m.config, str(path), preview=preview), m.vae, m.text_encoder, m.upscaler)
 
 
 def _component_loader(kind: str, component: str, out_type: str, what: str):

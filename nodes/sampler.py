@@ -65,13 +65,14 @@ class HybridSampler:
         ctx, mask = _context(positive, model, "positive", init.shape[0], device)
         neg, neg_mask = _context(negative, model, "negative", init.shape[0], device)
         progress = comfy.Progress(steps)
+        preview = comfy.previewer(model.preview)
         try:
             with torch.inference_mode(False), apply_loras(backbone, [(lo, s) for lo, s, _ in model.loras]):
                 out = sample_latent(
                     backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
                     sampler=sampler, shift=shift or None, denoise=denoise,
                     init_latent=init.to(device) if denoise < 1.0 else None,
-                    callback=lambda d: progress.update(d["i"] + 1),
+                    callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])),
                 )
         finally:
             backbone.to("cpu")

@@ -23,7 +23,7 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pack(tmp_path_factory):
     """The node pack imported as ComfyUI imports it, over model folders holding a random-init tiny model
     (`tiny.safetensors`) and a LoRA for it (`l.safetensors`). Yields (package, models folder)."""

@@ -32,3 +32,24 @@ def test_prompts_are_followed_well_above_chance(model):
     r = prompt_adherence(model, per_language=2, steps=12, progress=False)
     correct = sum(r["generated"].values())
     assert correct >= 1.5 * (1 / 6 + 1 / 3 + 1 / 5), r["generated"]
+
+
+def test_preview_factors_predict_the_colours_of_real_latents(model):
+    import torch
+    import torch.nn.functional as F
+
+    from aiprod_core.pipeline import preview_factors
+    from aiprod_core.train.data import video_tensor
+    from aiprod_core.train.world import WorldSpec, make_clip
+
+    w, b = preview_factors(model.vae)
+    assert w.shape == (model.config.vae.latent_channels, 3) and b.shape == (3,)
+    errors, spread = [], []
+    for seed in (10**6, 10**6 + 1, 10**6 + 2):  # clips the fit never saw, moving objects, all frames
+        video = video_tensor(make_clip(seed, WorldSpec(objects=(2, 2))).frames)[None]
+        z = model.vae.encode(video)[0]  # [C,t,h,w]
+        target = F.avg_pool2d(video[0, :, ::4].transpose(0, 1), 8).transpose(0, 1)[:, : z.shape[1]]
+        pred = torch.einsum("cthw,ck->kthw", z, w) + b[:, None, None, None]
+        errors.append(((pred - target) ** 2).mean())
+        spread.append(((target - target.mean((1, 2, 3), keepdim=True)) ** 2).mean())
+    assert sum(errors) < 0.5 * sum(spread)  # far better than a flat colour

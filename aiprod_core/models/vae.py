@@ -341,3 +341,19 @@ class CausalVideoVAE(nn.Module):
     def forward(self, video: Tensor) -> Tensor:
         """Reconstruction: video [B,3,F,H,W] -> decode(encode(video)) [B,3,F,H,W]."""
         return self.decode(self.encode(video))
+
+
+
+@torch.no_grad()
+def latent_rgb_factors(vae: CausalVideoVAE, images: Tensor) -> tuple[Tensor, Tensor]:
+    """A linear map from a normalised latent pixel to the mean colour of the pixels it covers: (factors [C,3],
+    bias [3]), colours in [-1,1]; what ComfyUI's latent previews need. Fitted by least squares on the latents of
+    `images` [N,3,H,W] in [-1,1] (H, W multiples of the spatial compression)."""
+    sc = vae.cfg.spatial_compression
+    p = next(vae.parameters())
+    z = vae.encode(images[:, :, None].to(p))[:, :, 0].float().cpu()  # [N,C,h,w]
+    rgb = F.avg_pool2d(images.float(), sc)
+    x = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+    y = rgb.permute(0, 2, 3, 1).reshape(-1, 3)
+    w = torch.linalg.lstsq(torch.cat([x, torch.ones(len(x), 1)], 1), y).solution  # [C+1,3]
+    return w[:-1], w[-1]
