@@ -1,6 +1,15 @@
 """AIPROD v2 ComfyUI node pack. ComfyUI imports this folder from custom_nodes/; the library is aiprod_core."""
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+import os
+import sys
+
+# aiprod_core ships inside the pack, so a plain clone into custom_nodes works without a pip install;
+# the pack's own copy comes first so the nodes and the library always match.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
 
 WEB_DIRECTORY = "./web"
 

@@ -141,6 +141,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_workflow(args: argparse.Namespace) -> int:
+    from .remote import WorkflowError, object_info, run_workflow
+    from .workflow import is_ui_format, load_json, set_input, ui_to_api
+
+    graph, ui = load_json(args.workflow), None
+    try:
+        if is_ui_format(graph):  # a graph saved from the editor: convert with the server's node definitions
+            ui = graph
+            graph = ui_to_api(ui, object_info(args.server))
+        for assignment in args.set:
+            set_input(graph, assignment)
+        files = run_workflow(args.server, graph, args.out, ui=ui, timeout=args.timeout, progress=not args.quiet)
+    except WorkflowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
@@ -218,6 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-o", "--output", required=True)
     x.add_argument("--dtype", default="fp16", choices=["fp16", "bf16", "fp32"])
     x.set_defaults(func=cmd_export)
+
+    w = sub.add_parser("run-workflow", help="run a saved ComfyUI workflow on a ComfyUI server and download its outputs")
+    w.add_argument("workflow", help="a workflow JSON, API format (workflows/api/) or as saved by the editor")
+    w.add_argument("--server", default="http://127.0.0.1:8188", help="ComfyUI's address")
+    w.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
+                   help="change an input first; NODE is a node id, title or class name (repeatable)")
+    w.add_argument("-o", "--out", default="aiprod-out", help="folder for the downloaded outputs")
+    w.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    w.add_argument("--quiet", action="store_true", help="no progress bars")
+    w.set_defaults(func=cmd_run_workflow)
 
     i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
     _add_model_args(i)
