@@ -169,7 +169,7 @@ class LoraTrainer:
             vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True)
             data = WorldData(seed) if dataset.folder is None else VideoFolderData(
                 dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
-            opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False,
+            opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
                                 lora_rank=rank, lora_alpha=float(rank), name=name, result_path=result,
                                 on_step=on_step, progress=False)
             try:

@@ -49,6 +49,8 @@ def pack(tmp_path_factory):
     mp.undo()
 
 
-def node(pkg, node_id):
-    return pkg.NODE_CLASS_MAPPINGS[node_id]()
+@pytest.fixture(scope="session")
+def node(pack):
+    """node("AIPRODSampler") -> a new instance of that node class of the pack."""
+    return lambda node_id: pack[0].NODE_CLASS_MAPPINGS[node_id]()
 

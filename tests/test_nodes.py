@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from conftest import node
 
 
 def test_every_node_is_registered_with_tooltips(pack):
@@ -16,54 +15,53 @@ def test_every_node_is_registered_with_tooltips(pack):
     assert pkg.WEB_DIRECTORY == "./web"
 
 
-def test_text_to_video_with_lora_and_upscale(pack):
+def test_text_to_video_with_lora_and_upscale(pack, node):
     pkg, _ = pack
     assert "tiny.safetensors" in pkg.NODE_CLASS_MAPPINGS["AIPRODCheckpointLoader"].INPUT_TYPES()["required"]["ckpt_name"][0]
-    model, vae, te, up = node(pkg, "AIPRODCheckpointLoader").load("tiny.safetensors")
-    (lora_model,) = node(pkg, "AIPRODLoraLoader").load(model, "l.safetensors", 0.8)
-    enc = node(pkg, "AIPRODTextEncode").encode(te, "一个红色的圆")
+    model, vae, te, up = node("AIPRODCheckpointLoader").load("tiny.safetensors")
+    (lora_model,) = node("AIPRODLoraLoader").load(model, "l.safetensors", 0.8)
+    enc = node("AIPRODTextEncode").encode(te, "一个红色的圆")
     assert enc["ui"]["text"] == ["Han"]
-    (pos,), (neg,) = enc["result"], node(pkg, "AIPRODTextEncode").encode(te, "")["result"]
-    (latent,) = node(pkg, "AIPRODEmptyLatentVideo").make(vae, 64, 64, 9, 1)
+    (pos,), (neg,) = enc["result"], node("AIPRODTextEncode").encode(te, "")["result"]
+    (latent,) = node("AIPRODEmptyLatentVideo").make(vae, 64, 64, 9, 1)
     assert latent["samples"].shape == (1, 16, 3, 8, 8)
-    sampler = node(pkg, "AIPRODSampler")
+    sampler = node("AIPRODSampler")
     (a,) = sampler.sample(model, pos, neg, latent, 1, 3, 3.0, "euler", 0.0, 1.0)
     (b,) = sampler.sample(lora_model, pos, neg, latent, 1, 3, 3.0, "euler", 0.0, 1.0)
     (a2,) = sampler.sample(model, pos, neg, latent, 1, 3, 3.0, "euler", 0.0, 1.0)
     assert torch.equal(a["samples"], a2["samples"]) and not torch.allclose(a["samples"], b["samples"])
-    (big,) = node(pkg, "AIPRODLatentUpscale").upscale(up, vae, a)
+    (big,) = node("AIPRODLatentUpscale").upscale(up, vae, a)
     (refined,) = sampler.sample(model, pos, neg, big, 2, 2, 3.0, "heun", 0.0, 0.4)
-    (image,) = node(pkg, "AIPRODVAEDecode").decode(vae, refined, 0, 0)
+    (image,) = node("AIPRODVAEDecode").decode(vae, refined, 0, 0)
     assert image.shape == (9, 128, 128, 3) and image.min() >= 0 and image.max() <= 1
-    (again,) = node(pkg, "AIPRODVAEEncode").encode(vae, image)
+    (again,) = node("AIPRODVAEEncode").encode(vae, image)
     assert again["samples"].shape == refined["samples"].shape
 
 
-def test_component_loaders_read_the_all_in_one_file(pack):
-    pkg, models = pack
+def test_component_loaders_read_the_all_in_one_file(pack, node):
+    _, models = pack
     for folder in ("vae", "text_encoders", "latent_upscale_models"):
         (models / folder).mkdir(exist_ok=True)
         (models / folder / "tiny.safetensors").write_bytes((models / "diffusion_models" / "tiny.safetensors").read_bytes())
-    (vae,) = node(pkg, "AIPRODVAELoader").load("tiny.safetensors")
-    (te,) = node(pkg, "AIPRODTextEncoderLoader").load("tiny.safetensors")
-    (up,) = node(pkg, "AIPRODUpscalerLoader").load("tiny.safetensors")
-    (model,) = node(pkg, "AIPRODBackboneLoader").load("tiny.safetensors")
+    (vae,) = node("AIPRODVAELoader").load("tiny.safetensors")
+    (te,) = node("AIPRODTextEncoderLoader").load("tiny.safetensors")
+    (up,) = node("AIPRODUpscalerLoader").load("tiny.safetensors")
+    (model,) = node("AIPRODBackboneLoader").load("tiny.safetensors")
     assert vae.cfg.latent_channels == 16 and te.dim == 128 and up.cfg.mid_channels == 64
     assert model.config.backbone.pattern == "ACACAC"
 
 
-def test_bad_inputs_say_what_to_change(pack):
-    pkg, _ = pack
-    model, vae, _, _ = node(pkg, "AIPRODCheckpointLoader").load("tiny.safetensors")
+def test_bad_inputs_say_what_to_change(node):
+    model, vae, _, _ = node("AIPRODCheckpointLoader").load("tiny.safetensors")
     with pytest.raises(ValueError, match=r"no absolute path, no '\.\.'"):
-        node(pkg, "AIPRODCheckpointLoader").load("../loras/l.safetensors")
+        node("AIPRODCheckpointLoader").load("../loras/l.safetensors")
     with pytest.raises(FileNotFoundError, match="not found in"):
-        node(pkg, "AIPRODCheckpointLoader").load("nope.safetensors")
+        node("AIPRODCheckpointLoader").load("nope.safetensors")
     with pytest.raises(ValueError, match=r"frames=16 is not 1 \+ 4k for this VAE; use 17 or 13"):
-        node(pkg, "AIPRODEmptyLatentVideo").make(vae, 64, 64, 16, 1)
-    (latent,) = node(pkg, "AIPRODEmptyLatentVideo").make(vae, 64, 64, 5, 1)
+        node("AIPRODEmptyLatentVideo").make(vae, 64, 64, 16, 1)
+    (latent,) = node("AIPRODEmptyLatentVideo").make(vae, 64, 64, 5, 1)
     wide = [[torch.zeros(1, 7, 4096), {"attention_mask": torch.ones(1, 7)}]]
     with pytest.raises(ValueError, match="4096 wide but this model's text encoder width is 128"):
-        node(pkg, "AIPRODSampler").sample(model, wide, wide, latent, 0, 1, 1.0, "euler", 0.0, 1.0)
+        node("AIPRODSampler").sample(model, wide, wide, latent, 0, 1, 1.0, "euler", 0.0, 1.0)
     with pytest.raises(ValueError, match="expected a video latent"):
-        node(pkg, "AIPRODSampler").sample(model, wide, wide, {"samples": torch.zeros(1, 4, 8, 8)}, 0, 1, 1.0, "euler", 0.0, 1.0)
+        node("AIPRODSampler").sample(model, wide, wide, {"samples": torch.zeros(1, 4, 8, 8)}, 0, 1, 1.0, "euler", 0.0, 1.0)

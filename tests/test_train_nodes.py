@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from conftest import node
 from safetensors.torch import load_file
 
 from aiprod_core.train.world import WorldSpec, make_clip
@@ -14,19 +13,19 @@ STEPS = 6
 
 
 @pytest.fixture(scope="module")
-def loaded(pack, one_thread):
+def loaded(pack, one_thread, node):
     pkg, _ = pack
-    model, vae, te, _ = node(pkg, "AIPRODCheckpointLoader").load("tiny.safetensors")
-    (world,) = node(pkg, "AIPRODVideoDataset").load("synthetic world", "", "star", 5, 32, 32)
+    model, vae, te, _ = node("AIPRODCheckpointLoader").load("tiny.safetensors")
+    (world,) = node("AIPRODVideoDataset").load("synthetic world", "", "star", 5, 32, 32)
     return pkg, model, vae, te, world
 
 
 def train(pkg, model, vae, te, data, name, **kw):
     args = dict(steps=STEPS, rank=2, learning_rate=1e-3, seed=3, name=name, resume=True)
-    return node(pkg, "AIPRODLoraTrainer").train(model, vae, te, data, **{**args, **kw})
+    return pkg.NODE_CLASS_MAPPINGS["AIPRODLoraTrainer"]().train(model, vae, te, data, **{**args, **kw})
 
 
-def test_trainer_saves_a_lora_the_loader_lists(loaded, pack):
+def test_trainer_saves_a_lora_the_loader_lists(loaded, pack, node):
     pkg, model, vae, te, world = loaded
     out = train(pkg, model, vae, te, world, "star_test")
     lora_model, curve, name = out["result"]
@@ -37,10 +36,10 @@ def test_trainer_saves_a_lora_the_loader_lists(loaded, pack):
     assert len(lora_model.loras) == 1 and lora_model.backbone is model.backbone
     assert curve.ndim == 4 and curve.shape[0] == 1 and curve.shape[-1] == 3 and curve.std() > 0  # a drawn plot
     # the trained LoRA changes what the sampler makes
-    (cond,) = node(pkg, "AIPRODTextEncode").encode(te, "a red star moving up")["result"]
-    (latent,) = node(pkg, "AIPRODEmptyLatentVideo").make(vae, 32, 32, 5, 1)
-    a = node(pkg, "AIPRODSampler").sample(model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
-    b = node(pkg, "AIPRODSampler").sample(lora_model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
+    (cond,) = node("AIPRODTextEncode").encode(te, "a red star moving up")["result"]
+    (latent,) = node("AIPRODEmptyLatentVideo").make(vae, 32, 32, 5, 1)
+    a = node("AIPRODSampler").sample(model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
+    b = node("AIPRODSampler").sample(lora_model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
     assert not torch.allclose(a, b)
 
 
@@ -72,7 +71,7 @@ def test_interrupt_saves_and_resume_matches_an_uninterrupted_run(loaded, pack, m
         torch.testing.assert_close(split[k], whole[k], rtol=1e-4, atol=1e-6)
 
 
-def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path):
+def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path, node):
     pkg, model, vae, te, _ = loaded
     folder = pkg.nodes.comfy.input_dir() / "stars"
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,14 +82,14 @@ def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path):
         (folder / f"{i}.txt").write_text(clip.caption, encoding="utf-8")
     (folder / "broken.mp4").write_bytes(b"not a video")
     (folder / "broken.txt").write_text("a broken clip")
-    (data,) = node(pkg, "AIPRODVideoDataset").load("folder", "stars", "", 5, 32, 32)
+    (data,) = node("AIPRODVideoDataset").load("folder", "stars", "", 5, 32, 32)
     lora_model, _, name = train(pkg, model, vae, te, data, "folder_lora", steps=2)["result"]
     assert (pack[1] / "loras" / name).is_file() and len(lora_model.loras) == 1
 
 
-def test_bad_training_inputs_say_what_to_change(loaded, pack):
+def test_bad_training_inputs_say_what_to_change(loaded, pack, node):
     pkg, model, vae, te, world = loaded
-    ds = node(pkg, "AIPRODVideoDataset")
+    ds = node("AIPRODVideoDataset")
     (pkg.nodes.comfy.input_dir() / "empty").mkdir(parents=True, exist_ok=True)
     with pytest.raises(ValueError, match="no captioned clips"):
         ds.load("folder", "empty", "", 5, 32, 32)

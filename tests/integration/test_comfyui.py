@@ -1,0 +1,129 @@
+"""The pack inside a real ComfyUI: node definitions, templates, every shipped workflow run headless with
+`aiprod run-workflow`, rejected graphs and failing nodes, and an interrupted LoRA training that resumes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiprod_core.video_io import read_video
+from aiprod_core.workflow import check_api, load_json
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK = "aiprod-v2"  # the folder name the pack has in custom_nodes (see conftest.py)
+API = sorted((ROOT / "workflows" / "api").glob("*.json"))
+FAST = {  # fewer steps than the shipped defaults: the same graphs, quicker on a CPU
+    "aiprod_t2v": ["5.steps=4"],
+    "aiprod_t2v_upscale": ["5.steps=4", "7.steps=2"],
+    "aiprod_v2v": ["7.steps=4"],
+    "aiprod_lora_train": ["5.steps=6", "8.steps=4", "5.name=it_star"],
+}
+SIZE = {"aiprod_t2v_upscale": 128}
+
+
+def run_workflow(comfy, path, *sets, out):
+    cmd = [sys.executable, "-m", "aiprod_core.cli", "run-workflow", str(path), "--server", comfy.url, "-o", str(out),
+           "--quiet", "--timeout", "900"]
+    for s in sets:
+        cmd += ["--set", s]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+
+
+def test_object_info_lists_every_node_as_declared(comfy, pack):
+    pkg, _ = pack
+    info = comfy.get("/object_info")
+    for node_id, cls in pkg.NODE_CLASS_MAPPINGS.items():
+        assert node_id in info, f"{node_id} missing; ComfyUI log:\n{comfy.log.read_text()[-2000:]}"
+        declared = cls.INPUT_TYPES()
+        served = info[node_id]
+        for group in ("required", "optional"):
+            assert served["input_order"].get(group, []) == list(declared.get(group, {})), node_id
+        assert served["output"] == list(cls.RETURN_TYPES)
+        assert served["category"].startswith("AIPROD")
+    # the core nodes the workflows use are still as the offline checks assume
+    core = json.loads((ROOT / "tests" / "data" / "comfyui_core_nodes.json").read_text())
+    for name, spec in core.items():
+        assert info[name]["input_order"] == spec["input_order"] and info[name]["output"] == spec["output"], name
+    for path in API:
+        assert check_api(load_json(path), info) == [], path.name
+
+
+def test_workflows_are_listed_as_templates(comfy):
+    templates = comfy.get("/workflow_templates")
+    assert sorted(templates[PACK]) == sorted(p.stem for p in API)
+    assert comfy.get(f"/api/workflow_templates/{PACK}/aiprod_t2v.json")["nodes"]
+
+
+@pytest.mark.parametrize("path", API, ids=lambda p: p.stem)
+def test_every_workflow_runs_headless(comfy, path, tmp_path):
+    r = run_workflow(comfy, path, *FAST[path.stem], out=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    videos = [Path(line) for line in r.stdout.split() if line.endswith(".mp4")]
+    assert len(videos) == 1
+    frames, fps = read_video(videos[0])
+    side = SIZE.get(path.stem, 64)
+    assert frames.shape == (17, side, side, 3) and fps == 8
+    assert frames.max() > 60  # something was drawn on the black background
+    if path.stem == "aiprod_lora_train":
+        assert any(line.endswith(".png") for line in r.stdout.split())  # the loss curve preview
+        loras = comfy.get("/object_info/AIPRODLoraLoader")["AIPRODLoraLoader"]["input"]["required"]["lora_name"][0]
+        assert "it_star.safetensors" in loras  # saved where the LoRA loader looks
+
+
+def test_a_ui_format_graph_runs_too(comfy, tmp_path):
+    r = run_workflow(comfy, ROOT / "workflows" / "aiprod_t2v.json", "5.steps=2", "4.frames=9", out=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    frames, _ = read_video(next(tmp_path.glob("*.mp4")))
+    assert frames.shape[0] == 9
+
+
+def test_rejections_and_failures_exit_nonzero_with_the_servers_text(comfy, tmp_path):
+    t2v = ROOT / "workflows" / "api" / "aiprod_t2v.json"
+    r = run_workflow(comfy, t2v, "5.steps=500", out=tmp_path)
+    assert r.returncode == 1 and "bigger than max of 200" in r.stderr
+    r = run_workflow(comfy, t2v, "4.frames=16", out=tmp_path)
+    assert r.returncode == 1 and "frames=16 is not 1 + 4k" in r.stderr and "use 17 or 13" in r.stderr
+    r = run_workflow(comfy, t2v, "1.ckpt_name=../../etc/passwd", out=tmp_path)
+    assert r.returncode == 1 and "ckpt_name" in r.stderr
+
+
+def test_interrupted_training_saves_and_resumes(comfy, tmp_path):
+    """POST /interrupt while the trainer runs: it saves its state; queueing again continues from there."""
+    import websocket
+
+    graph = load_json(ROOT / "workflows" / "api" / "aiprod_lora_train.json")
+    graph["4"]["inputs"].update(frames=9, width=32, height=32)  # small clips: a quick test
+    graph["5"]["inputs"].update(steps=20, name="it_resume")
+    graph["8"]["inputs"]["steps"] = 2
+    ws = websocket.create_connection(comfy.url.replace("http", "ws") + "/ws?clientId=resume-test", timeout=600)
+    comfy.post("/prompt", {"prompt": graph, "client_id": "resume-test"})
+    losses, interrupted = [], False
+    while True:
+        msg = ws.recv()
+        if not isinstance(msg, str):
+            continue
+        msg = json.loads(msg)
+        if msg["type"] == "aiprod.train":
+            losses.append(msg["data"])
+            if msg["data"]["step"] == 3 and not interrupted:
+                comfy.post("/interrupt", {})
+                interrupted = True
+        if msg["type"] in ("execution_interrupted", "execution_success", "execution_error"):
+            break
+    ws.close()
+    assert msg["type"] == "execution_interrupted", msg
+    assert losses[0]["total"] == 20 and all(isinstance(d["loss"], float) for d in losses)
+    run = comfy.output / "aiprod-train" / "it_resume"
+    assert (run / "state.safetensors").is_file()
+    stopped_at = max(json.loads(line)["global_step"] for line in (run / "log.jsonl").read_text().splitlines())
+    assert 3 <= stopped_at < 20
+    api_path = tmp_path / "resume.json"
+    api_path.write_text(json.dumps(graph))
+    r = run_workflow(comfy, api_path, out=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["global_step"] == 20
+    steps = [row["global_step"] for row in rows]
+    assert steps == sorted(steps)  # resumed, not restarted: no step logged twice
