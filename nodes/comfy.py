@@ -84,6 +84,11 @@ def output_dir() -> Path:
     return Path(folder_paths.get_output_directory() if IN_COMFY else os.environ.get("AIPROD_OUTPUT_DIR", "output"))
 
 
+def temp_dir() -> Path:
+    """ComfyUI's temp folder (previews, emptied at start), or $AIPROD_OUTPUT_DIR/temp."""
+    return Path(folder_paths.get_temp_directory()) if IN_COMFY else output_dir() / "temp"
+
+
 def input_dir() -> Path:
     """ComfyUI's input folder (where datasets are looked up), or $AIPROD_INPUT_DIR (default ./input)."""
     return Path(folder_paths.get_input_directory() if IN_COMFY else os.environ.get("AIPROD_INPUT_DIR", "input"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import torch
 
 from aiprod_core.pipeline import decode_latent
+from aiprod_core.video_io import write_video
 
 from . import comfy
 
@@ -37,5 +40,10 @@ class VAEDecode:
         for i in range(z.shape[0]):
             comfy.check_interrupt()
             frames.append(decode_latent(vae, z[i : i + 1], chunk, tile)[0])
-        return (torch.cat(frames).cpu(),)
+        video = torch.cat(frames).cpu()
+        # a WebM in ComfyUI's temp folder for the inline player of the web extension
+        name = f"aiprod_preview_{uuid.uuid4().hex[:12]}.webm"
+        write_video(comfy.temp_dir() / name, video, fps=float(latent.get("fps", 8)))
+        preview = {"filename": name, "subfolder": "", "type": "temp", "format": "video/webm"}
+        return {"ui": {"aiprod_video": [preview]}, "result": (video,)}
 

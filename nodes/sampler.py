@@ -76,4 +76,4 @@ class HybridSampler:
                 )
         finally:
             backbone.to("cpu")
-        return ({"samples": out.cpu()},)
+        return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player

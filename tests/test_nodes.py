@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from aiprod_core.video_io import read_video
+
 
 def test_every_node_is_registered_with_tooltips(pack):
     pkg, _ = pack
@@ -32,8 +34,15 @@ def test_text_to_video_with_lora_and_upscale(pack, node):
     assert torch.equal(a["samples"], a2["samples"]) and not torch.allclose(a["samples"], b["samples"])
     (big,) = node("AIPRODLatentUpscale").upscale(up, vae, a)
     (refined,) = sampler.sample(model, pos, neg, big, 2, 2, 3.0, "heun", 0.0, 0.4)
-    (image,) = node("AIPRODVAEDecode").decode(vae, refined, 0, 0)
+    decoded = node("AIPRODVAEDecode").decode(vae, refined, 0, 0)
+    (image,) = decoded["result"]
     assert image.shape == (9, 128, 128, 3) and image.min() >= 0 and image.max() <= 1
+    # the inline player's clip: a real WebM at the model's frame rate, the same frames
+    (clip,) = decoded["ui"]["aiprod_video"]
+    frames, fps = read_video(pkg.nodes.comfy.temp_dir() / clip["filename"])
+    assert frames.shape == (9, 128, 128, 3) and fps == model.config.fps
+    # random weights decode to noise, which a lossy codec smooths: compare each frame's mean colour
+    assert abs(frames.mean((1, 2)) / 255 - image.numpy().mean((1, 2))).max() < 0.03
     (again,) = node("AIPRODVAEEncode").encode(vae, image)
     assert again["samples"].shape == refined["samples"].shape
 

@@ -96,7 +96,7 @@ def comfy(tmp_path_factory):
                 pytest.fail(f"ComfyUI did not answer within 240 s:\n{log.read_text()[-3000:]}")
             time.sleep(1)
     yield server
-    for name in ("it_star", "it_resume"):  # LoRAs the tests trained into ComfyUI's models/loras
+    for name in ("it_star", "it_resume", "browser_star"):  # LoRAs the tests trained into ComfyUI's models/loras
         (Path(COMFYUI_DIR) / "models" / "loras" / f"{name}.safetensors").unlink(missing_ok=True)
     proc.terminate()
     try:
