@@ -70,6 +70,21 @@ app.registerExtension({
     });
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name.startsWith("AIPROD")) {
+      // a node's text output (the detected script, where a LoRA was saved) shown under its widgets
+      const executed = nodeType.prototype.onExecuted;
+      nodeType.prototype.onExecuted = function (output) {
+        executed?.apply(this, arguments);
+        if (!output?.text?.length) return;
+        if (!this.aiprodNote) {
+          this.aiprodNote = document.createElement("div");
+          this.aiprodNote.className = "aiprod-note";
+          Object.assign(this.aiprodNote.style, { color: "#aaa", font: "12px sans-serif", padding: "2px 6px" });
+          this.addDOMWidget("aiprod_note", "aiprod_note", this.aiprodNote, { serialize: false, getMinHeight: () => 20 });
+        }
+        this.aiprodNote.textContent = output.text.join(" ");
+      };
+    }
     if (nodeData.name === TRAINER) {
       const created = nodeType.prototype.onNodeCreated;
       nodeType.prototype.onNodeCreated = function () {

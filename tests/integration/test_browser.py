@@ -70,6 +70,8 @@ def test_text_to_video_template_runs_and_plays_inline(page, tmp_path):
                            "return v && v.src.includes('/view') && v.readyState >= 2 && v.videoWidth === 64; }",
                            timeout=30_000)
     assert player.is_visible()
+    notes = page.locator(".aiprod-note").all_inner_texts()
+    assert "Latin" in notes  # the prompt encoder shows the script it detected
     shot = tmp_path / "editor.png"
     page.screenshot(path=shot)
     if os.environ.get("AIPROD_SCREENSHOT"):
