@@ -159,12 +159,12 @@ class Trainer:
                 self.global_step += 1
                 done = step + 1
                 bar.update(1)
-                if self.opts.on_step is not None:
-                    self.opts.on_step({"global_step": self.global_step, "phase": phase.name, "loss": loss})
                 if step % self.opts.log_every == 0 or step == phase.steps - 1:
                     self._log({"global_step": self.global_step, "phase": phase.name, "step": step + 1,
                                "loss": loss, "lr": optimizer.param_groups[0]["lr"], **parts})
                     bar.set_postfix(loss=f"{loss:.4f}")
+                if self.opts.on_step is not None:  # may raise (a host's interrupt): after the step is logged
+                    self.opts.on_step({"global_step": self.global_step, "phase": phase.name, "loss": loss})
                 position = {"phase": pi, "step": step + 1, "global_step": self.global_step}
                 if step + 1 == phase.steps:
                     break
