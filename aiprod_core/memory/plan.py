@@ -252,20 +252,21 @@ def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute:
     """The least streaming that fits: most resident blocks first, the compute dtype before fp8."""
     e = DTYPE_BYTES[compute]
     n = len(blocks)
-    for wd in weight_dtypes:
-        stored = [b.stored(wd, compute, fp8_block) for b in blocks]
-        upcast = max(b.largest_linear for b in blocks) * e if wd == "fp8" else 0
-        for k in range(n, -1, -1):
-            biggest = max(stored[k:], default=0)
-            for pf in ([0] if k == n else ([prefetch] if prefetch is not None else [2, 1, 0])):
-                pf = min(pf, n - k)
-                weights = rest * e + sum(stored[:k]) + (1 + pf) * biggest if k < n else rest * e + sum(stored)
-                weights += upcast
-                peak = weights + act + extra
-                if peak <= usable:
-                    return StagePlan(stage, "gpu", peak, weights, act + extra, blocks_resident=k,
-                                     blocks_streamed=n - k, prefetch=pf if k < n else 0, weight_dtype=wd,
-                                     compute_dtype=compute)
+    # synchronous copies (prefetch 0) are much slower than streaming with prefetch: last resort only
+    tries = [[prefetch]] if prefetch is not None else [[2, 1], [0]]
+    for prefetches in tries:
+        for wd in weight_dtypes:
+            stored = [b.stored(wd, compute, fp8_block) for b in blocks]
+            upcast = max(b.largest_linear for b in blocks) * e if wd == "fp8" else 0
+            for k in range(n, -1, -1):
+                biggest = max(stored[k:], default=0)
+                for pf in ([0] if k == n else prefetches):
+                    pf = min(pf, n - k)
+                    weights = rest * e + sum(stored[:k]) + (1 + pf) * biggest + upcast
+                    peak = weights + act + extra
+                    if peak <= usable:
+                        return StagePlan(stage, "gpu", peak, weights, act + extra, blocks_resident=k,
+                                         blocks_streamed=n - k, prefetch=pf, weight_dtype=wd, compute_dtype=compute)
     return None
 
 
@@ -338,7 +339,7 @@ def plan_memory(
     def attention(tokens: int, act_fn) -> tuple[int, int, str]:
         """(activation bytes, query chunk, description) for a token count."""
         if fused_attention:
-            return act_fn(0, True), 0, "fused SDPA (flash / memory-efficient): no N x N scores, no chunking"
+            return act_fn(0, True), 0, "fused SDPA (no N x N scores)"
         for q in (0, 4096, 2048, 1024, 512, 256, 128):
             if q and q >= tokens:
                 continue
@@ -414,7 +415,7 @@ def plan_memory(
             plan.stages[k] = StagePlan(k, "off", note=f"does not fit: needs about {needs[k] / GiB + reserve_gb:.1f} GB")
     failed = [k for k, sp in plan.stages.items() if sp is None]
     if failed:
-        need_gb = max(needs[k] for k in failed) / GiB + reserve_gb
+        need_gb = max(needs[k] for k in required) / GiB + reserve_gb
         smallest = math.ceil(need_gb * 10) / 10
         names = ", ".join(s.replace("_", " ") for s in failed)
         raise MemoryPlanError(
