@@ -274,3 +274,50 @@ def test_out_of_memory_in_a_stage_names_the_stage_and_the_option(tiny_model):
             generate(tiny_model, "a red circle", frames=5, steps=1, progress=False, offload="stream")
     finally:
         h.remove()
+
+
+# -- inside ComfyUI --------------------------------------------------------------------------------------
+
+
+def _comfy_module():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "nodes" / "comfy.py"
+    spec = importlib.util.spec_from_file_location("aiprod_nodes_comfy_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_memory_budget_outside_and_inside_comfyui(monkeypatch):
+    import enum
+    import sys
+    from types import ModuleType, SimpleNamespace
+
+    mod = _comfy_module()
+    assert mod.memory_budget() == mod.MemoryBudget(None, "auto", mod.memory_budget().source)
+
+    class VRAMState(enum.Enum):  # ComfyUI's enum, as comfy.model_management defines it
+        NO_VRAM = 1
+        LOW_VRAM = 2
+        NORMAL_VRAM = 3
+
+    mm = SimpleNamespace(get_torch_device=lambda: torch.device("cuda", 0), get_free_memory=lambda dev: 6 * 2**30,
+                         VRAMState=VRAMState, vram_state=VRAMState.NORMAL_VRAM)
+    cli_args = ModuleType("comfy.cli_args")
+    cli_args.args = SimpleNamespace(reserve_vram=1.5, lowvram=False, novram=False)
+    monkeypatch.setitem(sys.modules, "comfy", ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.cli_args", cli_args)
+    monkeypatch.setattr(mod, "IN_COMFY", True)
+    monkeypatch.setattr(mod, "mm", mm, raising=False)
+    b = mod.memory_budget()
+    assert (b.vram_gb, b.offload) == (4.5, "auto") and "reserve-vram 1.5" in b.source
+    cli_args.args.lowvram = True
+    assert mod.memory_budget().offload == "stream"
+    cli_args.args.lowvram, mm.vram_state = False, VRAMState.NO_VRAM  # --novram as the memory manager reports it
+    assert mod.memory_budget().offload == "stream"
+    mm.get_torch_device = lambda: torch.device("cpu")  # --cpu
+    assert mod.memory_budget().offload == "none"
