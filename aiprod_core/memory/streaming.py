@@ -164,8 +164,12 @@ class BlockStreamer:
             self._active[i] = self.stores[i]
             return
         self._issue(i)
+        wrap = step > 0 and not torch.is_grad_enabled()  # sampling: the next step starts again at block 0
         for k in range(1, self.prefetch + 1):
-            self._issue(i + step * k)
+            j = i + step * k
+            if wrap and j >= self.n:
+                j = self.resident + (j - self.n)
+            self._issue(j)
         event, dev = self._inflight.pop(i)
         if event is not None:
             current = torch.cuda.current_stream(self.device)
