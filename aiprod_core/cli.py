@@ -96,9 +96,17 @@ def _print_plan(args: argparse.Namespace) -> int:
     print(f"{d['model']}: {clip['width']}x{clip['height']}x{clip['frames']} in {d['budget_gb']:g} GB "
           f"({d['usable_gb']:g} GB usable); peaks are planner estimates")
     for name, s in d["stages"].items():
-        choices = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("where", "peak_gb", "note", "weights_gb", "activation_gb"))
-        peak = f"{s['peak_gb']:6.2f} GB" if "peak_gb" in s else "      -  "
-        print(f"  {name:14s} {s['where']:4s} {peak}  {choices}  ({s['note']})")
+        if "blocks_resident" in s:
+            what = (f"{s['blocks_resident']} blocks resident, {s['blocks_streamed']} streamed (prefetch {s['prefetch']}), "
+                    f"{s['weight_dtype']} weights, {s['tokens']} tokens, attention "
+                    + (f"in chunks of {s['attention_chunk']} queries" if s["attention_chunk"] else "unchunked"))
+        elif "vae_temporal_chunk" in s:
+            what = (f"{s['vae_temporal_chunk'] or 'all'} latent frames at a time, "
+                    + (f"tiles of {s['vae_spatial_tile']} latent px" if s["vae_spatial_tile"] else "whole frames"))
+        else:
+            what = ""
+        peak = f"{s['peak_gb']:5.2f} GB" if "peak_gb" in s else "    -   "
+        print(f"  {name:14s} {s['where']:4s} {peak}  {what}{'; ' if what else ''}{s['note']}")
     return 0
 
 
