@@ -321,3 +321,23 @@ def test_memory_budget_outside_and_inside_comfyui(monkeypatch):
     assert mod.memory_budget().offload == "stream"
     mm.get_torch_device = lambda: torch.device("cpu")  # --cpu
     assert mod.memory_budget().offload == "none"
+
+
+def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one_thread):
+    from aiprod_core.models.lora import load_lora
+    from aiprod_core.train.phases import Phase
+    from aiprod_core.train.trainer import Trainer, TrainOptions
+
+    def train(ckpt: bool):
+        model = build_model(preset("tiny"))
+        torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+        ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 5, "height": 32, "width": 32})]
+        out = tmp_path / f"ckpt{int(ckpt)}"
+        opts = TrainOptions(out, validate=False, progress=False, checkpoint_every=0, lora_rank=2,
+                            gradient_checkpointing=ckpt, name="l")
+        return load_lora(Trainer(model, ph, opts).run(), model.backbone)[0]
+
+    plain, ckpt = train(False), train(True)  # checkpointed blocks re-run through the adapters in backward
+    for (n, a), (_, b) in zip(plain.named_parameters(), ckpt.named_parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
+    assert any(p.abs().sum() > 0 for n, p in ckpt.named_parameters() if "lora_B" in n)

@@ -250,7 +250,8 @@ class HybridBackbone(nn.Module):
         temb = self.adaln_single(F.silu(emb))  # (B, 6W)
         rope = self.rope(grid, x.device)
 
-        use_ckpt = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        # not tied to .training: LoRA training runs the frozen backbone in eval mode and needs it too
+        use_ckpt = self.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.blocks:
             if use_ckpt:
                 tokens = checkpoint(block, tokens, temb, ctx, mask, rope, grid, use_reentrant=False)

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,10 +189,11 @@ class Trainer:
         items = list(range(self.rank, phase.batch, self.world))
         samples = [self.data.sample(phase, pi, step, i) for i in items]
         gens = [torch.Generator().manual_seed(item_seed(self.opts.seed, pi, step, i, 1)) for i in items]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with self._adapters(phase):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # adapters still applied: checkpointed blocks re-run through them
         if self.world > 1:
             for p in params:
                 if p.grad is None:
@@ -207,6 +209,12 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, self.opts.grad_clip)
         optimizer.step()
         return loss_value, parts
+
+    def _adapters(self, phase: Phase):
+        """The LoRA hooks for a step's forward and backward (a LoRA run's backbone phases), else nothing."""
+        if self.lora is None or phase.stage != "backbone":
+            return nullcontext()
+        return apply_loras(self.model.backbone, [(self.lora, 1.0)])
 
     def _videos(self, samples: list[Sample]) -> torch.Tensor:
         return torch.stack([s.video for s in samples]).to(self.device)
@@ -242,9 +250,7 @@ class Trainer:
         parts = {}
         if self.lora is not None:
             context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
-            with apply_loras(m.backbone, [(self.lora, 1.0)]):
-                loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
-            return loss, parts
+            return flow_loss(m.backbone, x0, context, mask, sigma, noise), parts  # adapters applied by _step
         ids, mask = m.text_encoder.tokenize(captions)
         context = m.text_encoder(ids.to(self.device), mask.to(self.device))
         loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
