@@ -19,10 +19,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS), help="build a preset with random weights instead")
 
 
-def _add_memory_args(p: argparse.ArgumentParser, default_vram: float | None = None) -> None:
+def _add_memory_args(p: argparse.ArgumentParser, default_vram: float | None = None,
+                     dtypes: tuple[str, ...] = ("fp8",)) -> None:
     p.add_argument("--vram", type=float, default=default_vram,
                    help="GPU memory budget in GB" + (f" (default {default_vram:g})" if default_vram else " (default: what is free)"))
-    p.add_argument("--weight-dtype", choices=["bf16", "fp16", "fp32", "fp8"],
+    p.add_argument("--weight-dtype", choices=dtypes,
                    help="backbone weight storage (default: as loaded; fp8 only when the plan needs it)")
 
 
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--plan", action="store_true", help="plan GPU memory per stage for the clip inside --vram")
     i.add_argument("--upscale", action="store_true", help="with --plan: decode the 2x upscaled clip")
     i.add_argument("--lora-rank", type=int, default=16, help="with --plan: LoRA rank of the training stage")
-    _add_memory_args(i, default_vram=8.0)
+    _add_memory_args(i, default_vram=8.0, dtypes=("bf16", "fp16", "fp32", "fp8"))
     i.set_defaults(func=cmd_info)
     return parser
 

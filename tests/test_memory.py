@@ -341,3 +341,13 @@ def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one
     for (n, a), (_, b) in zip(plain.named_parameters(), ckpt.named_parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
     assert any(p.abs().sum() > 0 for n, p in ckpt.named_parameters() if "lora_B" in n)
+
+
+def test_plan_vae_decode_shrinks_with_the_budget():
+    cfg = preset("base").vae
+    latent = (16, 16, 24)
+    big = P.plan_vae_decode(cfg, latent, 6 * P.GiB, 2)
+    small = P.plan_vae_decode(cfg, latent, P.GiB // 2, 2)
+    assert big[:2] == (4, 0) and small[2] <= P.GiB // 2 < big[2]
+    assert small[0] <= 2 or small[1] > 0
+    assert P.plan_vae_decode(cfg, latent, 1000, 2) is None

@@ -71,7 +71,7 @@ def plan_for(config, frames: int, height: int, width: int, device: torch.device,
         return None
     budget = vram_gb if vram_gb is not None else device_budget_gb(device)
     return plan_memory(config, height, width, frames, budget, cfg=cfg, upscale=upscale, compute_dtype=dtype_name(compute),
-                       weight_dtype=weight_dtype or "auto", prefetch=None, reserve_gb=min(1.0, budget / 8))
+                       weight_dtype="fp8" if weight_dtype == "fp8" else "auto", prefetch=None, reserve_gb=min(1.0, budget / 8))
 
 
 @contextmanager

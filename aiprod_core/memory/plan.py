@@ -247,6 +247,25 @@ def text_encoding_bytes(params: int, dim: int, ff_dim: int, length: int, e: int,
 # -- the planner -------------------------------------------------------------------------------------
 
 
+def plan_vae_decode(cfg: VAEConfig, latent: tuple[int, int, int], usable_bytes: int, e: int) -> tuple[int, int, int] | None:
+    """(temporal chunk, spatial tile, activation bytes): the least chunking and tiling that fits, or None.
+
+    Chunking is exact, so 4 latent frames at a time is used even when the whole clip would fit (a margin
+    for convolution workspaces); tiles blend seams, so they come last.
+    """
+    t, h, w = latent
+    options = [(0, 0)] if t <= 4 else []
+    options += [(4, 0), (2, 0), (1, 0), (2, 32), (1, 32), (1, 16), (1, 8), (1, 4)]
+    for chunk, tile in options:
+        if (chunk and chunk >= t) or (tile and tile >= max(h, w)):
+            continue
+        a = vae_decode_bytes(cfg, latent, chunk, tile, e)
+        if a <= usable_bytes:
+            return chunk, tile, a
+    return None
+
+
+
 def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute: str, weight_dtypes: list[str],
                  act: int, extra: int, usable: int, prefetch: int | None, fp8_block: int) -> StagePlan | None:
     """The least streaming that fits: most resident blocks first, the compute dtype before fp8."""
@@ -380,18 +399,12 @@ def plan_memory(
     dt, dh, dw = (t, 2 * h, 2 * w) if upscale else (t, h, w)
     vae_w = module_params("vae_decoder", config.vae) * e + 2 * config.vae.latent_channels * 4
     decode = None
-    # 4 latent frames at a time even when the whole clip would fit: exact, and a margin for conv workspaces
-    options = [(0, 0)] if dt <= 4 else []
-    options += [(4, 0), (2, 0), (1, 0), (2, 32), (1, 32), (1, 16), (1, 8), (1, 4)]
-    for chunk, tile in options:
-        if (chunk and chunk >= dt) or (tile and tile >= max(dh, dw)):
-            continue
-        a = vae_decode_bytes(config.vae, (dt, dh, dw), chunk, tile, e)
-        if vae_w + a <= usable:
-            decode = StagePlan("vae_decode", "gpu", vae_w + a, vae_w, a, weight_dtype=compute_dtype,
-                               compute_dtype=compute_dtype, vae_temporal_chunk=chunk, vae_spatial_tile=tile,
-                               note="chunks are exact; tiles overlap 2 latent px and blend" + (" (2x clip)" if upscale else ""))
-            break
+    choice = plan_vae_decode(config.vae, (dt, dh, dw), usable - vae_w, e)
+    if choice is not None:
+        chunk, tile, a = choice
+        decode = StagePlan("vae_decode", "gpu", vae_w + a, vae_w, a, weight_dtype=compute_dtype,
+                           compute_dtype=compute_dtype, vae_temporal_chunk=chunk, vae_spatial_tile=tile,
+                           note="chunks are exact; tiles overlap 2 latent px and blend" + (" (2x clip)" if upscale else ""))
     needs["vae_decode"] = vae_w + vae_decode_bytes(config.vae, (dt, dh, dw), 1, 4, e)
     plan.stages["vae_decode"] = decode
 
