@@ -152,10 +152,11 @@ class BlockStreamer:
 
     def _acquire(self, i: int) -> None:
         slots = self.slots[i]
-        if torch.is_grad_enabled() and i >= self.resident and any(p.requires_grad for _, _, p, _ in slots):
+        if torch.is_grad_enabled() and any(p.requires_grad for _, _, p, _ in slots):
+            # gradients would land on the device copies, never on the parameters themselves
             raise RuntimeError(
-                f"block {i} is streamed but its weights require grad; streaming copies weights host-to-device "
-                "only, so streamed blocks must be frozen: train a LoRA (adapters stay on the device) "
+                f"block {i} runs from copies of its weights but they require grad; weights are only copied "
+                "host-to-device, so the blocks must be frozen: train a LoRA (adapters stay on the device) "
                 "or use offload='none'"
             )
         step = 1 if i >= self._last else -1  # backward re-runs blocks in reverse order
