@@ -143,7 +143,8 @@ def sample_latent(
     x = start_latent(noise_like(shape, seed), sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
     if offload == "none":
         velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
-        return SAMPLERS[sampler](velocity, x.to(context.device), sigmas, callback)
+        with stage_guard(stage):
+            return SAMPLERS[sampler](velocity, x.to(context.device), sigmas, callback)
     device = compute_device(offload, backbone)
     sp = memory_plan.stages.get(stage) if memory_plan is not None else None
 

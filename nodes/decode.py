@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from aiprod_core.memory.engine import stage_guard
 from aiprod_core.memory.plan import plan_vae_decode
 from aiprod_core.pipeline import decode_latent
 
@@ -42,8 +43,9 @@ class VAEDecode:
             if choice is not None:
                 chunk, tile, _ = choice
         frames = []
-        for i in range(z.shape[0]):
-            comfy.check_interrupt()
-            frames.append(decode_latent(vae, z[i : i + 1], chunk, tile)[0])
+        with stage_guard("vae_decode"):  # an out-of-memory error names the stage and what to lower
+            for i in range(z.shape[0]):
+                comfy.check_interrupt()
+                frames.append(decode_latent(vae, z[i : i + 1], chunk, tile)[0])
         return (torch.cat(frames).cpu(),)
 
