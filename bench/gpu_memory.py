@@ -272,6 +272,8 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run on a GPU machine, or use --device cpu --preset tiny for a smoke run")
     device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # a smoke run: OpenMP workers spinning on a shared CPU only slow it down
     cfg = preset(args.preset)
     small = args.preset == "tiny"
     clip = tuple(int(v) for v in (args.clip or ("17x64x64" if small else "121x512x768")).split("x"))
@@ -309,7 +311,10 @@ def main() -> None:
     goals = {}
     if device.type == "cuda":
         s = out.get("sampling", {})
-        peaks = [m["peak_reserved_gb"] for m in (s.get("modes", {}).get("planned"), out.get("vae_decode", {}).get("cases", {}).get("planned")) if m]
+        u = out.get("upscaling", {})
+        staged = (s.get("modes", {}).get("planned"), u.get("upscaler"), u.get("refine_step_2x"),
+                  out.get("vae_decode", {}).get("cases", {}).get("planned"))
+        peaks = [m["peak_reserved_gb"] for m in staged if m]
         goals = {
             "stage_peak_reserved_le_7gb": bool(peaks) and max(peaks) <= 7.0,
             "streamed_le_1.15x_resident": s.get("streamed_over_resident", 99) <= 1.15,
