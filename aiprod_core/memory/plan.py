@@ -2,7 +2,7 @@
 
 Estimates are parameter bytes (counted on a meta-device model, so the base preset costs nothing) plus
 activation formulas per token. The formulas count the tensors alive at the worst moment of each
-computation; the per-token coefficients were checked against measured peaks (tests/test_memory_plan.py
+computation; the per-token coefficients were checked against measured peaks (tests/test_memory.py
 measures them on the CPU; bench/gpu_memory.py on a GPU):
 
 - sampling, one backbone forward, B = 2 with CFG: x, the residual stream and the modulated input
@@ -212,7 +212,7 @@ def vae_decode_bytes(cfg: VAEConfig, latent: tuple[int, int, int], temporal_chun
                      e: int, batch: int = 1) -> int:
     """Peak of decoding a latent grid (t, h, w) with the given chunk (latent frames) and tile (latent px)."""
     t, h, w = latent
-    tc, p = cfg.temporal_compression, cfg.patch_size
+    tc = cfg.temporal_compression
     tl = t if temporal_chunk <= 0 else min(temporal_chunk, t)
     tiled = spatial_tile and (spatial_tile < h or spatial_tile < w)
     hl, wl = (min(spatial_tile, h), min(spatial_tile, w)) if tiled else (h, w)
@@ -230,7 +230,6 @@ def vae_decode_bytes(cfg: VAEConfig, latent: tuple[int, int, int], temporal_chun
     acc = 2 * chunk_out if (tiled or tl < t) else 0  # the chunk's frames and the weighted copy
     if tiled:
         out += h * sc * w * sc  # the blend weights
-    del p
     return int(batch * e * (out + 6 * largest + cache + acc))
 
 

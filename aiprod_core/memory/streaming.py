@@ -41,8 +41,9 @@ class BlockStreamer:
     prefetch: how many blocks ahead are copied while one computes (0 = synchronous offload).
     weight_dtype: "fp8" stores Linear weights in fp8 e4m3fn (`fp8_block_size` > 0: block scales);
     None keeps them as they are. compute_dtype: what layers compute in (default: each weight's dtype).
-    stored: weights read from an fp8 file (`load_fp8_file`) keyed `<block index>.<path in block>`,
-    used as they are instead of quantising the module's own weights.
+    stored: weights read from an fp8 file (`load_fp8_file`) keyed `<block index>.<path in block>` or
+    `blocks.<index>.<path>` (a whole backbone's state dict), used as they are instead of quantising the
+    module's own weights.
     """
 
     def __init__(
@@ -81,8 +82,9 @@ class BlockStreamer:
                     if p is None:
                         continue
                     path = f"{mod_name}.{pname}" if mod_name else pname
-                    if stored is not None and f"{i}.{path}" in stored:
-                        s = stored[f"{i}.{path}"]
+                    key = next((k for k in (f"{i}.{path}", f"blocks.{i}.{path}") if stored and k in stored), None)
+                    if key is not None:
+                        s = stored[key]
                     elif weight_dtype == "fp8" and is_fp8_candidate(path, p):
                         s = quantize_fp8(p, fp8_block_size)
                     else:
