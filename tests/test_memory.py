@@ -351,3 +351,26 @@ def test_plan_vae_decode_shrinks_with_the_budget():
     assert big[:2] == (4, 0) and small[2] <= P.GiB // 2 < big[2]
     assert small[0] <= 2 or small[1] > 0
     assert P.plan_vae_decode(cfg, latent, 1000, 2) is None
+
+
+def test_a_stage_plan_runs_as_planned(backbone):
+    from aiprod_core.memory.engine import backbone_stage
+
+    x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
+    sp = P.StagePlan("sampling", "gpu", blocks_resident=2, blocks_streamed=4, prefetch=1, weight_dtype="fp32",
+                     attention_chunk=50)
+    chunks = []
+    h = backbone.blocks[0].attn1.register_forward_pre_hook(lambda mod, _a: chunks.append(mod.query_chunk))
+    try:
+        with torch.no_grad():
+            ref = backbone(x, s, ctx, m)
+            with backbone_stage(backbone, torch.device("cpu"), sp, "auto"):
+                planned = backbone(x, s, ctx, m)
+            sp.weight_dtype = "fp8"
+            with backbone_stage(backbone, torch.device("cpu"), sp, "auto"):
+                fp8 = backbone(x, s, ctx, m)
+    finally:
+        h.remove()
+    assert chunks == [0, 50, 50] and backbone.blocks[0].attn1.query_chunk == 0
+    assert (planned - ref).abs().max() <= 1e-5  # query chunks change the summation order only
+    assert 0 < (fp8 - ref).norm() / ref.norm() < 0.05
