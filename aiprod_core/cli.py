@@ -151,6 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
         lora_alpha=args.lora_alpha, name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
+        device=args.device, offload=args.offload,
     )
     out = Trainer(model, phases, opts, data).run(resume=args.resume)
     if out is None:
@@ -236,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps (quick trials)")
     t.add_argument("--name", help="name of the result file (default: the model name, or 'lora')")
     t.add_argument("--no-validation", action="store_true", help="skip the validation clips at phase ends")
+    t.add_argument("--device", help="train on this device, e.g. cuda (default: where the model is loaded, the CPU)")
+    t.add_argument("--offload", default="none", choices=["none", "stream"],
+                   help="stream: a LoRA run keeps the frozen blocks in CPU memory and streams them to --device")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_args(t)
     t.set_defaults(func=cmd_train)

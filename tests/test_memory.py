@@ -328,19 +328,24 @@ def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one
     from aiprod_core.train.phases import Phase
     from aiprod_core.train.trainer import Trainer, TrainOptions
 
-    def train(ckpt: bool):
+    def train(ckpt: bool, offload: str = "none"):
         model = build_model(preset("tiny"))
         torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
         ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 5, "height": 32, "width": 32})]
-        out = tmp_path / f"ckpt{int(ckpt)}"
+        out = tmp_path / f"ckpt{int(ckpt)}-{offload}"
         opts = TrainOptions(out, validate=False, progress=False, checkpoint_every=0, lora_rank=2,
-                            gradient_checkpointing=ckpt, name="l")
+                            gradient_checkpointing=ckpt, name="l", device="cpu", offload=offload)
         return load_lora(Trainer(model, ph, opts).run(), model.backbone)[0]
 
-    plain, ckpt = train(False), train(True)  # checkpointed blocks re-run through the adapters in backward
-    for (n, a), (_, b) in zip(plain.named_parameters(), ckpt.named_parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
+    plain = train(False)
+    ckpt = train(True)  # checkpointed blocks re-run through the adapters in backward
+    streamed = train(False, "stream")  # the trainer's streaming path (copies are no-ops on the CPU)
+    for other in (ckpt, streamed):
+        for (n, a), (_, b) in zip(plain.named_parameters(), other.named_parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
     assert any(p.abs().sum() > 0 for n, p in ckpt.named_parameters() if "lora_B" in n)
+    with pytest.raises(ValueError, match="LoRA runs"):
+        Trainer(build_model(preset("tiny")), [Phase("x", steps=1)], TrainOptions(tmp_path / "x", offload="stream"))
 
 
 def test_plan_vae_decode_shrinks_with_the_budget():

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
+from ..memory.streaming import stream_blocks
 from ..models.lora import DEFAULT_TARGETS, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
 from ..pipeline import VideoModel, generate
@@ -60,6 +61,8 @@ class TrainOptions:
     name: str = "aiprod-v2-tiny"
     stop_after: int | None = None  # stop (saving the state) after this many global steps: one sitting
     progress: bool = True
+    device: str | None = None  # None: where the backbone is; else the model (and LoRA) moves there
+    offload: str = "none"  # "stream": a LoRA run keeps the frozen blocks in CPU memory and streams them to `device`
 
 
 class Trainer:
@@ -78,7 +81,16 @@ class Trainer:
         self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
         if self.lora is not None and any(p.stage != "backbone" for p in phases):
             raise ValueError("LoRA training adapts the backbone only; every phase needs stage='backbone'")
-        self.device = next(model.backbone.parameters()).device
+        if opts.offload not in ("none", "stream"):
+            raise ValueError(f"offload={opts.offload!r}; expected 'none' or 'stream'")
+        if opts.offload == "stream" and self.lora is None:
+            raise ValueError("offload='stream' streams frozen blocks, so it is for LoRA runs (set lora_rank); "
+                             "full training updates every weight")
+        if opts.device is not None:
+            for name, m in [*self.modules().items()]:
+                if not (name == "backbone" and opts.offload == "stream"):  # streamed blocks stay in CPU memory
+                    m.to(opts.device)
+        self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
         self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.history: list[dict] = []
         # the text encoder is frozen in LoRA training: its embeddings are computed once per caption
@@ -141,6 +153,9 @@ class Trainer:
             m.train()
         gc = self.opts.gradient_checkpointing
         self.model.backbone.gradient_checkpointing = self.device.type == "cuda" if gc is None else gc
+        streaming = ExitStack()  # closed in the `finally` below
+        if self.opts.offload == "stream" and phase.stage == "backbone":
+            streaming.enter_context(stream_blocks(self.model.backbone, self.device, prefetch=1))
         optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
@@ -175,6 +190,7 @@ class Trainer:
             raise
         finally:
             bar.close()
+            streaming.close()
         self._end_phase(pi, phase)
         self._save({"phase": pi + 1, "step": 0, "global_step": self.global_step}, None)
         return self.opts.stop_after is not None and self.global_step >= self.opts.stop_after
