@@ -10,12 +10,21 @@ import sys
 import time
 
 from .config import PRESETS, ConfigError
+from .memory.engine import StageOutOfMemoryError
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--model", help="a .safetensors checkpoint (default: the embedded aiprod-v2-tiny model)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="build a preset with random weights instead")
+
+
+def _add_memory_args(p: argparse.ArgumentParser, default_vram: float | None = None,
+                     dtypes: tuple[str, ...] = ("fp8",)) -> None:
+    p.add_argument("--vram", type=float, default=default_vram,
+                   help="GPU memory budget in GB" + (f" (default {default_vram:g})" if default_vram else " (default: what is free)"))
+    p.add_argument("--weight-dtype", choices=dtypes,
+                   help="backbone weight storage (default: as loaded; fp8 only when the plan needs it)")
 
 
 def _add_clip_args(p: argparse.ArgumentParser) -> None:
@@ -44,6 +53,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         shift=args.shift,
         upscale=args.upscale,
         progress=not args.quiet,
+        offload=args.offload,
+        vram_gb=args.vram,
+        weight_dtype=args.weight_dtype,
     )
     fps = args.fps or model.config.fps
     path = write_video(args.output, video, fps=fps)
@@ -55,6 +67,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from .info import model_info
 
+    if args.plan:
+        return _print_plan(args)
     info = model_info(model=args.model, preset_name=args.preset, frames=args.frames, height=args.height, width=args.width)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -65,6 +79,35 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {name:13s} {c['params'] / 1e6:10.2f} M params  {extra}")
         clip = info["clip"]
         print(f"  clip {clip['frames']}x{clip['height']}x{clip['width']} -> latent {clip['latent_shape']}, {clip['tokens']} tokens")
+    return 0
+
+
+def _print_plan(args: argparse.Namespace) -> int:
+    from .info import model_config
+    from .memory.plan import plan_memory
+
+    config = model_config(args.model, args.preset)
+    plan = plan_memory(config, args.height, args.width, args.frames, args.vram, upscale=args.upscale,
+                       weight_dtype=args.weight_dtype or "auto", lora_rank=args.lora_rank)
+    d = plan.to_dict()
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    clip = d["clip"]
+    print(f"{d['model']}: {clip['width']}x{clip['height']}x{clip['frames']} in {d['budget_gb']:g} GB "
+          f"({d['usable_gb']:g} GB usable); peaks are planner estimates")
+    for name, s in d["stages"].items():
+        if "blocks_resident" in s:
+            what = (f"{s['blocks_resident']} blocks resident, {s['blocks_streamed']} streamed (prefetch {s['prefetch']}), "
+                    f"{s['weight_dtype']} weights, {s['tokens']} tokens, attention "
+                    + (f"in chunks of {s['attention_chunk']} queries" if s["attention_chunk"] else "unchunked"))
+        elif "vae_temporal_chunk" in s:
+            what = (f"{s['vae_temporal_chunk'] or 'all'} latent frames at a time, "
+                    + (f"tiles of {s['vae_spatial_tile']} latent px" if s["vae_spatial_tile"] else "whole frames"))
+        else:
+            what = ""
+        peak = f"{s['peak_gb']:5.2f} GB" if "peak_gb" in s else "    -   "
+        print(f"  {name:14s} {s['where']:4s} {peak}  {what}{'; ' if what else ''}{s['note']}")
     return 0
 
 
@@ -108,6 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
         lora_alpha=args.lora_alpha, name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
+        device=args.device, offload=args.offload,
     )
     out = Trainer(model, phases, opts, data).run(resume=args.resume)
     if out is None:
@@ -191,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--upscale", action="store_true", help="2x latent upscale then refine")
     g.add_argument("--fps", type=float, help="frames per second of the file (default: the model's)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_memory_args(g)
+    g.add_argument("--offload", default="auto", choices=["auto", "stream", "none"],
+                   help="auto: on a GPU, plan for its free memory (or --vram) and stream when needed; no effect on the CPU")
     _add_model_args(g)
     g.set_defaults(func=cmd_generate)
 
@@ -210,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps (quick trials)")
     t.add_argument("--name", help="name of the result file (default: the model name, or 'lora')")
     t.add_argument("--no-validation", action="store_true", help="skip the validation clips at phase ends")
+    t.add_argument("--device", help="train on this device, e.g. cuda (default: where the model is loaded, the CPU)")
+    t.add_argument("--offload", default="none", choices=["none", "stream"],
+                   help="stream: a LoRA run keeps the frozen blocks in CPU memory and streams them to --device")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_args(t)
     t.set_defaults(func=cmd_train)
@@ -253,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(i)
     _add_clip_args(i)
     i.add_argument("--json", action="store_true", help="print JSON")
+    i.add_argument("--plan", action="store_true", help="plan GPU memory per stage for the clip inside --vram")
+    i.add_argument("--upscale", action="store_true", help="with --plan: decode the 2x upscaled clip")
+    i.add_argument("--lora-rank", type=int, default=16, help="with --plan: LoRA rank of the training stage")
+    _add_memory_args(i, default_vram=8.0, dtypes=("bf16", "fp16", "fp32", "fp8"))
     i.set_defaults(func=cmd_info)
     return parser
 
@@ -262,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, ValueError, FileNotFoundError, StageOutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -47,6 +47,21 @@ def text_encoder_param_count(cfg: TextEncoderConfig) -> int:
         return _params(UMT5EncoderModel(t5))
 
 
+def model_config(model: str | os.PathLike | None = None, preset_name: str | None = None) -> ModelConfig:
+    """The config of a checkpoint, a preset, or the embedded default model."""
+    return _config_and_source(model, preset_name)[0]
+
+
+def _config_and_source(model, preset_name) -> tuple[ModelConfig, str]:
+    if model is not None:
+        return read_checkpoint_config(model), str(model)
+    from .pipeline import default_model_path
+
+    path = default_model_path() if preset_name is None else None
+    config = read_checkpoint_config(path) if path else preset(preset_name or "tiny")
+    return config, str(path) if path else f"preset {preset_name or 'tiny'}"
+
+
 def model_info(
     model: str | os.PathLike | None = None,
     preset_name: str | None = None,
@@ -55,14 +70,7 @@ def model_info(
     width: int | None = None,
 ) -> dict:
     """A JSON-able summary of a checkpoint's or a preset's components and of one clip size."""
-    if model is not None:
-        config, source = read_checkpoint_config(model), str(model)
-    else:
-        from .pipeline import default_model_path
-
-        path = default_model_path() if preset_name is None else None
-        config = read_checkpoint_config(path) if path else preset(preset_name or "tiny")
-        source = str(path) if path else f"preset {preset_name or 'tiny'}"
+    config, source = _config_and_source(model, preset_name)
     return summarize(config, source, frames, height, width)
 
 

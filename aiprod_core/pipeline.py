@@ -12,6 +12,7 @@ import torch
 
 from .checkpoint import load_checkpoint, load_into
 from .config import ModelConfig, preset
+from .memory.engine import backbone_stage, check_offload, compute_device, on_device, plan_for, stage_guard
 from .models.backbone import HybridBackbone
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
@@ -117,8 +118,18 @@ def sample_latent(
     denoise: float = 1.0,
     init_latent: torch.Tensor | None = None,
     callback: Callable[[dict], None] | None = None,
+    offload: str = "none",
+    memory_plan=None,
+    stage: str = "sampling",
+    weight_dtype: str | None = None,
 ) -> torch.Tensor:
-    """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`."""
+    """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
+
+    offload: "none" runs where the backbone is; "auto" follows `memory_plan` (a MemoryPlan, its `stage`)
+    on a CUDA device; "stream" streams the blocks (on the CPU too; fp8 storage with weight_dtype="fp8").
+    The latent comes back on the compute device.
+    """
+    check_offload(offload)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
     if denoise < 1.0 and init_latent is None:
@@ -129,15 +140,32 @@ def sample_latent(
         return ltx_sigmas(n, tokens, shift=shift)
 
     sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
-    x = start_latent(noise_like(shape, seed), sigmas[0], init_latent if denoise < 1.0 else None)
-    velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
-    return SAMPLERS[sampler](velocity, x, sigmas, callback)
+    x = start_latent(noise_like(shape, seed), sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
+    if offload == "none":
+        velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
+        with stage_guard(stage):
+            return SAMPLERS[sampler](velocity, x.to(context.device), sigmas, callback)
+    device = compute_device(offload, backbone)
+    sp = memory_plan.stages.get(stage) if memory_plan is not None else None
+
+    def model(x, sigma, ctx, m):
+        return backbone(x, sigma.to(x.device), ctx, m)
+
+    def dev(t):
+        return None if t is None else t.to(device)
+
+    with stage_guard(stage, memory_plan), backbone_stage(backbone, device, sp, offload, weight_dtype):
+        velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
+        return SAMPLERS[sampler](velocity, x.to(device), sigmas, callback)
 
 
 @torch.no_grad()
-def decode_latent(vae: CausalVideoVAE, latent: torch.Tensor, temporal_chunk: int = 0, spatial_tile: int = 0) -> torch.Tensor:
-    """LATENT [B,C,t,h,w] -> frames [B,T,H,W,3] in 0..1."""
+def decode_latent(vae: CausalVideoVAE, latent: torch.Tensor, temporal_chunk: int = 0, spatial_tile: int = 0,
+                  to_cpu: bool = False) -> torch.Tensor:
+    """LATENT [B,C,t,h,w] -> frames [B,T,H,W,3] in 0..1 (converted on the CPU with `to_cpu`)."""
     video = vae.decode(latent, temporal_chunk=temporal_chunk, spatial_tile=spatial_tile)  # [B,3,T,H,W]
+    if to_cpu:
+        video = video.cpu()  # the float copies below would otherwise take device memory
     return ((video.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()
 
 
@@ -173,29 +201,55 @@ def generate(
     spatial_tile: int = 0,
     progress: bool = True,
     cache: EmbeddingCache | None = None,
+    offload: str = "auto",
+    vram_gb: float | None = None,
+    weight_dtype: str | None = None,
 ) -> torch.Tensor:
-    """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`)."""
+    """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
+
+    offload="auto" on a CUDA machine plans the run for the free memory (or `vram_gb`) and moves each
+    stage to the GPU only while it runs, streaming blocks and choosing decode chunks as planned; on the
+    CPU it changes nothing. "stream" always streams the blocks; "none" runs where the model is.
+    weight_dtype="fp8" stores the backbone's Linear weights in fp8 while it samples.
+    """
     c = model.config
     frames, height, width = frames or c.frames, height or c.height, width or c.width
     shape = (1, *c.vae.latent_shape(frames, height, width))
     if upscale and model.upscaler is None:
         raise ValueError(f"{model.source} has no upscaler; run without --upscale or load a model that has one")
-    cache = cache if cache is not None else EmbeddingCache()
-    context, mask = encode_cached(model.text_encoder, [prompt], cache)
-    neg_context, neg_mask = encode_cached(model.text_encoder, [negative], cache) if cfg != 1.0 else (None, None)
+    device = compute_device(offload, model.backbone)
+    compute = next(model.backbone.parameters()).dtype
+    plan = plan_for(c, frames, height, width, device, vram_gb, compute, weight_dtype, offload, cfg != 1.0, upscale)
+    if cache is None:
+        cache = EmbeddingCache(directory=_embedding_dir()) if plan is not None else EmbeddingCache()
+    text_dev = device if plan is not None and plan.stages["text_encoding"].where == "gpu" else None
+    with stage_guard("text_encoding", plan), on_device(model.text_encoder if text_dev else None, device):
+        context, mask = encode_cached(model.text_encoder, [prompt], cache)
+        neg_context, neg_mask = encode_cached(model.text_encoder, [negative], cache) if cfg != 1.0 else (None, None)
 
     total = steps + (refine_steps if upscale else 0)
     bar = _progress(total, progress)
-    kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1))
+    kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1), offload=offload,
+              memory_plan=plan, weight_dtype=weight_dtype)
     latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw)
     if upscale:
-        up = upsample_latent(model.upscaler, model.vae, latent)
+        with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
+            up = upsample_latent(model.upscaler, model.vae, latent.to(device))
         latent = sample_latent(
             model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape),
-            steps=refine_steps, denoise=refine_denoise, init_latent=up, **kw,
+            steps=refine_steps, denoise=refine_denoise, init_latent=up, stage="upscaling", **kw,
         )
     bar.close()
-    return decode_latent(model.vae, latent, temporal_chunk, spatial_tile)[0]
+    if plan is not None and not (temporal_chunk or spatial_tile):
+        temporal_chunk, spatial_tile = plan.stages["vae_decode"].vae_temporal_chunk, plan.stages["vae_decode"].vae_spatial_tile
+    with stage_guard("vae_decode", plan), on_device(model.vae, device):
+        return decode_latent(model.vae, latent.to(device), temporal_chunk, spatial_tile, to_cpu=True)[0]
+
+
+def _embedding_dir() -> Path:
+    """Where prompt embeddings are cached on disk when offloading (so the encoder need not stay loaded)."""
+    root = os.environ.get("AIPROD_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "aiprod")
+    return Path(root) / "text-embeddings"
 
 
 def _progress(total: int, enabled: bool):

@@ -10,6 +10,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -110,6 +111,43 @@ def free_memory(nbytes: int) -> None:
     """Ask ComfyUI's memory manager to unload other models until `nbytes` fit (honours --reserve-vram)."""
     if IN_COMFY:
         mm.free_memory(nbytes, mm.get_torch_device())
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """What the low-VRAM engine may use: `vram_gb` (None: what is free when a stage starts) and the mode."""
+
+    vram_gb: float | None
+    offload: str  # "auto" | "stream" | "none"
+    source: str
+
+
+def memory_budget() -> MemoryBudget:
+    """The budget ComfyUI's flags allow: --reserve-vram is kept free, --lowvram / --novram stream every block.
+
+    Outside ComfyUI: the free memory at run time, planned ("auto"), which on a CPU changes nothing.
+    """
+    if not IN_COMFY:
+        return MemoryBudget(None, "auto", "plain: free GPU memory, planned")
+    dev = mm.get_torch_device()
+    if getattr(dev, "type", "cpu") != "cuda":
+        return MemoryBudget(None, "none", f"ComfyUI device {dev}: no offloading")
+    try:
+        from comfy.cli_args import args
+    except ImportError:  # an older or newer layout: the memory manager's state alone
+        args = None
+    reserve = float(getattr(args, "reserve_vram", None) or 0.0)
+    free_gb = mm.get_free_memory(dev) / 2**30
+    state = getattr(mm, "vram_state", None)
+    states = getattr(mm, "VRAMState", None)
+    novram = bool(getattr(args, "novram", False)) or (states is not None and state == states.NO_VRAM)
+    lowvram = bool(getattr(args, "lowvram", False)) or (states is not None and state == states.LOW_VRAM)
+    budget = max(0.5, free_gb - reserve)
+    if novram:
+        return MemoryBudget(budget, "stream", f"--novram: every block streamed, {budget:.1f} GB free after --reserve-vram {reserve:g}")
+    if lowvram:
+        return MemoryBudget(budget, "stream", f"--lowvram: blocks streamed, {budget:.1f} GB free after --reserve-vram {reserve:g}")
+    return MemoryBudget(budget, "auto", f"{budget:.1f} GB free after --reserve-vram {reserve:g}, planned")
 
 
 def module_bytes(module: torch.nn.Module) -> int:

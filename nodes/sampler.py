@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
+from aiprod_core.memory.engine import on_device, plan_for
 from aiprod_core.models.lora import apply_loras
 from aiprod_core.pipeline import sample_latent
 from aiprod_core.sampling import SAMPLERS
@@ -61,19 +64,25 @@ class HybridSampler:
         device = comfy.torch_device()
         backbone = model.backbone
         comfy.free_memory(comfy.module_bytes(backbone))
-        backbone.to(device)
-        ctx, mask = _context(positive, model, "positive", init.shape[0], device)
-        neg, neg_mask = _context(negative, model, "negative", init.shape[0], device)
+        budget = comfy.memory_budget()
+        v = model.config.vae
+        clip = (1 + (init.shape[2] - 1) * v.temporal_compression, init.shape[3] * v.spatial_compression,
+                init.shape[4] * v.spatial_compression)
+        plan = plan_for(model.config, *clip, device, budget.vram_gb, next(backbone.parameters()).dtype, None,
+                        budget.offload, cfg != 1.0, False)
+        ctx, mask = _context(positive, model, "positive", init.shape[0], "cpu")
+        neg, neg_mask = _context(negative, model, "negative", init.shape[0], "cpu")
         progress = comfy.Progress(steps)
         preview = comfy.previewer(model.preview)
-        try:
-            with torch.inference_mode(False), apply_loras(backbone, [(lo, s) for lo, s, _ in model.loras]):
-                out = sample_latent(
-                    backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
-                    sampler=sampler, shift=shift or None, denoise=denoise,
-                    init_latent=init.to(device) if denoise < 1.0 else None,
-                    callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])),
-                )
-        finally:
-            backbone.to("cpu")
+        loras = [(lo, s) for lo, s, _ in model.loras]
+        with torch.inference_mode(False), contextlib.ExitStack() as stack:
+            for lo, _ in loras:  # adapters stay resident; the backbone moves or streams as planned
+                stack.enter_context(on_device(lo, device))
+            stack.enter_context(apply_loras(backbone, loras))
+            out = sample_latent(
+                backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
+                sampler=sampler, shift=shift or None, denoise=denoise, init_latent=init if denoise < 1.0 else None,
+                callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), offload=budget.offload,
+                memory_plan=plan,
+            )
         return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player

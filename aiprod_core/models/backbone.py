@@ -56,6 +56,7 @@ class Attention(nn.Module):
         self.norm_q = nn.RMSNorm(width, eps=_NORM_EPS)
         self.norm_k = nn.RMSNorm(width, eps=_NORM_EPS)
         self.to_out = nn.Linear(width, width)
+        self.query_chunk = 0  # > 0: queries in chunks, bounding the scores a non-fused SDPA kernel materialises
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None, rope: Rope | None = None
@@ -69,7 +70,12 @@ class Attention(nn.Module):
         v = self.to_v(kv).view(b, kv.shape[1], self.heads, -1).transpose(1, 2)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, D)
+        c = self.query_chunk
+        if 0 < c < n:
+            out = torch.cat([F.scaled_dot_product_attention(q[:, :, i : i + c], k, v, attn_mask=mask)
+                             for i in range(0, n, c)], dim=2)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, D)
         return self.to_out(out.transpose(1, 2).reshape(b, n, w))
 
 
@@ -244,7 +250,8 @@ class HybridBackbone(nn.Module):
         temb = self.adaln_single(F.silu(emb))  # (B, 6W)
         rope = self.rope(grid, x.device)
 
-        use_ckpt = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        # not tied to .training: LoRA training runs the frozen backbone in eval mode and needs it too
+        use_ckpt = self.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.blocks:
             if use_ckpt:
                 tokens = checkpoint(block, tokens, temb, ctx, mask, rope, grid, use_reentrant=False)

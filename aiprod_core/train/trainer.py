@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
+from ..memory.streaming import stream_blocks
 from ..models.lora import DEFAULT_TARGETS, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
 from ..pipeline import VideoModel, generate
@@ -62,6 +64,8 @@ class TrainOptions:
     progress: bool = True
     result_path: str | os.PathLike | None = None  # the final model or LoRA (default: out_dir/name.safetensors)
     on_step: Callable[[dict], None] | None = None  # called after every step with {global_step, phase, loss}
+    device: str | None = None  # None: where the backbone is; else the model (and LoRA) moves there
+    offload: str = "none"  # "stream": a LoRA run keeps the frozen blocks in CPU memory and streams them to `device`
 
 
 class Trainer:
@@ -80,7 +84,16 @@ class Trainer:
         self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
         if self.lora is not None and any(p.stage != "backbone" for p in phases):
             raise ValueError("LoRA training adapts the backbone only; every phase needs stage='backbone'")
-        self.device = next(model.backbone.parameters()).device
+        if opts.offload not in ("none", "stream"):
+            raise ValueError(f"offload={opts.offload!r}; expected 'none' or 'stream'")
+        if opts.offload == "stream" and self.lora is None:
+            raise ValueError("offload='stream' streams frozen blocks, so it is for LoRA runs (set lora_rank); "
+                             "full training updates every weight")
+        if opts.device is not None:
+            for name, m in [*self.modules().items()]:
+                if not (name == "backbone" and opts.offload == "stream"):  # streamed blocks stay in CPU memory
+                    m.to(opts.device)
+        self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
         self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.history: list[dict] = []
         # the text encoder is frozen in LoRA training: its embeddings are computed once per caption
@@ -143,6 +156,9 @@ class Trainer:
             m.train()
         gc = self.opts.gradient_checkpointing
         self.model.backbone.gradient_checkpointing = self.device.type == "cuda" if gc is None else gc
+        streaming = ExitStack()  # closed in the `finally` below
+        if self.opts.offload == "stream" and phase.stage == "backbone":
+            streaming.enter_context(stream_blocks(self.model.backbone, self.device, prefetch=1))
         optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
@@ -181,6 +197,7 @@ class Trainer:
             raise
         finally:
             bar.close()
+            streaming.close()
         self._end_phase(pi, phase)
         self._save({"phase": pi + 1, "step": 0, "global_step": self.global_step}, None)
         return self.opts.stop_after is not None and self.global_step >= self.opts.stop_after
@@ -195,10 +212,11 @@ class Trainer:
         items = list(range(self.rank, phase.batch, self.world))
         samples = [self.data.sample(phase, pi, step, i) for i in items]
         gens = [torch.Generator().manual_seed(item_seed(self.opts.seed, pi, step, i, 1)) for i in items]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with self._adapters(phase):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # adapters still applied: checkpointed blocks re-run through them
         if self.world > 1:
             for p in params:
                 if p.grad is None:
@@ -214,6 +232,12 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, self.opts.grad_clip)
         optimizer.step()
         return loss_value, parts
+
+    def _adapters(self, phase: Phase):
+        """The LoRA hooks for a step's forward and backward (a LoRA run's backbone phases), else nothing."""
+        if self.lora is None or phase.stage != "backbone":
+            return nullcontext()
+        return apply_loras(self.model.backbone, [(self.lora, 1.0)])
 
     def _videos(self, samples: list[Sample]) -> torch.Tensor:
         return torch.stack([s.video for s in samples]).to(self.device)
@@ -249,9 +273,7 @@ class Trainer:
         parts = {}
         if self.lora is not None:
             context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
-            with apply_loras(m.backbone, [(self.lora, 1.0)]):
-                loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
-            return loss, parts
+            return flow_loss(m.backbone, x0, context, mask, sigma, noise), parts  # adapters applied by _step
         ids, mask = m.text_encoder.tokenize(captions)
         context = m.text_encoder(ids.to(self.device), mask.to(self.device))
         loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)

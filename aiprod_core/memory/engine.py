@@ -1,0 +1,150 @@
+"""Applying a memory plan: which device, each stage's modules on it only while the stage runs, readable
+out-of-memory errors.
+
+offload modes: "none" (run where the modules are: the behaviour without this engine), "auto" (on a
+CUDA device, follow the plan for the free memory or `vram_gb`; on the CPU the same as "none"),
+"stream" (always stream the backbone's blocks, even when they would fit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import torch
+from torch import nn
+
+from .plan import GiB, MemoryPlan, StagePlan, plan_memory
+from .streaming import stream_blocks
+
+OFFLOAD_MODES = ("none", "auto", "stream")
+_DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+# what to lower when a stage runs out of memory anyway (another process took memory after planning)
+_HINTS = {
+    "text_encoding": "keep the text encoder on the CPU (offload='auto' with a lower vram_gb / --vram)",
+    "sampling": "lower vram_gb (--vram) so more blocks stream, use offload='stream', weight_dtype='fp8', or fewer frames/pixels",
+    "upscaling": "lower vram_gb (--vram) so more blocks stream, or skip --upscale",
+    "vae_decode": "lower vram_gb (--vram) for smaller decode chunks and tiles, or pass temporal_chunk=1 and spatial_tile=8",
+    "lora_training": "lower vram_gb (--vram) so more blocks stream, use weight_dtype='fp8', a lower LoRA rank or a smaller clip",
+}
+
+
+_STAGE_NAMES = {"vae_decode": "VAE decode", "lora_training": "LoRA training", "text_encoding": "text encoding"}
+
+
+class StageOutOfMemoryError(RuntimeError):
+    """A stage ran out of device memory; the message names the stage and the option to lower."""
+
+
+def check_offload(offload: str) -> None:
+    if offload not in OFFLOAD_MODES:
+        raise ValueError(f"offload={offload!r}; expected one of {OFFLOAD_MODES}")
+
+
+def compute_device(offload: str, module: nn.Module | None = None) -> torch.device:
+    """The module's device when it is already on an accelerator, else CUDA when offloading and present."""
+    check_offload(offload)
+    if module is not None:
+        p = next(module.parameters(), None)
+        if p is not None and p.device.type != "cpu":
+            return p.device
+    if offload != "none" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return _DTYPE_NAMES.get(dtype, "fp32")
+
+
+def device_budget_gb(device: torch.device) -> float:
+    """Memory this process may use on a CUDA device: what is free now plus what our allocator holds."""
+    free, _total = torch.cuda.mem_get_info(device)
+    return (free + torch.cuda.memory_reserved(device)) / GiB
+
+
+def plan_for(config, frames: int, height: int, width: int, device: torch.device, vram_gb: float | None,
+             compute: torch.dtype, weight_dtype: str | None, offload: str, cfg: bool, upscale: bool) -> MemoryPlan | None:
+    """The plan an offloading run follows; None when it runs as without the engine (CPU, offload='none')."""
+    if offload == "none" or device.type == "cpu":
+        return None
+    budget = vram_gb if vram_gb is not None else device_budget_gb(device)
+    return plan_memory(config, height, width, frames, budget, cfg=cfg, upscale=upscale, compute_dtype=dtype_name(compute),
+                       weight_dtype="fp8" if weight_dtype == "fp8" else "auto", prefetch=None, reserve_gb=min(1.0, budget / 8))
+
+
+@contextmanager
+def stage_guard(stage: str, plan: MemoryPlan | None = None) -> Iterator[None]:
+    """Turn an out-of-memory error inside a stage into a StageOutOfMemoryError naming it and the fix."""
+    try:
+        yield
+    except torch.OutOfMemoryError as e:
+        sp = plan.stages.get(stage) if plan is not None else None
+        expected = (f" (the plan expected a peak of {sp.peak_bytes / GiB:.2f} GB inside {plan.usable_bytes / GiB:.2f} GB;"
+                    " another process may be using the GPU)") if sp is not None and sp.where == "gpu" else ""
+        name = _STAGE_NAMES.get(stage, stage.replace("_", " "))
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "out of memory"
+        raise StageOutOfMemoryError(
+            f"out of memory during {name}{expected}: {first}. To fit, {_HINTS.get(stage, 'lower vram_gb (--vram)')}"
+        ) from None
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+@contextmanager
+def on_device(module: nn.Module | None, device: torch.device) -> Iterator[None]:
+    """`module` on `device` for the block, then back where it was (no-op on the same device)."""
+    if module is None:
+        yield
+        return
+    p = next(module.parameters(), None)
+    home = p.device if p is not None else device
+    if home == device:
+        yield
+        return
+    module.to(device)
+    try:
+        yield
+    finally:
+        module.to(home)
+
+
+@contextmanager
+def backbone_stage(backbone: nn.Module, device: torch.device, sp: StagePlan | None, offload: str,
+                   weight_dtype: str | None = None) -> Iterator[None]:
+    """`backbone` runs on `device` inside the block as the stage plan says (resident, streamed, fp8).
+
+    Without a plan: offload='stream' streams every block (on the CPU too, where copies are no-ops),
+    in fp8 with weight_dtype='fp8'; otherwise the backbone is moved to the device whole, or left alone
+    on the CPU.
+    """
+    n = len(backbone.blocks)
+    compute = next(backbone.parameters()).dtype
+    if sp is None:
+        if offload == "stream":
+            ctx = stream_blocks(backbone, device, resident=0, prefetch=1, compute_dtype=compute,
+                                weight_dtype="fp8" if weight_dtype == "fp8" else None)
+        elif offload == "none" or device.type == "cpu":
+            ctx = nullcontext()
+        else:
+            ctx = on_device(backbone, device)
+        with ctx:
+            yield
+        return
+    resident = 0 if offload == "stream" else sp.blocks_resident
+    attention = [m for m in backbone.modules() if hasattr(m, "query_chunk")]
+    for m in attention:
+        m.query_chunk = sp.attention_chunk
+    if resident >= n and sp.weight_dtype != "fp8":
+        ctx = on_device(backbone, device)
+    else:
+        ctx = stream_blocks(backbone, device, resident=resident, prefetch=max(1, sp.prefetch) if resident < n else 0,
+                            weight_dtype="fp8" if sp.weight_dtype == "fp8" else None, compute_dtype=compute)
+    try:
+        with ctx:
+            yield
+    finally:
+        for m in attention:
+            m.query_chunk = 0

@@ -1,0 +1,381 @@
+"""Low-VRAM engine: planner estimates against measured peaks, block streaming, fp8 storage, OOM messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from aiprod_core.cli import main
+from aiprod_core.config import BackboneConfig, VAEConfig, preset
+from aiprod_core.memory import plan as P
+from aiprod_core.memory.engine import StageOutOfMemoryError
+from aiprod_core.memory.fp8 import FP8, Fp8Tensor, load_fp8_file, quantize_fp8, save_fp8_file
+from aiprod_core.memory.measure import measure_peak
+from aiprod_core.memory.streaming import stream_blocks
+from aiprod_core.models.backbone import HybridBackbone
+from aiprod_core.models.lora import LoRA, apply_loras
+from aiprod_core.models.vae import CausalVideoVAE
+from aiprod_core.pipeline import build_model, generate
+
+# The planner's activation formulas must stay within this factor of the measured peak (CPU, fp32).
+TOLERANCE = 0.15
+
+
+def _inputs(cfg: BackboneConfig, batch: int, grid: tuple[int, int, int], text: int = 12, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, cfg.in_channels, *grid, generator=g)
+    sigma = torch.rand(batch, generator=g)
+    ctx = torch.randn(batch, text, cfg.text_dim, generator=g)
+    mask = torch.ones(batch, text, dtype=torch.bool)
+    mask[-1, text // 2 :] = False  # a padded row, as real batches have
+    return x, sigma, ctx, mask
+
+
+@pytest.fixture(scope="module")
+def backbone(one_thread):
+    torch.manual_seed(0)
+    bb = HybridBackbone(preset("tiny").backbone).eval()
+    torch.nn.init.normal_(bb.proj_out.weight, std=0.05)  # zero-init output would hide differences
+    return bb
+
+
+# -- planner vs measurement ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grid", [(5, 8, 8), (5, 16, 16)])
+def test_sampling_estimate_matches_measured_peak(backbone, grid):
+    x, s, ctx, m = _inputs(backbone.cfg, 2, grid)
+    with torch.no_grad():
+        backbone(x, s, ctx, m)  # warm-up: one-time buffers (RoPE tables) are not activations
+        _, measured = measure_peak(lambda: backbone(x, s, ctx, m))
+    est = P.sampling_activation_bytes(backbone.cfg, 2, grid[0] * grid[1] * grid[2], 4)
+    assert measured > 1e6
+    assert abs(est / measured - 1) <= TOLERANCE, (est, measured)
+
+
+def test_lora_training_estimate_matches_measured_peak(one_thread):
+    torch.manual_seed(0)
+    bb = HybridBackbone(preset("tiny").backbone).train().requires_grad_(False)
+    bb.gradient_checkpointing = True
+    lora = LoRA.create(bb, 4)
+    x, s, ctx, m = _inputs(bb.cfg, 1, (5, 16, 16))
+
+    def step():
+        with apply_loras(bb, [(lora, 1.0)]):
+            bb(x, s, ctx, m).pow(2).mean().backward()
+
+    step()
+    _, measured = measure_peak(step)
+    est = P.training_activation_bytes(bb.cfg, 1, 5 * 16 * 16, 4)
+    assert abs(est / measured - 1) <= TOLERANCE, (est, measured)
+
+
+@pytest.mark.parametrize("chunk,tile", [(0, 0), (2, 0), (2, 8)])
+def test_vae_decode_estimate_matches_measured_peak(one_thread, chunk, tile):
+    cfg = VAEConfig(latent_channels=16, patch_size=2, channels=(16, 32, 64, 64), down=("space", "time", "all"),
+                    layers_per_level=2)
+    vae = CausalVideoVAE(cfg).eval()
+    _, t, h, w = cfg.latent_shape(33, 128, 128)
+    z = torch.randn(1, 16, t, h, w)
+    with torch.no_grad():
+        vae.decode(z[:, :, :2], temporal_chunk=chunk, spatial_tile=tile)
+        _, measured = measure_peak(lambda: vae.decode(z, temporal_chunk=chunk, spatial_tile=tile))
+    est = P.vae_decode_bytes(cfg, (t, h, w), chunk, tile, 4)
+    assert abs(est / measured - 1) <= TOLERANCE, (chunk, tile, est, measured)
+
+
+def test_plan_base_on_8gb_and_choices_shrink_with_budget():
+    base = preset("base")
+    kw = dict(text_params=5_700_000_000)
+    p8 = P.plan_memory(base, 512, 768, 121, 8, **kw)
+    assert set(p8.stages) == {"text_encoding", "sampling", "upscaling", "vae_decode", "lora_training"}
+    assert p8.peak_bytes <= p8.usable_bytes
+    assert p8.stages["text_encoding"].where == "cpu"  # umT5-xxl does not fit beside anything
+    p3 = P.plan_memory(base, 512, 768, 121, 3, **kw)
+    s8, s3 = p8.stages["sampling"], p3.stages["sampling"]
+    assert s3.blocks_streamed > s8.blocks_streamed and s3.prefetch >= 1
+    assert s3.peak_bytes <= p3.usable_bytes
+    d3 = p3.stages["vae_decode"]
+    assert 0 < d3.vae_temporal_chunk <= p8.stages["vae_decode"].vae_temporal_chunk
+
+
+def test_too_small_budget_names_the_smallest_that_works():
+    base = preset("base")
+    with pytest.raises(P.MemoryPlanError, match=r"--vram (\d+\.?\d*)") as e:
+        P.plan_memory(base, 512, 768, 121, 1.2, text_params=1)
+    smallest = float(e.value.args[0].split("--vram ")[1].split(",")[0])
+    assert smallest > 1.2
+    P.plan_memory(base, 512, 768, 121, smallest, text_params=1)  # and it does work
+
+
+def test_no_fused_attention_chunks_queries_and_chunks_are_exact(backbone):
+    plan = P.plan_memory(preset("base"), 512, 768, 121, 8, text_params=1, fused_attention=False)
+    assert plan.stages["sampling"].attention_chunk > 0
+    x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
+    with torch.no_grad():
+        ref = backbone(x, s, ctx, m)
+        for mod in backbone.modules():
+            if hasattr(mod, "query_chunk"):
+                mod.query_chunk = 40
+        try:
+            out = backbone(x, s, ctx, m)
+        finally:
+            for mod in backbone.modules():
+                if hasattr(mod, "query_chunk"):
+                    mod.query_chunk = 0
+    assert (out - ref).abs().max() <= 1e-5
+
+
+def test_info_plan_cli(capsys):
+    args = ["info", "--preset", "base", "--plan", "--vram", "8", "--height", "512", "--width", "768", "--frames", "121", "--json"]
+    assert main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["estimate"] is True and d["budget_gb"] == 8.0
+    assert d["stages"]["sampling"]["where"] == "gpu" and d["stages"]["sampling"]["peak_gb"] <= d["usable_gb"]
+    assert main([*args[:5], "0.5", *args[6:]]) == 2
+    assert "smallest budget" in capsys.readouterr().err
+
+
+# -- streaming -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefetch,resident", [(1, 0), (2, 2), (0, 0)])
+def test_streamed_sampling_equals_resident(backbone, prefetch, resident):
+    x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
+    params = {n: p.clone() for n, p in backbone.state_dict().items()}
+    with torch.no_grad():
+        ref = backbone(x, s, ctx, m)
+        with stream_blocks(backbone, "cpu", prefetch=prefetch, resident=resident) as st:
+            out = backbone(x, s, ctx, m)
+            out2 = backbone(x, s, ctx, m)  # the state between two forwards is clean
+            assert st.block_bytes(0) > 0
+    assert torch.equal(out, ref) and torch.equal(out2, ref)
+    assert all(torch.equal(params[n], p) for n, p in backbone.state_dict().items())  # restored exactly
+
+
+def test_streamed_lora_training_step_gives_the_same_adapter_grads(one_thread):
+    torch.manual_seed(1)
+    bb = HybridBackbone(preset("tiny").backbone).train().requires_grad_(False)
+    torch.nn.init.normal_(bb.proj_out.weight, std=0.05)
+    lora = LoRA.create(bb, 4)
+    for a in lora.adapters.values():
+        torch.nn.init.normal_(a.lora_B.weight, std=0.05)  # B = 0 would give A no gradient
+    x, s, ctx, m = _inputs(bb.cfg, 1, (3, 8, 8))
+
+    def step():
+        lora.zero_grad(set_to_none=True)
+        with apply_loras(bb, [(lora, 1.0)]):
+            loss = bb(x, s, ctx, m).pow(2).mean()
+            loss.backward()  # inside: checkpointed blocks re-run with the adapters
+        return loss.item(), [p.grad.clone() for p in lora.parameters()]
+
+    loss_ref, grads_ref = step()
+    with stream_blocks(bb, "cpu", prefetch=1):
+        loss, grads = step()
+    assert loss == pytest.approx(loss_ref, rel=1e-6)
+    assert len(grads) == len(grads_ref) and all(g.abs().sum() > 0 for g in grads_ref)
+    for g, r in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
+    assert not bb.gradient_checkpointing  # restored
+
+
+def test_streaming_refuses_weights_that_train(backbone):
+    x, s, ctx, m = _inputs(backbone.cfg, 1, (1, 4, 4))
+    with stream_blocks(backbone, "cpu"), pytest.raises(RuntimeError, match="frozen"):
+        backbone(x, s, ctx, m)
+
+
+# -- fp8 -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [0, 32])
+def test_fp8_error_is_bounded(block):
+    w = torch.randn(96, 80) * torch.logspace(-2, 0, 80)  # columns of very different scales
+    q = quantize_fp8(w, block)
+    assert q.data.dtype == FP8 and q.nbytes < w.numel() * 2
+    err = (q.dequantize(torch.float32) - w).abs()
+    # e4m3fn keeps 3 mantissa bits: relative rounding error <= 2^-4 for normal values; values below the
+    # smallest normal (2^-6 * scale) are off by at most half of its subnormal step (2^-9 * scale)
+    scale = q.scale if block == 0 else q.scale.repeat_interleave(block, 0)[:96].repeat_interleave(block, 1)[:, :80]
+    assert bool((err <= w.abs() * 2**-4 + scale * 2**-10 + 1e-12).all())
+    assert err.max() <= w.abs().max() * 2**-4
+
+
+def test_fp8_block_scales_beat_a_tensor_scale_on_uneven_weights():
+    w = torch.randn(64, 64) * 0.01
+    w[0, 0] = 1e4  # one outlier: with one scale the small weights fall below fp8's subnormals
+    rest = (slice(16, None), slice(None))  # the blocks away from the outlier
+    e_tensor = (quantize_fp8(w, 0).dequantize() - w)[rest].pow(2).mean()
+    e_block = (quantize_fp8(w, 16).dequantize() - w)[rest].pow(2).mean()
+    assert e_block < e_tensor / 100
+
+
+@pytest.mark.parametrize("block", [0, 16])
+def test_fp8_file_round_trip_and_streamed_forward(backbone, tmp_path, block):
+    sd = {k: v for k, v in backbone.state_dict().items() if k.startswith("blocks.")}  # a backbone file's keys
+    path = tmp_path / "blocks_fp8.safetensors"
+    save_fp8_file(path, sd, block_size=block)
+    loaded, meta = load_fp8_file(path)
+    assert meta["aiprod.fp8_block"] == str(block)
+    fp8_keys = [k for k, v in loaded.items() if isinstance(v, Fp8Tensor)]
+    assert fp8_keys and all(k.endswith("weight") and sd[k].ndim == 2 for k in fp8_keys)
+    direct = quantize_fp8(sd[fp8_keys[0]], block)
+    assert torch.equal(loaded[fp8_keys[0]].data.view(torch.uint8), direct.data.view(torch.uint8))
+    assert torch.equal(loaded[fp8_keys[0]].scale, direct.scale)
+    assert path.stat().st_size < sum(v.numel() * 2 for v in sd.values())
+
+    x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
+    with torch.no_grad():
+        ref = backbone(x, s, ctx, m)
+        with stream_blocks(backbone, "cpu", stored=loaded):
+            from_file = backbone(x, s, ctx, m)
+        with stream_blocks(backbone, "cpu", weight_dtype="fp8", fp8_block_size=block):
+            quantized = backbone(x, s, ctx, m)
+    assert torch.equal(from_file, quantized)  # the file's weights are used as they are
+    rel = (from_file - ref).norm() / ref.norm()
+    assert 0 < rel < 0.05
+
+
+# -- pipeline ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(one_thread):
+    model = build_model(preset("tiny"))
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.05)  # zero-init output would hide fp8 errors
+    return model
+
+
+def test_generate_stream_equals_default_on_cpu(tiny_model, tmp_path):
+    kw = dict(frames=5, steps=2, seed=3, progress=False)
+    ref = generate(tiny_model, "a red circle", **kw)
+    streamed = generate(tiny_model, "a red circle", offload="stream", **kw)
+    assert torch.equal(ref, streamed)
+    fp8 = generate(tiny_model, "a red circle", offload="stream", weight_dtype="fp8", **kw)
+    assert 0 < (fp8 - ref).abs().mean() < 0.05
+
+
+def test_out_of_memory_in_a_stage_names_the_stage_and_the_option(tiny_model):
+    def oom(*_):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    h = tiny_model.vae.decoder.register_forward_hook(oom)
+    try:
+        with pytest.raises(StageOutOfMemoryError, match=r"VAE decode.*temporal_chunk") as e:
+            generate(tiny_model, "a red circle", frames=5, steps=1, progress=False)
+    finally:
+        h.remove()
+    assert e.value.__cause__ is None and e.value.__suppress_context__
+    h = tiny_model.backbone.blocks[1].register_forward_hook(oom)
+    try:
+        with pytest.raises(StageOutOfMemoryError, match=r"during sampling.*--vram"):
+            generate(tiny_model, "a red circle", frames=5, steps=1, progress=False, offload="stream")
+    finally:
+        h.remove()
+
+
+# -- inside ComfyUI --------------------------------------------------------------------------------------
+
+
+def _comfy_module():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "nodes" / "comfy.py"
+    spec = importlib.util.spec_from_file_location("aiprod_nodes_comfy_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_memory_budget_outside_and_inside_comfyui(monkeypatch):
+    import enum
+    import sys
+    from types import ModuleType, SimpleNamespace
+
+    mod = _comfy_module()
+    assert mod.memory_budget() == mod.MemoryBudget(None, "auto", mod.memory_budget().source)
+
+    class VRAMState(enum.Enum):  # ComfyUI's enum, as comfy.model_management defines it
+        NO_VRAM = 1
+        LOW_VRAM = 2
+        NORMAL_VRAM = 3
+
+    mm = SimpleNamespace(get_torch_device=lambda: torch.device("cuda", 0), get_free_memory=lambda dev: 6 * 2**30,
+                         VRAMState=VRAMState, vram_state=VRAMState.NORMAL_VRAM)
+    cli_args = ModuleType("comfy.cli_args")
+    cli_args.args = SimpleNamespace(reserve_vram=1.5, lowvram=False, novram=False)
+    monkeypatch.setitem(sys.modules, "comfy", ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.cli_args", cli_args)
+    monkeypatch.setattr(mod, "IN_COMFY", True)
+    monkeypatch.setattr(mod, "mm", mm, raising=False)
+    b = mod.memory_budget()
+    assert (b.vram_gb, b.offload) == (4.5, "auto") and "reserve-vram 1.5" in b.source
+    cli_args.args.lowvram = True
+    assert mod.memory_budget().offload == "stream"
+    cli_args.args.lowvram, mm.vram_state = False, VRAMState.NO_VRAM  # --novram as the memory manager reports it
+    assert mod.memory_budget().offload == "stream"
+    mm.get_torch_device = lambda: torch.device("cpu")  # --cpu
+    assert mod.memory_budget().offload == "none"
+
+
+def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one_thread):
+    from aiprod_core.models.lora import load_lora
+    from aiprod_core.train.phases import Phase
+    from aiprod_core.train.trainer import Trainer, TrainOptions
+
+    def train(ckpt: bool, offload: str = "none"):
+        model = build_model(preset("tiny"))
+        torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+        ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 5, "height": 32, "width": 32})]
+        out = tmp_path / f"ckpt{int(ckpt)}-{offload}"
+        opts = TrainOptions(out, validate=False, progress=False, checkpoint_every=0, lora_rank=2,
+                            gradient_checkpointing=ckpt, name="l", device="cpu", offload=offload)
+        return load_lora(Trainer(model, ph, opts).run(), model.backbone)[0]
+
+    plain = train(False)
+    ckpt = train(True)  # checkpointed blocks re-run through the adapters in backward
+    streamed = train(False, "stream")  # the trainer's streaming path (copies are no-ops on the CPU)
+    for other in (ckpt, streamed):
+        for (n, a), (_, b) in zip(plain.named_parameters(), other.named_parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
+    assert any(p.abs().sum() > 0 for n, p in ckpt.named_parameters() if "lora_B" in n)
+    with pytest.raises(ValueError, match="LoRA runs"):
+        Trainer(build_model(preset("tiny")), [Phase("x", steps=1)], TrainOptions(tmp_path / "x", offload="stream"))
+
+
+def test_plan_vae_decode_shrinks_with_the_budget():
+    cfg = preset("base").vae
+    latent = (16, 16, 24)
+    big = P.plan_vae_decode(cfg, latent, 6 * P.GiB, 2)
+    small = P.plan_vae_decode(cfg, latent, P.GiB // 2, 2)
+    assert big[:2] == (4, 0) and small[2] <= P.GiB // 2 < big[2]
+    assert small[0] <= 2 or small[1] > 0
+    assert P.plan_vae_decode(cfg, latent, 1000, 2) is None
+
+
+def test_a_stage_plan_runs_as_planned(backbone):
+    from aiprod_core.memory.engine import backbone_stage
+
+    x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
+    sp = P.StagePlan("sampling", "gpu", blocks_resident=2, blocks_streamed=4, prefetch=1, weight_dtype="fp32",
+                     attention_chunk=50)
+    chunks = []
+    h = backbone.blocks[0].attn1.register_forward_pre_hook(lambda mod, _a: chunks.append(mod.query_chunk))
+    try:
+        with torch.no_grad():
+            ref = backbone(x, s, ctx, m)
+            with backbone_stage(backbone, torch.device("cpu"), sp, "auto"):
+                planned = backbone(x, s, ctx, m)
+            sp.weight_dtype = "fp8"
+            with backbone_stage(backbone, torch.device("cpu"), sp, "auto"):
+                fp8 = backbone(x, s, ctx, m)
+    finally:
+        h.remove()
+    assert chunks == [0, 50, 50] and backbone.blocks[0].attn1.query_chunk == 0
+    assert (planned - ref).abs().max() <= 1e-5  # query chunks change the summation order only
+    assert 0 < (fp8 - ref).norm() / ref.norm() < 0.05
