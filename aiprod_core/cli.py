@@ -99,6 +99,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = load_model()
     else:
         model = load_model(args.model, args.preset or (None if args.model else "tiny"))
+    if args.reinit:
+        from .train.reinit import reinitialise
+
+        reinitialise(model, [n.strip() for n in args.reinit.split(",") if n.strip()], seed=args.seed)
     data = None
     if args.data:
         from .train.folder import VideoFolderData
@@ -184,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on a frozen model (0 = full training)")
     t.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: the rank)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--reinit", metavar="NAMES", help="comma-separated components to start from fresh random weights, "
+                   "keeping the rest of --model (e.g. backbone,text_encoder: train them on the model's VAE)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
     t.add_argument("--stop-after", type=int, help="stop after this many steps in all (saving the state): one sitting")
     t.add_argument("--checkpoint-every", type=int, default=250, help="steps between training-state saves")
