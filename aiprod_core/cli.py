@@ -133,8 +133,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         print(json.dumps(upscaler_vs_bicubic(model, clips=args.clips, seed=args.seed), indent=2))
         return 0
-    result = prompt_adherence(model, per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed,
-                              split=args.split, progress=not args.quiet)
+    kw = dict(per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed, split=args.split,
+              shapes=tuple(args.shapes), progress=not args.quiet)
+    if args.lora:
+        from .eval.adherence import lora_adherence
+        from .models.lora import load_lora
+
+        lora, _ = load_lora(args.lora, model.backbone)
+        result = lora_adherence(model, lora, args.lora_strength, name=args.lora, **kw)
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            for arm in ("without_lora", "with_lora"):
+                print(f"{arm:24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result[arm]["generated"].items()))
+            print(f"{'change':24s} " + "  ".join(f"{k} {v:+.2f}" for k, v in result["change"].items()))
+        return 0
+    result = prompt_adherence(model, **kw)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
@@ -210,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--split", default="heldout", choices=["heldout", "train"],
                    help="caption sentence frames: held out of training (default) or those training used")
+    a.add_argument("--shapes", nargs="+", default=["circle", "square", "triangle"],
+                   choices=["circle", "square", "triangle", "star"], help="the shapes the prompts ask for")
+    a.add_argument("--lora", help="a LoRA file: score the same prompts without and with it, in one run")
+    a.add_argument("--lora-strength", type=float, default=1.0)
     a.add_argument("--json", action="store_true", help="print JSON")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_eval)

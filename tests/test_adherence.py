@@ -21,3 +21,53 @@ def test_eval_command_prints_json(capsys):
     assert main(["eval", "adherence", "--preset", "tiny", "--per-language", "1", "--steps", "1", "--json", "-q"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["clips"] == 12 and len(r["per_language"]) == 12
+
+
+def test_star_prompts_are_judged_among_all_shapes():
+    model = build_model(preset("tiny"))
+    r = prompt_adherence(model, per_language=2, steps=1, languages=("en", "fr"), shapes=("star",), progress=False)
+    assert r["shape_candidates"] == ["circle", "square", "triangle", "star"]
+    assert all(e["truth"]["shape"] == "star" for e in r["examples"])
+    assert r["ceiling_world_clips"]["shape"] == 1.0  # the classifier knows the world's stars
+
+
+def test_lora_comparison_samples_without_then_with_the_lora(tmp_path):
+    import torch
+
+    from aiprod_core.eval.adherence import lora_adherence
+    from aiprod_core.models.lora import LoRA
+
+    model = build_model(preset("tiny"))
+    torch.manual_seed(0)
+    lora = LoRA.create(model.backbone, rank=2)
+    for n, p in lora.named_parameters():
+        if "lora_B" in n:
+            p.data.normal_(0, 0.5)
+    outputs = []
+    # the backbone's output layer starts at zero, so watch the attention module that holds the first adapted layer
+    watched = model.backbone.get_submodule(lora.paths[0].rsplit(".", 1)[0])
+    hook = watched.register_forward_hook(lambda m, a, out: outputs.append(out.detach().clone()))
+    try:
+        r = lora_adherence(model, lora, 1.0, per_language=1, steps=1, languages=("en",), progress=False)
+    finally:
+        hook.remove()
+    assert r["without_lora"]["shape_candidates"] == ["circle", "square", "triangle", "star"]
+    assert set(r["change"]) == {"colour", "shape", "direction"}
+    half = len(outputs) // 2
+    assert half and len(outputs) == 2 * half
+    assert not torch.allclose(outputs[0], outputs[half])  # the same inputs, changed by the LoRA
+    r2 = lora_adherence(model, lora, 0.0, per_language=1, steps=1, languages=("en",), progress=False)
+    assert r2["with_lora"]["examples"] == r2["without_lora"]["examples"]  # strength 0 is the base model
+
+
+def test_eval_command_with_a_lora_file(tmp_path, capsys):
+    from aiprod_core.models.lora import LoRA, save_lora
+
+    model = build_model(preset("tiny"))
+    path = tmp_path / "star.safetensors"
+    save_lora(path, LoRA.create(model.backbone, rank=2))
+    argv = ["eval", "adherence", "--preset", "tiny", "--lora", str(path), "--shapes", "star", "--per-language", "1",
+            "--steps", "1", "--json", "-q"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["with_lora"]["clips"] == 12 and r["without_lora"]["prompt_shapes"] == ["star"]
