@@ -92,9 +92,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         phases = RECIPES[args.recipe]()
     if args.steps_scale != 1.0:
-        for p in phases:
-            p.steps = max(1, round(p.steps * args.steps_scale))
-            p.warmup = min(p.warmup, p.steps)
+        from .train.phases import scale_steps
+
+        scale_steps(phases, args.steps_scale)
     if args.lora_rank and not (args.model or args.preset):
         model = load_model()
     else:
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
     t.add_argument("--stop-after", type=int, help="stop after this many steps in all (saving the state): one sitting")
     t.add_argument("--checkpoint-every", type=int, default=250, help="steps between training-state saves")
-    t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps (quick trials)")
+    t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps and warmup (a shorter run with the same lr shape)")
     t.add_argument("--name", help="name of the result file (default: the model name, or 'lora')")
     t.add_argument("--no-validation", action="store_true", help="skip the validation clips at phase ends")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
