@@ -134,7 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(upscaler_vs_bicubic(model, clips=args.clips, seed=args.seed), indent=2))
         return 0
     kw = dict(per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed, split=args.split,
-              shapes=tuple(args.shapes), progress=not args.quiet)
+              shapes=tuple(args.shapes), sizes=tuple(args.sizes), progress=not args.quiet)
     if args.lora:
         from .eval.adherence import lora_adherence
         from .models.lora import load_lora
@@ -152,7 +152,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        for name in ("generated", "floor_shuffled_prompts", "ceiling_world_clips", "worst_language"):
+        for name in ("generated", "floor_shuffled_prompts", "ceiling_world_clips", "ceiling_through_vae", "worst_language"):
             print(f"{name:24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result[name].items()))
         for lang, s in result["per_language"].items():
             print(f"  {lang}  " + "  ".join(f"{k} {v:.2f}" for k, v in s.items()))
@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="caption sentence frames: held out of training (default) or those training used")
     a.add_argument("--shapes", nargs="+", default=["circle", "square", "triangle"],
                    choices=["circle", "square", "triangle", "star"], help="the shapes the prompts ask for")
+    a.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],
+                   help="object sizes of the prompts' scenes")
     a.add_argument("--lora", help="a LoRA file: score the same prompts without and with it, in one run")
     a.add_argument("--lora-strength", type=float, default=1.0)
     a.add_argument("--json", action="store_true", help="print JSON")

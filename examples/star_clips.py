@@ -23,9 +23,11 @@ STAR_SEED = 10_000  # far from the evaluation's seeds, so no evaluated scene is 
 PRIOR_SEED = 20_000
 
 
-def write_star_clips(out: Path, count: int, languages: tuple[str, ...], frames: int = 17, size: int = 64, fps: float = 8) -> None:
-    """`count` clips of one star (any colour, the five basic motions), captions cycling through `languages`."""
-    spec = dataclasses.replace(EASY, shapes=("star",), frames=frames, height=size, width=size)
+def write_star_clips(out: Path, count: int, languages: tuple[str, ...], sizes: tuple[str, ...] = ("normal",),
+                     frames: int = 17, size: int = 64, fps: float = 8) -> None:
+    """`count` clips of one star (any colour, the five basic motions, `sizes` from world.SIZE_RANGES),
+    captions cycling through `languages`."""
+    spec = dataclasses.replace(EASY, shapes=("star",), sizes=sizes, frames=frames, height=size, width=size)
     for i in range(count):
         clip = make_clip(STAR_SEED + i, spec, language=languages[i % len(languages)])
         write_video(out / f"star_{i:03d}.mp4", clip.frames, fps=fps)
@@ -48,13 +50,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="folder to write the clips and captions into")
     p.add_argument("--stars", type=int, default=48, help="number of star clips")
     p.add_argument("--languages", nargs="+", default=["en", "fr", "zh"], choices=LANGUAGES)
+    p.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],
+                   help="star sizes (the 64 px VAE keeps the points of large stars better)")
     p.add_argument("--prior", type=int, default=0, help="number of clips the base model generates (0 = none)")
     p.add_argument("--model", help="the base model for --prior (default: the embedded aiprod-v2-tiny)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps of the prior clips")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_star_clips(out, args.stars, tuple(args.languages))
+    write_star_clips(out, args.stars, tuple(args.languages), tuple(args.sizes))
     if args.prior:
         write_prior_clips(out, load_model(args.model), args.prior, steps=args.steps)
     print(f"wrote {args.stars} star clips and {args.prior} prior clips to {out}")

@@ -11,6 +11,7 @@ def test_adherence_report_has_floor_ceiling_and_every_language():
     r = prompt_adherence(model, per_language=2, steps=2, languages=("en", "zh", "ar"), progress=False)
     assert r["clips"] == 6 and set(r["per_language"]) == {"en", "zh", "ar"}
     assert r["ceiling_world_clips"] == {"colour": 1.0, "shape": 1.0, "direction": 1.0}
+    assert set(r["ceiling_through_vae"]) == {"colour", "shape", "direction"}
     for k in ("generated", "floor_shuffled_prompts", "worst_language"):
         assert set(r[k]) == {"colour", "shape", "direction"} and all(0 <= v <= 1 for v in r[k].values())
     assert [e["language"] for e in r["examples"]] == ["en", "zh", "ar"]
@@ -29,6 +30,15 @@ def test_star_prompts_are_judged_among_all_shapes():
     assert r["shape_candidates"] == ["circle", "square", "triangle", "star"]
     assert all(e["truth"]["shape"] == "star" for e in r["examples"])
     assert r["ceiling_world_clips"]["shape"] == 1.0  # the classifier knows the world's stars
+
+
+def test_through_vae_ceiling_uses_the_models_vae():
+    from aiprod_core.pipeline import load_model
+
+    kw = dict(per_language=2, steps=1, languages=("en", "de"), progress=False)
+    trained = prompt_adherence(load_model(), **kw)["ceiling_through_vae"]
+    random = prompt_adherence(build_model(preset("tiny")), **kw)["ceiling_through_vae"]
+    assert trained["colour"] == 1.0 and random["colour"] < 1.0  # a random VAE does not keep colours
 
 
 def test_lora_comparison_samples_without_then_with_the_lora(tmp_path):

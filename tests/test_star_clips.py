@@ -16,7 +16,7 @@ def load_example():
 
 
 def test_star_folder_has_captioned_star_clips_and_prior_clips(tmp_path, one_thread):
-    load_example().main(["--out", str(tmp_path / "clips"), "--stars", "3", "--prior", "1", "--steps", "1"])
+    load_example().main(["--out", str(tmp_path / "clips"), "--stars", "3", "--sizes", "large", "--prior", "1", "--steps", "1"])
     pairs = list_clips(tmp_path / "clips")
     assert len(pairs) == 4
     stars = [(p, c) for p, c in pairs if p.name.startswith("star_")]
