@@ -135,13 +135,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         phases = RECIPES[args.recipe]()
     if args.steps_scale != 1.0:
-        for p in phases:
-            p.steps = max(1, round(p.steps * args.steps_scale))
-            p.warmup = min(p.warmup, p.steps)
+        from .train.phases import scale_steps
+
+        scale_steps(phases, args.steps_scale)
     if args.lora_rank and not (args.model or args.preset):
         model = load_model()
     else:
         model = load_model(args.model, args.preset or (None if args.model else "tiny"))
+    if args.reinit:
+        from .train.reinit import reinitialise
+
+        reinitialise(model, [n.strip() for n in args.reinit.split(",") if n.strip()], seed=args.seed)
     data = None
     if args.data:
         from .train.folder import VideoFolderData
@@ -173,12 +177,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         print(json.dumps(upscaler_vs_bicubic(model, clips=args.clips, seed=args.seed), indent=2))
         return 0
-    result = prompt_adherence(model, per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed,
-                              split=args.split, progress=not args.quiet)
+    kw = dict(per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed, split=args.split,
+              shapes=tuple(args.shapes), sizes=tuple(args.sizes), progress=not args.quiet)
+    if args.lora:
+        from .eval.adherence import lora_adherence
+        from .models.lora import load_lora
+
+        lora, _ = load_lora(args.lora, model.backbone)
+        result = lora_adherence(model, lora, args.lora_strength, name=args.lora, **kw)
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            for arm in ("without_lora", "with_lora"):
+                print(f"{arm:24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result[arm]["generated"].items()))
+            print(f"{'change':24s} " + "  ".join(f"{k} {v:+.2f}" for k, v in result["change"].items()))
+        return 0
+    result = prompt_adherence(model, **kw)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        for name in ("generated", "floor_shuffled_prompts", "ceiling_world_clips", "worst_language"):
+        for name in ("generated", "floor_shuffled_prompts", "ceiling_world_clips", "ceiling_through_vae", "worst_language"):
             print(f"{name:24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result[name].items()))
         for lang, s in result["per_language"].items():
             print(f"  {lang}  " + "  ".join(f"{k} {v:.2f}" for k, v in s.items()))
@@ -251,10 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on a frozen model (0 = full training)")
     t.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: the rank)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--reinit", metavar="NAMES", help="comma-separated components to start from fresh random weights, "
+                   "keeping the rest of --model (e.g. backbone,text_encoder: train them on the model's VAE)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
     t.add_argument("--stop-after", type=int, help="stop after this many steps in all (saving the state): one sitting")
     t.add_argument("--checkpoint-every", type=int, default=250, help="steps between training-state saves")
-    t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps (quick trials)")
+    t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps and warmup (a shorter run with the same lr shape)")
     t.add_argument("--name", help="name of the result file (default: the model name, or 'lora')")
     t.add_argument("--no-validation", action="store_true", help="skip the validation clips at phase ends")
     t.add_argument("--device", help="train on this device, e.g. cuda (default: where the model is loaded, the CPU)")
@@ -274,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--split", default="heldout", choices=["heldout", "train"],
                    help="caption sentence frames: held out of training (default) or those training used")
+    a.add_argument("--shapes", nargs="+", default=["circle", "square", "triangle"],
+                   choices=["circle", "square", "triangle", "star"], help="the shapes the prompts ask for")
+    a.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],
+                   help="object sizes of the prompts' scenes")
+    a.add_argument("--lora", help="a LoRA file: score the same prompts without and with it, in one run")
+    a.add_argument("--lora-strength", type=float, default=1.0)
     a.add_argument("--json", action="store_true", help="print JSON")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_eval)

@@ -169,3 +169,13 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     b = weights(tmp_path / "two" / "aiprod-v2-tiny.safetensors")
     diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
     assert diff < 1e-4, diff
+
+
+def test_steps_scale_keeps_each_phases_share_and_warmup_shape():
+    from aiprod_core.train.phases import scale_steps
+
+    scaled = scale_steps(load_phases(os.path.join(os.path.dirname(__file__), "..", "recipes", "ablation-curriculum.json")), 0.05)
+    assert [p.steps for p in scaled] == [50, 125, 75, 60, 50]
+    assert [p.warmup for p in scaled] == [2, 2, 2, 2, 2]  # 50 * 0.05 = 2.5, rounded to even
+    with pytest.raises(ValueError, match="must be positive"):
+        scale_steps(tiny_recipe(), 0)

@@ -10,12 +10,13 @@ import logging
 import numpy as np
 import torch
 
+from ..models.lora import LoRA, apply_loras
 from ..pipeline import VideoModel, decode_latent, sample_latent
 from ..text import EmbeddingCache, encode_cached
 from ..train.captions import LANGUAGES
-from ..train.data import item_seed
+from ..train.data import item_seed, video_tensor
 from ..train.world import BASIC_MOTIONS, EASY, SHAPES, WorldSpec, make_clip
-from .classify import classify_clip
+from .classify import KNOWN_SHAPES, classify_clip
 
 log = logging.getLogger(__name__)
 ATTRIBUTES = ("colour", "shape", "direction")
@@ -42,12 +43,23 @@ def prompt_adherence(
     spec: WorldSpec | None = None,
     split: str = "heldout",
     progress: bool = True,
+    candidates: tuple[str, ...] | None = None,
+    loras: list[tuple[LoRA, float]] = (),
+    sizes: tuple[str, ...] = ("normal",),
 ) -> dict:
     """Accuracy per language and attribute on held-out caption frames (or, with split="train", on the
-    sentence frames training used), with floor and ceiling."""
+    sentence frames training used), with floor and ceiling.
+
+    shapes: the shapes the prompts ask for. candidates: the shapes the classifier may answer (default: the
+    default vocabulary plus `shapes`). loras: (LoRA, strength) pairs applied to the backbone while sampling.
+    sizes: the object sizes of the prompts' scenes (names from world.SIZE_RANGES).
+
+    Two ceilings: the world's own renders, and those renders passed through the model's VAE (what the
+    backbone could reach at best, since every generated clip is a VAE decode)."""
     c = model.config
+    candidates = candidates or tuple(dict.fromkeys((*SHAPES, *shapes)))
     spec = spec or dataclasses.replace(EASY, frames=c.frames, height=c.height, width=c.width, motions=BASIC_MOTIONS,
-                                       shapes=shapes)
+                                       shapes=shapes, sizes=sizes)
     cache = EmbeddingCache()
     rows = []  # (language, truth, generated labels, world labels, caption)
     from tqdm.auto import tqdm
@@ -58,10 +70,14 @@ def prompt_adherence(
         context, mask = encode_cached(model.text_encoder, [k.caption for k in clips], cache)
         neg, neg_mask = encode_cached(model.text_encoder, [""] * len(clips), cache)
         shape = (len(clips), *c.vae.latent_shape(spec.frames, spec.height, spec.width))
-        latent = sample_latent(model.backbone, context, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed + li)
+        with apply_loras(model.backbone, list(loras)):
+            latent = sample_latent(model.backbone, context, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed + li)
         videos = decode_latent(model.vae, latent).numpy()
-        for k, v in zip(clips, videos):
-            rows.append((lang, _truth(k), classify_clip(v, shapes=shapes), classify_clip(k.frames, shapes=shapes), k.caption))
+        world = torch.stack([video_tensor(k.frames) for k in clips])
+        through_vae = decode_latent(model.vae, model.vae.encode(world)).numpy()
+        for k, v, r in zip(clips, videos, through_vae):
+            rows.append((lang, _truth(k), classify_clip(v, shapes=candidates), classify_clip(k.frames, shapes=candidates),
+                         k.caption, classify_clip(r, shapes=candidates)))
         bar.update(len(clips))
     bar.close()
 
@@ -78,12 +94,32 @@ def prompt_adherence(
         "caption_frames": split,
         "steps": steps,
         "cfg": cfg,
+        "prompt_shapes": list(shapes),
+        "sizes": list(sizes),
+        "shape_candidates": list(candidates),
         "generated": overall,
         "per_language": per_language,
         "worst_language": {a: min(per_language.values(), key=lambda s: s[a])[a] for a in ATTRIBUTES},
         "floor_shuffled_prompts": _score(generated, shuffled),
         "ceiling_world_clips": _score([r[3] for r in rows], truths),
+        "ceiling_through_vae": _score([r[5] for r in rows], truths),
         # the first clip of each language, to see what the numbers mean
         "examples": [{"language": r[0], "caption": r[4], "truth": r[1], "generated": {a: getattr(r[2], a) for a in ATTRIBUTES}}
                      for i, r in enumerate(rows) if i == 0 or rows[i - 1][0] != r[0]],
+    }
+
+
+def lora_adherence(model: VideoModel, lora: LoRA, strength: float = 1.0, name: str | None = None, **kw) -> dict:
+    """The same prompts and seeds without and with a LoRA, in one run, the classifier choosing among every
+    shape it knows (so that a LoRA that turns old shapes into its new one is counted wrong): what the LoRA
+    teaches and what it costs the old vocabulary. `kw` as for prompt_adherence."""
+    kw.setdefault("candidates", KNOWN_SHAPES)
+    without = prompt_adherence(model, **kw)
+    with_lora = prompt_adherence(model, loras=[(lora, strength)], **kw)
+    return {
+        "lora": name,
+        "strength": strength,
+        "without_lora": without,
+        "with_lora": with_lora,
+        "change": {a: with_lora["generated"][a] - without["generated"][a] for a in ATTRIBUTES},
     }

@@ -78,6 +78,17 @@ def lora_recipe(steps: int = 600, frames: int = 17, height: int = 64, width: int
 RECIPES = {"tiny": tiny_recipe}
 
 
+def scale_steps(phases: list[Phase], factor: float) -> list[Phase]:
+    """Multiply every phase's steps and warmup by `factor` in place (at least one step each), so that a
+    shortened recipe keeps each phase's share of the run and the shape of its learning-rate schedule."""
+    if factor <= 0:
+        raise ValueError(f"steps scale {factor} must be positive, e.g. 0.1 for a tenth of the recipe")
+    for p in phases:
+        p.steps = max(1, round(p.steps * factor))
+        p.warmup = min(p.steps, max(1, round(p.warmup * factor)))
+    return phases
+
+
 def save_phases(path: str | os.PathLike, phases: list[Phase]) -> None:
     Path(path).write_text(json.dumps([dataclasses.asdict(p) for p in phases], indent=2, ensure_ascii=False))
 

@@ -1,0 +1,29 @@
+import importlib.util
+from pathlib import Path
+
+from aiprod_core.eval.classify import classify_clip
+from aiprod_core.train.folder import list_clips
+from aiprod_core.video_io import read_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("star_clips", ROOT / "examples" / "star_clips.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_star_folder_has_captioned_star_clips_and_prior_clips(tmp_path, one_thread):
+    load_example().main(["--out", str(tmp_path / "clips"), "--stars", "3", "--sizes", "large", "--prior", "1", "--steps", "1"])
+    pairs = list_clips(tmp_path / "clips")
+    assert len(pairs) == 4
+    stars = [(p, c) for p, c in pairs if p.name.startswith("star_")]
+    assert [c for _, c in stars] and "star" in stars[0][1] and "étoile" in stars[1][1] and "星" in stars[2][1]
+    for path, _ in stars:
+        frames, _ = read_video(path)
+        assert frames.shape[:3] == (17, 64, 64)
+        assert classify_clip(frames, shapes=("circle", "square", "triangle", "star")).shape == "star"
+    prior = [p for p, _ in pairs if p.name.startswith("prior_")]
+    assert len(prior) == 1 and read_video(prior[0])[0].shape[0] == 17
