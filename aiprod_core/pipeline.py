@@ -12,10 +12,12 @@ import torch
 
 from .checkpoint import load_checkpoint, load_into
 from .config import ModelConfig, preset
+from .flow.warp import warp_noise
 from .models.backbone import HybridBackbone
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
+from .sampling.noise_guidance import sample_noise_guided, step_range
 from .text import EmbeddingCache, TextEncoder, encode_cached, load_text_encoder
 
 log = logging.getLogger(__name__)
@@ -117,8 +119,19 @@ def sample_latent(
     denoise: float = 1.0,
     init_latent: torch.Tensor | None = None,
     callback: Callable[[dict], None] | None = None,
+    flow: torch.Tensor | None = None,
+    flow_strength: float = 1.0,
+    flow_start: float = 0.0,
+    flow_end: float = 0.0,
+    compression: tuple[int, int] = (8, 4),
 ) -> torch.Tensor:
-    """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`."""
+    """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
+
+    Motion guidance: `flow` [N,H,W,2] (pixel flow of the clip) warps the noise (flow.warp.warp_noise, blended
+    with `flow_strength`); the initial noise is the warped noise when flow_start == 0, and the steps with
+    flow_start <= i / steps < flow_end (after the first) pull the running noise estimate back onto it
+    (sampling.noise_guidance). compression: the VAE's (spatial, temporal) compression.
+    """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
     if denoise < 1.0 and init_latent is None:
@@ -129,8 +142,16 @@ def sample_latent(
         return ltx_sigmas(n, tokens, shift=shift)
 
     sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
-    x = start_latent(noise_like(shape, seed), sigmas[0], init_latent if denoise < 1.0 else None)
+    noise = noise_like(shape, seed)
+    guide, guided = None, range(0)
+    if flow is not None:
+        guide = warp_noise(flow, shape, seed, flow_strength, *compression)
+        guided = step_range(len(sigmas) - 1, flow_start, flow_end)
+        noise = guide if flow_start == 0 else noise
+    x = start_latent(noise, sigmas[0], init_latent if denoise < 1.0 else None)
     velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
+    if guide is not None and any(i > 0 for i in guided):
+        return sample_noise_guided(SAMPLERS[sampler], velocity, x, sigmas, guide, guided, callback=callback)
     return SAMPLERS[sampler](velocity, x, sigmas, callback)
 
 
@@ -161,8 +182,14 @@ def generate(
     spatial_tile: int = 0,
     progress: bool = True,
     cache: EmbeddingCache | None = None,
+    flow: torch.Tensor | None = None,
+    flow_strength: float = 1.0,
+    flow_start: float = 0.0,
+    flow_end: float = 0.0,
 ) -> torch.Tensor:
-    """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`)."""
+    """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
+
+    flow: optional motion guidance, a pixel FLOW [N,H,W,2] (any size: resized to the clip); see sample_latent."""
     c = model.config
     frames, height, width = frames or c.frames, height or c.height, width or c.width
     shape = (1, *c.vae.latent_shape(frames, height, width))
@@ -175,7 +202,9 @@ def generate(
     total = steps + (refine_steps if upscale else 0)
     bar = _progress(total, progress)
     kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1))
-    latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw)
+    motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
+                  compression=(c.vae.spatial_compression, c.vae.temporal_compression))
+    latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
     if upscale:
         up = upsample_latent(model.upscaler, model.vae, latent)
         latent = sample_latent(
