@@ -2,6 +2,7 @@
 
 from . import comfy
 from .decode import VAEDecode
+from .flow import CameraMotion, FlowExtractor, FlowVisualize
 from .latent import EmptyLatentVideo, VAEEncode
 from .loaders import (
     BackboneLoader,
@@ -31,6 +32,9 @@ NODES = {
     "AIPRODSampler": (HybridSampler, "AIPROD Hybrid Sampler"),
     "AIPRODLatentUpscale": (LatentUpscale, "AIPROD Latent Upscale 2x"),
     "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),
+    "AIPRODFlowExtractor": (FlowExtractor, "AIPROD Flow Extractor"),
+    "AIPRODCameraMotion": (CameraMotion, "AIPROD Camera Motion"),
+    "AIPRODFlowVisualize": (FlowVisualize, "AIPROD Flow Visualize"),
 }
 NODE_CLASS_MAPPINGS = {k: v[0] for k, v in NODES.items()}
 NODE_DISPLAY_NAME_MAPPINGS = {k: v[1] for k, v in NODES.items()}

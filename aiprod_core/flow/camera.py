@@ -53,7 +53,7 @@ def camera_field(preset: str, height: int, width: int, speed: float = 1.0) -> to
         u, v = dx * k, dy * k
     else:
         # the camera rolls clockwise: the picture turns anticlockwise on screen (y down)
-        a = math.radians(ROLL_DEG * speed) * (-1 if way == "cw" else 1)
+        a = math.radians(ROLL_DEG * speed) * (1 if way == "cw" else -1)  # a > 0: anticlockwise on screen
         c, s = math.cos(a), math.sin(a)
         u, v = c * dx + s * dy - dx, -s * dx + c * dy - dy
     return torch.stack([u, v], dim=-1)

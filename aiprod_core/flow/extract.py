@@ -45,7 +45,7 @@ def gray_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
 
 
-def _farneback(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _farneback(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     # OpenCV's documented example settings (samples/python/opt_flow.py)
     return cv2.calcOpticalFlowFarneback(a, b, out, 0.5, 3, 15, 3, 5, 1.2, 0)
 
@@ -57,7 +57,8 @@ def _pairs(gray: np.ndarray, method: str, reverse: bool = False) -> np.ndarray:
     calc = cv2.DISOpticalFlow_create(DIS_PRESETS[method]).calc if method in DIS_PRESETS else _farneback
     for i in range(t - 1):
         a, b = (gray[i + 1], gray[i]) if reverse else (gray[i], gray[i + 1])
-        calc(a, b, out[i])  # OpenCV writes into the slice: no copy per pair
+        # (passing out[i] as OpenCV's destination crashes DIS in some processes: one copy per pair instead)
+        out[i] = calc(a, b, None)
     return out
 
 
