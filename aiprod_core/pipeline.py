@@ -119,7 +119,7 @@ def sample_latent(
     denoise: float = 1.0,
     init_latent: torch.Tensor | None = None,
     callback: Callable[[dict], None] | None = None,
-    flow: torch.Tensor | None = None,
+    flow: torch.Tensor | list[torch.Tensor | None] | None = None,
     flow_strength: float = 1.0,
     flow_start: float = 0.0,
     flow_end: float = 0.0,
@@ -127,7 +127,7 @@ def sample_latent(
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
 
-    Motion guidance: `flow` [N,H,W,2] (pixel flow of the clip) warps the noise (flow.warp.warp_noise, blended
+    Motion guidance: `flow` [N,H,W,2] (pixel flow of the clip; or one per batch item) warps the noise (flow.warp.warp_noise, blended
     with `flow_strength`); the initial noise is the warped noise when flow_start == 0, and the steps with
     flow_start <= i / steps < flow_end (after the first) pull the running noise estimate back onto it
     (sampling.noise_guidance). compression: the VAE's (spatial, temporal) compression.

@@ -1,6 +1,7 @@
 """Optical flow: extraction on frames and files with known motion, camera presets, the colour wheel, noise
 warping (statistics of every frame), guided sampling, bad input, and the CLI."""
 
+import dataclasses
 import importlib.util
 import logging
 import math
@@ -279,3 +280,48 @@ def test_cli_flow_extract_and_guided_generate(tmp_path, one_thread, capsys):
         assert read_video(clip)[0].shape == (9, 64, 64, 3)
     assert main(["generate", "x", "-o", str(clip), "--preset", "tiny", "--camera", "dolly"]) == 2
     assert "unknown" in capsys.readouterr().err
+
+
+def test_world_flow_is_the_scene_motion():
+    from aiprod_core.train.world import EASY, make_clip
+    from aiprod_core.train.world_flow import world_flow
+
+    spec = dataclasses.replace(EASY, frames=9, motions=("right",))
+    clip = make_clip(11, spec)
+    flow = world_flow(clip.scene, 9, 64, 64)
+    o = clip.scene.objects[0]
+    moving = flow.norm(dim=-1) > 0
+    assert flow.shape == (8, 64, 64, 2) and moving.any() and not moving.all()
+    assert torch.allclose(flow[moving], torch.tensor([o.vx * 64, o.vy * 64], dtype=torch.float32), atol=1e-4)
+    # the pixels that move are the object's: bright in the rendered frame
+    lit = torch.from_numpy(clip.frames.max(-1))[:-1]
+    assert float(lit[moving].mean()) > 0.9 and float(lit[~moving].mean()) < 0.05
+
+
+def test_trainer_with_warped_noise(tmp_path, one_thread):
+    from aiprod_core.train.data import WorldData
+    from aiprod_core.train.phases import Phase, load_phases, save_phases
+    from aiprod_core.train.trainer import Trainer, TrainOptions
+
+    world = {"frames": 9, "height": 32, "width": 32, "motions": ["right"]}
+    phase = Phase("warped", steps=1, batch=2, warmup=1, world=world, warped_noise=1.0)
+    save_phases(tmp_path / "p.json", [phase])
+    assert load_phases(tmp_path / "p.json")[0].warped_noise == 1.0
+    with pytest.raises(ValueError, match="warped_noise"):
+        Phase("bad", warped_noise=1.5)
+    model = build_model(preset("tiny"))
+    trainer = Trainer(model, [phase], TrainOptions(tmp_path / "run", validate=False, progress=False, checkpoint_every=0))
+    samples = [WorldData(0).sample(phase, 0, 0, i) for i in range(2)]
+    assert samples[0].flow.shape == (8, 32, 32, 2)
+    noise = torch.randn(2, 16, 3, 4, 4)
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    warped = trainer._warped(phase, samples, noise, gens)
+    assert not torch.allclose(warped, noise)
+    # the black background is still: its noise carries over from one latent frame to the next
+    r = torch.corrcoef(torch.stack([warped[:, :, :-1].flatten(), warped[:, :, 1:].flatten()]))[0, 1]
+    assert r > 0.5
+    samples[1].flow = None  # a clip without flow keeps its i.i.d. noise
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    assert torch.equal(trainer._warped(phase, samples, noise, gens)[1], noise[1])
+    out = trainer.run()
+    assert out.is_file()

@@ -89,7 +89,7 @@ def transport(q: torch.Tensor, forward: torch.Tensor, generator: torch.Generator
 
 
 def warp_noise(
-    flow: torch.Tensor | None,
+    flow: torch.Tensor | list[torch.Tensor | None] | None,
     shape: tuple[int, ...],
     seed: int = 0,
     strength: float = 1.0,
@@ -103,7 +103,8 @@ def warp_noise(
     1 + (t-1) temporal frames of (h spatial) x (w spatial) pixels; a flow of another size is resized and a
     shorter one continued with its last pair (both with a note in the log; see ops.fit_flow). fine: noise
     grid per latent pixel per side (default min(spatial, 8)). strength: 0..1, see the module docstring.
-    A one-frame latent (t = 1) has no motion: the flow is not used.
+    A one-frame latent (t = 1) has no motion: the flow is not used. A list of B flows (None for plain noise)
+    guides each batch item with its own flow; the fresh noise is still `noise_like(shape, seed)`.
     """
     if len(shape) != 5:
         raise ValueError(f"latent shape {tuple(shape)}; expected [B,C,t,h,w]")
@@ -113,6 +114,15 @@ def warp_noise(
     if flow is None or strength == 0.0:
         return fresh
     b, c, t, h, w = shape
+    if isinstance(flow, (list, tuple)):
+        if len(flow) != b:
+            raise ValueError(f"{len(flow)} flows for a batch of {b}; give one flow (or None) per batch item")
+        out = fresh.clone()
+        for i, f in enumerate(flow):
+            if f is not None:
+                warped = warp_noise(f, (1, c, t, h, w), seed * 1000003 + i, 1.0, spatial, temporal, fine)
+                out[i] = strength * warped[0] + (1 - strength**2) ** 0.5 * fresh[i]
+        return out
     r = fine or min(spatial, 8)
     hf, wf = h * r, w * r
     g = torch.Generator().manual_seed((int(seed) * 2654435761 + 0x5EED) % 2**63)
