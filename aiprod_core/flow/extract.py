@@ -51,15 +51,12 @@ def _farneback(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarr
 
 
 def _pairs(gray: np.ndarray, method: str, reverse: bool = False) -> np.ndarray:
-    """Flow for consecutive pairs of uint8 [T,H,W] frames, written into one preallocated array."""
-    t, h, w = gray.shape
-    out = np.empty((t - 1, h, w, 2), np.float32)
+    """Flow [T-1,H,W,2] float32 for consecutive pairs of uint8 [T,H,W] frames."""
     calc = cv2.DISOpticalFlow_create(DIS_PRESETS[method]).calc if method in DIS_PRESETS else _farneback
-    for i in range(t - 1):
-        a, b = (gray[i + 1], gray[i]) if reverse else (gray[i], gray[i + 1])
-        # (passing out[i] as OpenCV's destination crashes DIS in some processes: one copy per pair instead)
-        out[i] = calc(a, b, None)
-    return out
+    order = (lambda i: (gray[i + 1], gray[i])) if reverse else (lambda i: (gray[i], gray[i + 1]))
+    # OpenCV allocates each result; one stack at the end (passing a slice of a preallocated array as the
+    # destination crashes DIS in some processes)
+    return np.stack([calc(*order(i), None) for i in range(len(gray) - 1)])
 
 
 def raft_model(weights: str | os.PathLike | None = None):
