@@ -169,8 +169,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .eval.motion import motion_adherence
 
         result = motion_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps, cfg=args.cfg,
-                                  seed=args.seed, strength=args.strength, flow_start=args.flow_start,
-                                  flow_end=args.flow_end, progress=not args.quiet)
+                                  seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
+                                  flow_end=args.flow_end, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
         return 0
     if args.what == "upscale":
@@ -272,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(m)
     m.add_argument("--clips", type=int, default=16, help="world clips (each generated 3 ways)")
     m.add_argument("--per-preset", type=int, default=2, help="clips per camera preset (each generated 3 ways)")
+    m.add_argument("--presets", help="comma-separated camera presets (default: all eight)")
     m.add_argument("--steps", type=int, default=20)
     m.add_argument("--cfg", type=float, default=3.0)
     m.add_argument("--seed", type=int, default=0)

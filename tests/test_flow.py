@@ -3,6 +3,7 @@ warping (statistics of every frame), guided sampling, bad input, and the CLI."""
 
 import dataclasses
 import importlib.util
+import json
 import logging
 import math
 
@@ -18,7 +19,7 @@ from aiprod_core.flow.extract import extract_flow, extract_flow_from_file
 from aiprod_core.flow.ops import check_flow, fit_flow, resize_flow
 from aiprod_core.flow.visualize import flow_to_image
 from aiprod_core.flow.warp import transport, warp_noise
-from aiprod_core.pipeline import build_model, sample_latent
+from aiprod_core.pipeline import build_model, load_model, sample_latent
 from aiprod_core.sampling import noise_like, sample_euler
 from aiprod_core.sampling.noise_guidance import sample_noise_guided, step_range
 from aiprod_core.text import EmbeddingCache, encode_cached
@@ -245,9 +246,7 @@ def test_noise_guided_sampling_is_pure_and_pulls_toward_the_guide():
 
 @pytest.fixture(scope="module")
 def tiny():
-    model = build_model(preset("tiny"), seed=1)
-    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
-    return model
+    return load_model()  # the shipped model: loading is faster than building
 
 
 def test_sample_latent_with_flow(tiny, one_thread):
@@ -275,10 +274,10 @@ def test_cli_flow_extract_and_guided_generate(tmp_path, one_thread, capsys):
     assert "5 frame pairs" in capsys.readouterr().out
     clip = tmp_path / "gen.mp4"
     for extra in (["--camera", "pan-left:2"], ["--motion-from", str(ref), "--flow-end", "0.3"]):
-        args = ["generate", "a red circle", "-o", str(clip), "--preset", "tiny", "--steps", "2", "--frames", "9", "-q"]
+        args = ["generate", "a red circle", "-o", str(clip), "--steps", "2", "--frames", "9", "-q"]
         assert main(args + extra) == 0
         assert read_video(clip)[0].shape == (9, 64, 64, 3)
-    assert main(["generate", "x", "-o", str(clip), "--preset", "tiny", "--camera", "dolly"]) == 2
+    assert main(["generate", "x", "-o", str(clip), "--camera", "dolly"]) == 2
     assert "unknown" in capsys.readouterr().err
 
 
@@ -325,3 +324,15 @@ def test_trainer_with_warped_noise(tmp_path, one_thread):
     assert torch.equal(trainer._warped(phase, samples, noise, gens)[1], noise[1])
     out = trainer.run()
     assert out.is_file()
+
+
+def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
+    args = ["eval", "motion", "--clips", "2", "--per-preset", "1", "--steps", "1", "--cfg", "1",
+            "--flow-strength", "0.8", "--presets", "pan-left,zoom-in", "-q"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["world_clips"]) == {"guided", "unguided", "random_guidance"} == set(out["camera_presets"])
+    assert out["settings"]["strength"] == 0.8 and out["settings"]["presets"] == ["pan-left", "zoom-in"]
+    for row in out["world_clips"].values():
+        assert row["epe"] >= 0 and 0 <= row["colour"] <= 1
+    assert 0 <= out["summary"]["camera_direction_agreement_guided"] <= 1

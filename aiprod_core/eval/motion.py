@@ -59,6 +59,7 @@ def motion_adherence(
     method: str = "farneback",
     camera_speed: float = 1.0,
     batch: int = 16,
+    presets: tuple[str, ...] = PRESETS,
     progress: bool = True,
 ) -> dict:
     """Guided vs unguided vs random-guidance figures for world clips and camera presets (see module doc)."""
@@ -81,8 +82,12 @@ def motion_adherence(
     for i, k in enumerate(world):
         other = (i + 1 + int(rng.integers(clips - 1))) % clips if clips > 1 else i
         items.append(("world", k, guides[i], guides[other], None))
-    for pi, preset in enumerate(PRESETS):
-        wrong = PRESETS[(pi + 1 + int(rng.integers(len(PRESETS) - 1))) % len(PRESETS)]
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise ValueError(f"unknown camera presets {unknown}; choose from {PRESETS}")
+    for pi, preset in enumerate(presets):
+        # random guidance: another preset (any of the eight)
+        wrong = PRESETS[(PRESETS.index(preset) + 1 + int(rng.integers(len(PRESETS) - 1))) % len(PRESETS)]
         for j in range(per_preset):
             k = make_clip(item_seed(seed, 8, pi, j), still)
             items.append(("camera", k, camera_flow(preset, frames, height, width, camera_speed),
@@ -131,7 +136,7 @@ def motion_adherence(
         "model": model.source,
         "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
                      "strength": strength, "flow_start": flow_start, "flow_end": flow_end, "flow_method": method,
-                     "camera_speed": camera_speed},
+                     "camera_speed": camera_speed, "presets": list(presets)},
         "world_clips": world_out,
         "camera_presets": cam_out,
         "summary": {
