@@ -34,15 +34,15 @@ class FlowResult:
     valid: torch.Tensor | None = None
 
 
-def gray_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
-    """[T,H,W,3] RGB float 0..1 or uint8 (numpy or torch) -> uint8 [T,H,W] luma."""
+def gray_frames(frames: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+    """[T,H,W,3] RGB float 0..1 or uint8 (numpy or torch) -> T uint8 [H,W] luma frames (a list: no stacking copy)."""
     if isinstance(frames, torch.Tensor):
         frames = frames.detach().cpu().numpy()
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames have shape {tuple(frames.shape)}; expected [T,H,W,3] RGB (IMAGE or a video's frames)")
     if frames.dtype != np.uint8:
         frames = np.clip(np.asarray(frames, np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
-    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
 
 
 def _farneback(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -50,13 +50,17 @@ def _farneback(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarr
     return cv2.calcOpticalFlowFarneback(a, b, out, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-def _pairs(gray: np.ndarray, method: str, reverse: bool = False) -> np.ndarray:
-    """Flow [T-1,H,W,2] float32 for consecutive pairs of uint8 [T,H,W] frames."""
+def _pairs(gray: list[np.ndarray], method: str, reverse: bool = False) -> np.ndarray:
+    """Flow [T-1,H,W,2] float32 for consecutive pairs of T uint8 [H,W] frames."""
     calc = cv2.DISOpticalFlow_create(DIS_PRESETS[method]).calc if method in DIS_PRESETS else _farneback
-    order = (lambda i: (gray[i + 1], gray[i])) if reverse else (lambda i: (gray[i], gray[i + 1]))
-    # OpenCV allocates each result; one stack at the end (passing a slice of a preallocated array as the
-    # destination crashes DIS in some processes)
-    return np.stack([calc(*order(i), None) for i in range(len(gray) - 1)])
+    n = len(gray) - 1
+    out = np.empty((n, *gray[0].shape, 2), np.float32)
+    for i in range(n):
+        a, b = (gray[i + 1], gray[i]) if reverse else (gray[i], gray[i + 1])
+        # OpenCV allocates each result and it is copied while still in cache; the freed block is reused for
+        # the next pair. (OpenCV 5's DIS reads a given destination as its starting flow: never pass one.)
+        out[i] = calc(a, b, None)
+    return out
 
 
 def raft_model(weights: str | os.PathLike | None = None):
