@@ -12,7 +12,6 @@ import torch
 
 from .checkpoint import load_checkpoint, load_into
 from .config import ModelConfig, preset
-from .flow.warp import warp_noise
 from .models.backbone import HybridBackbone
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
@@ -127,10 +126,10 @@ def sample_latent(
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
 
-    Motion guidance: `flow` [N,H,W,2] (pixel flow of the clip; or one per batch item) warps the noise (flow.warp.warp_noise, blended
-    with `flow_strength`); the initial noise is the warped noise when flow_start == 0, and the steps with
-    flow_start <= i / steps < flow_end (after the first) pull the running noise estimate back onto it
-    (sampling.noise_guidance). compression: the VAE's (spatial, temporal) compression.
+    Motion guidance: `flow` [N,H,W,2] (the clip's pixel flow, or a list with one per batch item) warps the
+    noise (flow.warp.warp_noise, blended with `flow_strength`); the initial noise is the warped noise when
+    flow_start == 0, and the steps with flow_start <= i / steps < flow_end (after the first) pull the running
+    noise estimate back onto it (sampling.noise_guidance). compression: the VAE's (spatial, temporal) one.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
@@ -145,6 +144,8 @@ def sample_latent(
     noise = noise_like(shape, seed)
     guide, guided = None, range(0)
     if flow is not None:
+        from .flow.warp import warp_noise  # OpenCV is imported only when a flow is given
+
         guide = warp_noise(flow, shape, seed, flow_strength, *compression)
         guided = step_range(len(sigmas) - 1, flow_start, flow_end)
         noise = guide if flow_start == 0 else noise
