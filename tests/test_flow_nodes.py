@@ -76,10 +76,10 @@ def test_extract_visualize_and_guided_sampling(pack):
     (pos,), (neg,) = node(pack, "AIPRODTextEncode").encode(te, "a red square")["result"], node(pack, "AIPRODTextEncode").encode(te, "")["result"]
     (latent,) = node(pack, "AIPRODEmptyLatentVideo").make(vae, 64, 64, 9, 1)
     sampler = node(pack, "AIPRODSampler")
-    args = (model, pos, neg, latent, 3, 2, 3.0, "euler", 0.0, 1.0)
+    args = (model, pos, neg, latent, 3, 2, 1.0, "euler", 0.0, 1.0)
     (plain,) = sampler.sample(*args)
     (zero,) = sampler.sample(*args, flow=cam, flow_strength=0.0)
-    (guided,) = sampler.sample(*args, flow=cam, flow_strength=1.0, flow_start=0.0, flow_end=0.5)
+    (guided,) = sampler.sample(*args, flow=cam, flow_strength=1.0, flow_start=0.0, flow_end=1.0)
     (extracted,) = sampler.sample(*args, flow=flow)
     assert torch.equal(plain["samples"], zero["samples"])
     assert not torch.allclose(plain["samples"], guided["samples"]) and guided["samples"].shape == plain["samples"].shape
