@@ -33,12 +33,24 @@ def _add_clip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, help="pixels, a multiple of the spatial compression")
 
 
+def _add_motion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--flow-strength", type=float, default=1.0,
+                   help="motion guidance strength 0..1 (0 = plain noise, 1 = fully warped noise)")
+    p.add_argument("--flow-start", type=float, default=0.0, help="first fraction of the steps guided (0 = from the start)")
+    p.add_argument("--flow-end", type=float, default=0.0,
+                   help="steps before this fraction keep the noise on the warped noise (0 = the initial noise only)")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .flow import guidance_flow
     from .pipeline import generate, load_model
     from .video_io import write_video
 
     model = load_model(args.model, args.preset)
     t0 = time.perf_counter()
+    c = model.config
+    flow = guidance_flow(args.frames or c.frames, args.height or c.height, args.width or c.width,
+                         args.motion_from, args.camera, args.flow_method)
     video = generate(
         model,
         args.prompt,
@@ -56,11 +68,40 @@ def cmd_generate(args: argparse.Namespace) -> int:
         offload=args.offload,
         vram_gb=args.vram,
         weight_dtype=args.weight_dtype,
+        flow=flow,
+        flow_strength=args.flow_strength,
+        flow_start=args.flow_start,
+        flow_end=args.flow_end,
     )
     fps = args.fps or model.config.fps
     path = write_video(args.output, video, fps=fps)
     t, h, w, _ = video.shape
     print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    import torch
+
+    from .flow import extract_flow_from_file, flow_to_image
+    from .video_io import write_video
+
+    t0 = time.perf_counter()
+    res, _frames, fps = extract_flow_from_file(args.video, args.method, args.max_frames, args.consistency)
+    seconds = time.perf_counter() - t0
+    if args.output:
+        from .checkpoint import save_safetensors_atomic
+
+        tensors = {"flow": res.flow} if res.valid is None else {"flow": res.flow, "valid": res.valid.to(torch.uint8)}
+        save_safetensors_atomic(tensors, args.output, {"aiprod.flow_method": args.method, "aiprod.fps": str(fps)})
+    if args.preview:
+        write_video(args.preview, flow_to_image(res.flow), fps=fps)
+    mag = res.flow.norm(dim=-1)
+    n, h, w, _ = res.flow.shape
+    print(f"{args.video}: {n} frame pairs of {w}x{h}, {args.method}, {n / seconds:.1f} pairs/s; "
+          f"mean |flow| {float(mag.mean()):.2f} px, max {float(mag.max()):.2f} px"
+          + (f"; {float(res.valid.float().mean()):.0%} forward-backward consistent" if res.valid is not None else "")
+          + "".join(f"; wrote {p}" for p in (args.output, args.preview) if p))
     return 0
 
 
@@ -172,6 +213,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .pipeline import load_model
 
     model = load_model(args.model, args.preset)
+    if args.what == "motion":
+        from .eval.motion import motion_adherence
+
+        result = motion_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps, cfg=args.cfg,
+                                  seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
+                                  flow_end=args.flow_end, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
+        print(json.dumps(result, indent=2))
+        return 0
     if args.what == "upscale":
         from .eval.upscale import upscaler_vs_bicubic
 
@@ -256,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory_args(g)
     g.add_argument("--offload", default="auto", choices=["auto", "stream", "none"],
                    help="auto: on a GPU, plan for its free memory (or --vram) and stream when needed; no effect on the CPU")
+    _add_motion_args(g)
+    g.add_argument("--motion-from", metavar="VIDEO", help="follow the motion of this clip (its optical flow)")
+    g.add_argument("--camera", metavar="PRESET[:SPEED]", help="follow a camera move: pan-left/right, tilt-up/down, "
+                   "zoom-in/out, rotate-cw/ccw, optionally with a speed (pan-left:1.5; 1 = default pace)")
+    g.add_argument("--flow-method", default="dis-fast", help="optical flow of --motion-from: dis-ultrafast, dis-fast, "
+                   "dis-medium, farneback or raft")
     _add_model_args(g)
     g.set_defaults(func=cmd_generate)
 
@@ -308,6 +363,30 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--clips", type=int, default=16)
     u.add_argument("--seed", type=int, default=0)
     u.set_defaults(func=cmd_eval)
+
+    m = esub.add_parser("motion", help="motion guidance: flow error and direction, guided vs unguided vs random (JSON)")
+    _add_model_args(m)
+    m.add_argument("--clips", type=int, default=16, help="world clips (each generated 3 ways)")
+    m.add_argument("--per-preset", type=int, default=2, help="clips per camera preset (each generated 3 ways)")
+    m.add_argument("--presets", help="comma-separated camera presets (default: all eight)")
+    m.add_argument("--steps", type=int, default=20)
+    m.add_argument("--cfg", type=float, default=3.0)
+    m.add_argument("--seed", type=int, default=0)
+    _add_motion_args(m)
+    m.add_argument("--json", action="store_true", help="print JSON (always on)")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=cmd_eval)
+
+    fl = sub.add_parser("flow", help="optical flow tools")
+    fsub = fl.add_subparsers(dest="what", required=True)
+    fx = fsub.add_parser("extract", help="optical flow of a video: a preview (colour wheel) and/or a .safetensors file")
+    fx.add_argument("video", help="a video file (.mp4, .webm, .mov, .webp, .gif)")
+    fx.add_argument("--method", default="dis-fast", help="dis-ultrafast, dis-fast, dis-medium, farneback or raft")
+    fx.add_argument("--preview", help="write the colour-wheel view here (hue = direction, brightness = speed)")
+    fx.add_argument("-o", "--output", help="write the flow [T-1,H,W,2] (and mask) as .safetensors")
+    fx.add_argument("--consistency", action="store_true", help="also compute the forward-backward consistency mask")
+    fx.add_argument("--max-frames", type=int, help="read at most this many frames")
+    fx.set_defaults(func=cmd_flow)
 
     x = sub.add_parser("export", help="re-save a model checkpoint at another precision (fp16 halves the file)")
     x.add_argument("model", help="an all-in-one .safetensors checkpoint")

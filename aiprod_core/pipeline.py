@@ -17,6 +17,7 @@ from .models.backbone import HybridBackbone
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
+from .sampling.noise_guidance import sample_noise_guided, step_range
 from .text import EmbeddingCache, TextEncoder, encode_cached, load_text_encoder
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,22 @@ def sample_latent(
     memory_plan=None,
     stage: str = "sampling",
     weight_dtype: str | None = None,
+    flow: torch.Tensor | list[torch.Tensor | None] | None = None,
+    flow_strength: float = 1.0,
+    flow_start: float = 0.0,
+    flow_end: float = 0.0,
+    compression: tuple[int, int] = (8, 4),
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
 
     offload: "none" runs where the backbone is; "auto" follows `memory_plan` (a MemoryPlan, its `stage`)
     on a CUDA device; "stream" streams the blocks (on the CPU too; fp8 storage with weight_dtype="fp8").
     The latent comes back on the compute device.
+
+    Motion guidance: `flow` [N,H,W,2] (the clip's pixel flow, or a list with one per batch item) warps the
+    noise (flow.warp.warp_noise, blended with `flow_strength`); the initial noise is the warped noise when
+    flow_start == 0, and the steps with flow_start <= i / steps < flow_end (after the first) pull the running
+    noise estimate back onto it (sampling.noise_guidance). compression: the VAE's (spatial, temporal) one.
     """
     check_offload(offload)
     if sampler not in SAMPLERS:
@@ -140,11 +151,25 @@ def sample_latent(
         return ltx_sigmas(n, tokens, shift=shift)
 
     sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
-    x = start_latent(noise_like(shape, seed), sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
+    noise = noise_like(shape, seed)
+    guide, guided = None, range(0)
+    if flow is not None:
+        from .flow.warp import warp_noise  # OpenCV is imported only when a flow is given
+
+        guide = warp_noise(flow, shape, seed, flow_strength, *compression)
+        guided = step_range(len(sigmas) - 1, flow_start, flow_end)
+        noise = guide if flow_start == 0 else noise
+    x = start_latent(noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
+
+    def run(velocity, x):
+        if guide is not None and any(i > 0 for i in guided):
+            return sample_noise_guided(SAMPLERS[sampler], velocity, x, sigmas, guide, guided, callback=callback)
+        return SAMPLERS[sampler](velocity, x, sigmas, callback)
+
     if offload == "none":
         velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
         with stage_guard(stage):
-            return SAMPLERS[sampler](velocity, x.to(context.device), sigmas, callback)
+            return run(velocity, x.to(context.device))
     device = compute_device(offload, backbone)
     sp = memory_plan.stages.get(stage) if memory_plan is not None else None
 
@@ -156,7 +181,7 @@ def sample_latent(
 
     with stage_guard(stage, memory_plan), backbone_stage(backbone, device, sp, offload, weight_dtype):
         velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
-        return SAMPLERS[sampler](velocity, x.to(device), sigmas, callback)
+        return run(velocity, x.to(device))
 
 
 @torch.no_grad()
@@ -204,6 +229,10 @@ def generate(
     offload: str = "auto",
     vram_gb: float | None = None,
     weight_dtype: str | None = None,
+    flow: torch.Tensor | None = None,
+    flow_strength: float = 1.0,
+    flow_start: float = 0.0,
+    flow_end: float = 0.0,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
 
@@ -211,6 +240,7 @@ def generate(
     stage to the GPU only while it runs, streaming blocks and choosing decode chunks as planned; on the
     CPU it changes nothing. "stream" always streams the blocks; "none" runs where the model is.
     weight_dtype="fp8" stores the backbone's Linear weights in fp8 while it samples.
+    flow: optional motion guidance, a pixel FLOW [N,H,W,2] (any size: resized to the clip); see sample_latent.
     """
     c = model.config
     frames, height, width = frames or c.frames, height or c.height, width or c.width
@@ -231,7 +261,9 @@ def generate(
     bar = _progress(total, progress)
     kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1), offload=offload,
               memory_plan=plan, weight_dtype=weight_dtype)
-    latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw)
+    motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
+                  compression=(c.vae.spatial_compression, c.vae.temporal_compression))
+    latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
     if upscale:
         with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
             up = upsample_latent(model.upscaler, model.vae, latent.to(device))

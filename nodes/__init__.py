@@ -2,6 +2,7 @@
 
 from . import comfy
 from .decode import VAEDecode
+from .flow import CameraMotion, FlowExtractor, FlowVisualize
 from .latent import EmptyLatentVideo, VAEEncode
 from .loaders import (
     BackboneLoader,
@@ -34,6 +35,9 @@ NODES = {
     "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),
     "AIPRODVideoDataset": (VideoDataset, "AIPROD Video Dataset"),
     "AIPRODLoraTrainer": (LoraTrainer, "AIPROD Curriculum LoRA Trainer"),
+    "AIPRODFlowExtractor": (FlowExtractor, "AIPROD Flow Extractor"),
+    "AIPRODCameraMotion": (CameraMotion, "AIPROD Camera Motion"),
+    "AIPRODFlowVisualize": (FlowVisualize, "AIPROD Flow Visualize"),
 }
 NODE_CLASS_MAPPINGS = {k: v[0] for k, v in NODES.items()}
 NODE_DISPLAY_NAME_MAPPINGS = {k: v[1] for k, v in NODES.items()}

@@ -48,13 +48,22 @@ class HybridSampler:
                                 "tooltip": "Sigma shift; 0 = LTX's rule from the token count"}),
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01,
                                   "tooltip": "1 starts from noise; less keeps that much of the input latent"}),
+        }, "optional": {
+            "flow": ("AIPROD_FLOW", {"tooltip": "Motion to follow (Flow Extractor or Camera Motion); resized to the clip"}),
+            "flow_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                        "tooltip": "How much of the noise is warped along the flow; 0 = none"}),
+            "flow_start": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                     "tooltip": "Fraction of the steps where guidance starts; 0 warps the initial noise"}),
+            "flow_end": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                   "tooltip": "Steps before this fraction keep the noise on the warped noise; 0 = initial noise only"}),
         }}
 
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "sample"
     CATEGORY = "AIPROD"
 
-    def sample(self, model: ModelPatch, positive, negative, latent, seed, steps, cfg, sampler, shift, denoise):
+    def sample(self, model: ModelPatch, positive, negative, latent, seed, steps, cfg, sampler, shift, denoise,
+               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0):
         init = latent["samples"].float()
         if init.ndim != 5:
             raise ValueError(f"latent has shape {tuple(init.shape)}; expected a video latent [B,C,t,h,w] from AIPROD Empty Latent Video")
@@ -83,6 +92,7 @@ class HybridSampler:
                 backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
                 sampler=sampler, shift=shift or None, denoise=denoise, init_latent=init if denoise < 1.0 else None,
                 callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), offload=budget.offload,
-                memory_plan=plan,
+                memory_plan=plan, flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
+                compression=(v.spatial_compression, v.temporal_compression),
             )
         return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from .phases import Phase
 from .world import ALL_SHAPES, COLOURS, MOTIONS, make_clip
+from .world_flow import world_flow
 
 ATTRIBUTE_CLASSES = {"colour": len(COLOURS), "shape": len(ALL_SHAPES), "motion": len(MOTIONS)}
 
@@ -25,6 +26,7 @@ class Sample:
     video: torch.Tensor | None = None  # [3,F,H,W] in [-1,1]
     latent: torch.Tensor | None = None  # [C,t,h,w], when the source has cached latents
     labels: dict[str, int] | None = None  # attribute classes for the text objective; -1 = unknown
+    flow: torch.Tensor | None = None  # [F-1,H,W,2] pixel flow of the clip, when training with warped noise
 
 
 def video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -54,4 +56,8 @@ class WorldData:
         if len(objs) == 1:  # one label per clip: two-object captions teach through the flow loss only
             o = objs[0]
             labels = {"colour": COLOURS.index(o.colour), "shape": ALL_SHAPES.index(o.shape), "motion": MOTIONS.index(o.motion)}
-        return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels)
+        flow = None
+        if phase.warped_noise > 0:  # the world's known motion, exact (no extraction error)
+            spec = phase.spec
+            flow = world_flow(clip.scene, spec.frames, spec.height, spec.width)
+        return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels, flow=flow)

@@ -28,12 +28,15 @@ class Phase:
     world: dict[str, Any] = field(default_factory=dict)
     caption_dropout: float = 0.1
     text_aux_weight: float = 0.1
+    warped_noise: float = 0.0  # fraction of samples noised with noise warped along the clip's own flow
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"phase {self.name!r}: stage={self.stage!r}; expected one of {STAGES}")
         if self.steps < 1 or self.batch < 1 or self.lr <= 0:
             raise ValueError(f"phase {self.name!r}: steps, batch and lr must be positive (got {self.steps}, {self.batch}, {self.lr})")
+        if not 0.0 <= self.warped_noise <= 1.0:
+            raise ValueError(f"phase {self.name!r}: warped_noise={self.warped_noise} is a fraction of samples; use 0..1")
         self.spec  # noqa: B018 (validates the world fields now, not in the middle of a run)
 
     @property

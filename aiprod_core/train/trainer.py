@@ -23,6 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
+from ..flow.warp import warp_noise
 from ..memory.streaming import stream_blocks
 from ..models.lora import DEFAULT_TARGETS, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
@@ -270,6 +271,8 @@ class Trainer:
         tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
         sigma = torch.cat([sample_sigmas(1, tokens, g) for g in gens]).to(self.device)
         noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)
+        if phase.warped_noise > 0:
+            noise = self._warped(phase, samples, noise, gens)
         parts = {}
         if self.lora is not None:
             context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
@@ -285,6 +288,21 @@ class Trainer:
             parts["text_aux"] = aux.item()
             loss = loss + phase.text_aux_weight * aux
         return loss, parts
+
+    def _warped(self, phase: Phase, samples: list[Sample], noise: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
+        """Replace the noise of a `phase.warped_noise` fraction of items by noise warped along the clip's own flow
+        (Go-with-the-Flow's recipe: the model learns that the noise's motion is the clip's motion). Items without
+        a flow (clips whose latents are cached) keep i.i.d. noise. The draws come after the item's others, so a
+        phase without warped noise sees the same random numbers as before."""
+        vae = self.model.config.vae
+        out = noise.clone()
+        for j, (s, g) in enumerate(zip(samples, gens)):
+            use = torch.rand((), generator=g).item() < phase.warped_noise
+            seed = int(torch.randint(2**62, (), generator=g))
+            if use and s.flow is not None:
+                shape = (1, *noise.shape[1:])
+                out[j] = warp_noise(s.flow, shape, seed, 1.0, vae.spatial_compression, vae.temporal_compression)[0].to(out)
+        return out
 
     # -- phase ends, files ----------------------------------------------------------------------------
     @torch.no_grad()
