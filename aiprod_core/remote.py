@@ -83,7 +83,7 @@ def run_workflow(server: str, api: dict, out_dir: str | os.PathLike, ui: dict | 
         _follow(ws, prompt_id, api, timeout, progress)
     finally:
         ws.close()
-    history = json.loads(_request(server, f"/history/{prompt_id}")).get(prompt_id, {})
+    history = _history(server, prompt_id)
     status = history.get("status", {})
     if status.get("status_str") == "error":
         raise WorkflowError(f"the run failed: {json.dumps(status.get('messages'))[:2000]}")
@@ -99,6 +99,19 @@ def run_workflow(server: str, api: dict, out_dir: str | os.PathLike, ui: dict | 
             target.write_bytes(_request(server, f"/view?{query}", timeout=300))
             saved.append(target)
     return saved
+
+
+def _history(server: str, prompt_id: str, wait: float = 60) -> dict:
+    """The prompt's /history entry. The server sends its last websocket message before it files the history,
+    so poll until the entry is there."""
+    deadline = time.monotonic() + wait
+    while True:
+        entry = json.loads(_request(server, f"/history/{prompt_id}")).get(prompt_id)
+        if entry is not None and entry.get("status", {}).get("completed") is not None:
+            return entry
+        if time.monotonic() > deadline:
+            raise WorkflowError(f"the run finished but /history has no entry for prompt {prompt_id} after {wait:.0f} s")
+        time.sleep(0.2)
 
 
 def _follow(ws, prompt_id: str, api: dict, timeout: float | None, progress: bool) -> None:

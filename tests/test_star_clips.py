@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("star_clips", ROOT / "examples" / "star_clips.py")
+    spec = importlib.util.spec_from_file_location("star_clips", ROOT / "scripts" / "star_clips.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -29,7 +29,7 @@ def page(comfy):
 
 
 def open_template(page, name):
-    pack = page.get_by_text("aiprod-v2", exact=True)
+    pack = page.get_by_role("option", name="aiprod-v2", exact=True)
     if not pack.is_visible():  # the template browser opens by itself only on a first visit
         page.locator(".side-bar-button").filter(has_text="Templates").click()
     pack.click()

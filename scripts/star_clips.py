@@ -3,7 +3,7 @@ captioned in three languages, plus (optionally) clips the base model itself gene
 old vocabulary, so that the LoRA learns the star without redrawing circles, squares and triangles
 (prior preservation, as in DreamBooth).
 
-    python examples/star_clips.py --out star_clips --stars 48 --prior 48
+    python scripts/star_clips.py --out star_clips --stars 48 --prior 48
 
 Each clip is an .mp4 with a same-name .txt caption: the folder layout `aiprod train --data` reads.
 """
