@@ -13,13 +13,16 @@ from aiprod_core.pipeline import build_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    # Small tensors gain little from threads, and OpenMP workers spinning on a busy 2-core
-    # machine can slow a module down tenfold.
+    # Small tensors gain little from threads, and OpenMP workers spinning on a busy 2-core machine can slow
+    # a test down by a factor of 30 or more (a trainer test: 135 s with 2 threads beside another job, 1.7 s with 1).
     n = torch.get_num_threads()
     torch.set_num_threads(1)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OMP_NUM_THREADS", "1")  # and in the commands the tests start
     yield
+    mp.undo()
     torch.set_num_threads(n)
 
 
