@@ -25,3 +25,14 @@ class ModelPatch:
 
     def with_lora(self, lora: LoRA, strength: float, name: str) -> ModelPatch:
         return dataclasses.replace(self, loras=(*self.loras, (lora, strength, name)))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """AIPROD_DATASET: where training clips come from, at what size."""
+
+    folder: str | None  # a folder or .jsonl inside ComfyUI's input directory; None = the synthetic world
+    frames: int
+    height: int
+    width: int
+    world: dict = field(default_factory=dict)  # WorldSpec fields for the synthetic world

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,21 +18,10 @@ from aiprod_core.train.trainer import Trainer, TrainOptions
 from aiprod_core.train.world import ALL_SHAPES, WorldSpec
 
 from . import comfy
-from .handles import ModelPatch
+from .handles import Dataset, ModelPatch
 
 CATEGORY = "AIPROD/training"
 SOURCES = ("synthetic world", "folder")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """AIPROD_DATASET: where training clips come from, at what size."""
-
-    folder: str | None  # a folder or .jsonl inside ComfyUI's input directory; None = the synthetic world
-    frames: int
-    height: int
-    width: int
-    world: dict = field(default_factory=dict)  # WorldSpec fields for the synthetic world
 
 
 class VideoDataset:
