@@ -39,6 +39,8 @@ def _add_motion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow-start", type=float, default=0.0, help="first fraction of the steps guided (0 = from the start)")
     p.add_argument("--flow-end", type=float, default=0.0,
                    help="steps before this fraction keep the noise on the warped noise (0 = the initial noise only)")
+    p.add_argument("--flow-pull", type=float, default=1.0,
+                   help="how far each of those steps pulls the noise onto the warped noise, 0..1 (1 = all the way)")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -72,6 +74,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         flow_strength=args.flow_strength,
         flow_start=args.flow_start,
         flow_end=args.flow_end,
+        flow_pull=args.flow_pull,
     )
     fps = args.fps or model.config.fps
     path = write_video(args.output, video, fps=fps)
@@ -218,7 +221,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         result = motion_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps, cfg=args.cfg,
                                   seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
-                                  flow_end=args.flow_end, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
+                                  flow_end=args.flow_end, flow_pull=args.flow_pull, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
         return 0
     if args.what == "upscale":

@@ -127,6 +127,7 @@ def sample_latent(
     flow_strength: float = 1.0,
     flow_start: float = 0.0,
     flow_end: float = 0.0,
+    flow_pull: float = 1.0,
     compression: tuple[int, int] = (8, 4),
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
@@ -138,7 +139,7 @@ def sample_latent(
     Motion guidance: `flow` [N,H,W,2] (the clip's pixel flow, or a list with one per batch item) warps the
     noise (flow.warp.warp_noise, blended with `flow_strength`); the initial noise is the warped noise when
     flow_start == 0, and the steps with flow_start <= i / steps < flow_end (after the first) pull the running
-    noise estimate back onto it (sampling.noise_guidance). compression: the VAE's (spatial, temporal) one.
+    noise estimate back onto it by `flow_pull` (sampling.noise_guidance). compression: the VAE's (spatial, temporal) one.
     """
     check_offload(offload)
     if sampler not in SAMPLERS:
@@ -156,6 +157,8 @@ def sample_latent(
     if flow is not None:
         from .flow.warp import warp_noise  # OpenCV is imported only when a flow is given
 
+        if not 0.0 <= flow_pull <= 1.0:
+            raise ValueError(f"flow_pull={flow_pull}; expected 0..1 (the fraction of the way each guided step pulls the noise)")
         guide = warp_noise(flow, shape, seed, flow_strength, *compression)
         guided = step_range(len(sigmas) - 1, flow_start, flow_end)
         noise = guide if flow_start == 0 else noise
@@ -163,7 +166,7 @@ def sample_latent(
 
     def run(velocity, x):
         if guide is not None and any(i > 0 for i in guided):
-            return sample_noise_guided(SAMPLERS[sampler], velocity, x, sigmas, guide, guided, callback=callback)
+            return sample_noise_guided(SAMPLERS[sampler], velocity, x, sigmas, guide, guided, flow_pull, callback)
         return SAMPLERS[sampler](velocity, x, sigmas, callback)
 
     if offload == "none":
@@ -233,6 +236,7 @@ def generate(
     flow_strength: float = 1.0,
     flow_start: float = 0.0,
     flow_end: float = 0.0,
+    flow_pull: float = 1.0,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
 
@@ -262,7 +266,7 @@ def generate(
     kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1), offload=offload,
               memory_plan=plan, weight_dtype=weight_dtype)
     motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
-                  compression=(c.vae.spatial_compression, c.vae.temporal_compression))
+                  flow_pull=flow_pull, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
     latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
     if upscale:
         with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):

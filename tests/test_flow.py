@@ -260,6 +260,12 @@ def test_sample_latent_with_flow(tiny, one_thread):
     guided = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, **kw)
     renoised = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, **kw)
     assert not torch.allclose(guided, plain) and not torch.allclose(renoised, guided)
+    # flow_pull scales the pull: 0 leaves only the warped initial noise, a half pull lies between
+    assert torch.equal(sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, flow_pull=0.0, **kw), guided)
+    half = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, flow_pull=0.5, **kw)
+    assert not torch.allclose(half, guided) and not torch.allclose(half, renoised)
+    with pytest.raises(ValueError, match="flow_pull"):
+        sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, flow_pull=1.5, **kw)
 
 
 def test_cli_flow_extract_and_guided_generate(tmp_path, one_thread, capsys):
@@ -328,11 +334,12 @@ def test_trainer_with_warped_noise(tmp_path, one_thread):
 
 def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
     args = ["eval", "motion", "--clips", "2", "--per-preset", "1", "--steps", "1", "--cfg", "1",
-            "--flow-strength", "0.8", "--presets", "pan-left,zoom-in", "-q"]
+            "--flow-strength", "0.8", "--flow-end", "0.5", "--flow-pull", "0.5", "--presets", "pan-left,zoom-in", "-q"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["world_clips"]) == {"guided", "unguided", "random_guidance"} == set(out["camera_presets"])
-    assert out["settings"]["strength"] == 0.8 and out["settings"]["presets"] == ["pan-left", "zoom-in"]
+    assert out["settings"]["strength"] == 0.8 and out["settings"]["flow_pull"] == 0.5
+    assert out["settings"]["flow_end"] == 0.5 and out["settings"]["presets"] == ["pan-left", "zoom-in"]
     for row in out["world_clips"].values():
         assert row["epe"] >= 0 and 0 <= row["colour"] <= 1
     assert 0 <= out["summary"]["camera_direction_agreement_guided"] <= 1

@@ -56,6 +56,7 @@ def motion_adherence(
     strength: float = 1.0,
     flow_start: float = 0.0,
     flow_end: float = 0.0,
+    flow_pull: float = 1.0,
     method: str = "farneback",
     camera_speed: float = 1.0,
     batch: int = 16,
@@ -66,7 +67,7 @@ def motion_adherence(
     c = model.config
     frames, height, width = c.frames, c.height, c.width
     cache = EmbeddingCache()
-    kw = dict(steps=steps, cfg=cfg, flow_strength=strength, flow_start=flow_start, flow_end=flow_end,
+    kw = dict(steps=steps, cfg=cfg, flow_strength=strength, flow_start=flow_start, flow_end=flow_end, flow_pull=flow_pull,
               compression=(c.vae.spatial_compression, c.vae.temporal_compression))
     rng = np.random.default_rng(seed)
 
@@ -135,7 +136,7 @@ def motion_adherence(
     return {
         "model": model.source,
         "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
-                     "strength": strength, "flow_start": flow_start, "flow_end": flow_end, "flow_method": method,
+                     "strength": strength, "flow_start": flow_start, "flow_end": flow_end, "flow_pull": flow_pull, "flow_method": method,
                      "camera_speed": camera_speed, "presets": list(presets)},
         "world_clips": world_out,
         "camera_presets": cam_out,
