@@ -78,3 +78,16 @@ def test_set_input_by_id_class_or_title():
         set_input(api, "AIPRODTextEncode.text=x")
     with pytest.raises(ValueError, match=r"NODE\.INPUT=VALUE"):
         set_input(api, "steps=3")
+
+
+def test_run_workflow_without_a_server_says_how_to_start_one(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "aiprod_core.cli", "run-workflow", str(ROOT / "workflows" / "api" / "aiprod_t2v.json"),
+                        "--server", f"http://127.0.0.1:{port}", "-o", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and "is ComfyUI running there?" in r.stderr and "Traceback" not in r.stderr
