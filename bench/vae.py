@@ -39,29 +39,13 @@ def _reset_peak() -> bool:
         return False
 
 
-def _tensor_peak_bytes(prof) -> int:
-    """Peak of live tensor bytes during a profiled region, from the allocation events in time order."""
-    from torch._C._profiler import _EventType
-
-    allocs, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        e = stack.pop()
-        if e.tag == _EventType.Allocation:
-            allocs.append((e.start_time_ns, e.extra_fields.alloc_size))
-        stack.extend(e.children)
-    live = peak = 0
-    for _, size in sorted(allocs):
-        live += size
-        peak = max(peak, live)
-    return peak
-
-
 def run_case(case: dict) -> dict:
     """Run one decode case in this process and return its figures."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     from aiprod_core.config import preset
+    from aiprod_core.memory.measure import profiler_peak
     from aiprod_core.models.vae import CausalVideoVAE
 
     torch.set_num_threads(case["threads"])
@@ -91,7 +75,7 @@ def run_case(case: dict) -> dict:
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             vae.decode(z, **kwargs)
     rss_mib = (peak_hwm - base_rss) / 1024
-    tensor_mib = _tensor_peak_bytes(prof) / 2**20
+    tensor_mib = profiler_peak(prof) / 2**20
     return {
         **case,
         "latent": [1, cfg.latent_channels, t, h, w],

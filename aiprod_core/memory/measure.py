@@ -14,7 +14,9 @@ from typing import Any
 import torch
 
 
-def _profiler_peak(prof) -> int:
+def profiler_peak(prof) -> int:
+    """Peak of live CPU allocator bytes during a torch.profiler region (profile_memory=True), from its
+    allocation and free events in time order."""
     from torch._C._profiler import _EventType
 
     allocs, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
@@ -44,4 +46,4 @@ def measure_peak(fn: Callable[[], Any], device: torch.device | str = "cpu") -> t
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = fn()
-    return out, _profiler_peak(prof)
+    return out, profiler_peak(prof)
