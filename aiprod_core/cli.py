@@ -13,9 +13,9 @@ from .config import PRESETS, ConfigError
 from .memory.engine import StageOutOfMemoryError
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def _add_model_args(p: argparse.ArgumentParser, default: str = "the embedded aiprod-v2-tiny model") -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--model", help="a .safetensors checkpoint (default: the embedded aiprod-v2-tiny model)")
+    g.add_argument("--model", help=f"a .safetensors checkpoint (default: {default})")
     g.add_argument("--preset", choices=sorted(PRESETS), help="build a preset with random weights instead")
 
 
@@ -190,6 +190,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.reinit import reinitialise
 
         reinitialise(model, [n.strip() for n in args.reinit.split(",") if n.strip()], seed=args.seed)
+    if args.absolute_positions:
+        from .train.reinit import add_absolute_positions
+
+        add_absolute_positions(model, args.absolute_positions)
     data = None
     if args.data:
         from .train.folder import VideoFolderData
@@ -223,6 +227,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                   seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
                                   flow_end=args.flow_end, flow_pull=args.flow_pull, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
+        return 0
+    if args.what == "reliance":
+        from .eval.reliance import text_reliance
+
+        print(json.dumps(text_reliance(model, clips=args.clips, seed=args.seed), indent=2))
         return 0
     if args.what == "upscale":
         from .eval.upscale import upscaler_vs_bicubic
@@ -327,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on a frozen model (0 = full training)")
     t.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: the rank)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--absolute-positions", type=int, default=0, metavar="N",
+                   help="add absolute-position features (N frequencies per axis) to a backbone without them; they "
+                        "start at zero, so training continues from what the model computes")
     t.add_argument("--reinit", metavar="NAMES", help="comma-separated components to start from fresh random weights, "
                    "keeping the rest of --model (e.g. backbone,text_encoder: train them on the model's VAE)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
@@ -339,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--offload", default="none", choices=["none", "stream"],
                    help="stream: a LoRA run keeps the frozen blocks in CPU memory and streams them to --device")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_model_args(t)
+    _add_model_args(t, default="a LoRA trains on the embedded aiprod-v2-tiny model; full training starts from a "
+                                  "random tiny preset, so pass the embedded file to continue training it")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="measure a model")
@@ -366,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--clips", type=int, default=16)
     u.add_argument("--seed", type=int, default=0)
     u.set_defaults(func=cmd_eval)
+
+    r = esub.add_parser("reliance", help="how much the denoising loss rises when the caption names the wrong colour, "
+                                         "shape or direction, per noise level (JSON): which words the model reads")
+    _add_model_args(r)
+    r.add_argument("--clips", type=int, default=48)
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=cmd_eval)
 
     m = esub.add_parser("motion", help="motion guidance: flow error and direction, guided vs unguided vs random (JSON)")
     _add_model_args(m)

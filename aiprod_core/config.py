@@ -84,6 +84,10 @@ class BackboneConfig:
     # i.e. 64 latent steps per unit in space: the same fraction per latent step as (20, 64, 64) here.
     rope_max_pos: tuple[int, int, int] = (20, 64, 64)
     pooled_text: bool = True  # masked-mean text embedding added to the AdaLN timestep embedding
+    # frequencies per axis of the absolute-position features added to the tokens (0: none, as in LTX). RoPE and
+    # convolutions see only relative positions, so a model without them cannot put "the object starts on the
+    # right" into its high-noise prediction, which is where a caption's direction of motion has to act
+    absolute_positions: int = 0
 
     @property
     def head_dim(self) -> int:
@@ -236,7 +240,7 @@ def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
 
 
 def _tiny() -> ModelConfig:
-    return ModelConfig()
+    return ModelConfig(backbone=BackboneConfig(absolute_positions=4))
 
 
 def _small() -> ModelConfig:

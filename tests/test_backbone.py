@@ -299,3 +299,32 @@ def test_base_preset_size_and_blocks_on_meta_device():
 def test_invalid_config_is_rejected():
     with pytest.raises(ValueError, match="pattern"):
         HybridBackbone(BackboneConfig(pattern="AXC"))
+
+
+def test_absolute_positions_start_at_zero_and_break_translation_symmetry():
+    """RoPE and convolutions see only relative positions: on a uniform input, tokens far from the borders get the
+    same output. Absolute-position features let the model tell them apart; they are zero at init, so a backbone
+    extended with them computes what it did before."""
+    from aiprod_core.models.backbone import position_features
+
+    feats = position_features((2, 3, 4), 4, "cpu", torch.float32)
+    assert feats.shape == (24, 24) and feats.abs().max() <= 1
+    # token order is (t, h, w): the last token is the last frame's bottom-right corner
+    assert torch.allclose(feats[-1, :12], position_features((2, 3, 4), 4, "cpu", torch.float32)[-1, :12])
+    assert not torch.allclose(feats[0], feats[1]) and torch.allclose(feats[0, 4:8], feats[1, 4:8])  # same t and h
+
+    plain = _tiny(absolute_positions=0)
+    _perturb_head(plain)
+    extended = _tiny(absolute_positions=4)
+    missing, unexpected = extended.load_state_dict(plain.state_dict(), strict=False)
+    assert set(missing) == {"pos_embed.weight", "pos_embed.bias"} and not unexpected
+    x = torch.ones(1, 16, 2, 24, 24)  # uniform content
+    sigma, ctx = torch.tensor([0.5]), torch.randn(1, 5, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before, after = plain(x, sigma, ctx), extended(x, sigma, ctx)
+        assert torch.equal(before, after)
+        # in the interior only the edges of attention's window differ: nearly the same output
+        assert (before[..., 11, 11] - before[..., 12, 13]).abs().max() < 0.02
+        torch.nn.init.normal_(extended.pos_embed.weight, std=0.5)
+        moved = extended(x, sigma, ctx)
+    assert (moved[..., 11, 11] - moved[..., 12, 13]).abs().max() > 0.2

@@ -332,6 +332,39 @@ def test_trainer_with_warped_noise(tmp_path, one_thread):
     assert out.is_file()
 
 
+def test_camera_clips_are_always_trained_with_warped_noise(tmp_path, one_thread):
+    """A camera move is not in the caption: its clips get warped noise even in a phase without any, and the rest
+    of the batch keeps plain noise."""
+    from aiprod_core.train.data import WorldData
+    from aiprod_core.train.phases import Phase
+    from aiprod_core.train.trainer import Trainer, TrainOptions
+
+    world = {"frames": 9, "height": 32, "width": 32, "motions": ["still", "left"], "camera": 1.0}
+    phase = Phase("camera", steps=1, batch=2, warmup=1, world=world)
+    data = WorldData(0)
+    samples = [data.sample(phase, 0, 0, i) for i in range(12)]
+    moved = [s for s in samples if s.always_warp]
+    plain = [s for s in samples if not s.always_warp]
+    assert moved and plain and all(s.flow is not None for s in moved) and all(s.flow is None for s in plain)
+    trainer = Trainer(build_model(preset("tiny")), [phase], TrainOptions(tmp_path / "run", validate=False, progress=False))
+    pair = [moved[0], plain[0]]
+    noise = torch.randn(2, 16, 3, 4, 4)
+    warped = trainer._warped(phase, pair, noise, [torch.Generator().manual_seed(i) for i in range(2)])
+    assert not torch.allclose(warped[0], noise[0]) and torch.equal(warped[1], noise[1])
+
+
+def test_sigma_shift_moves_training_towards_high_noise():
+    from aiprod_core.train.objectives import sample_sigmas
+    from aiprod_core.train.phases import Phase
+
+    def share_above(shift):
+        s = sample_sigmas(4000, 320, torch.Generator().manual_seed(0), shift=shift)
+        return float((s > 0.9).float().mean())
+
+    assert share_above(2.0) > 2 * share_above(None) > 0
+    assert Phase("p", sigma_shift=2.0).sigma_shift == 2.0
+
+
 def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
     args = ["eval", "motion", "--clips", "2", "--per-preset", "1", "--steps", "1", "--cfg", "1",
             "--flow-strength", "0.8", "--flow-end", "0.5", "--flow-pull", "0.5", "--presets", "pan-left,zoom-in", "-q"]
@@ -343,3 +376,35 @@ def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
     for row in out["world_clips"].values():
         assert row["epe"] >= 0 and 0 <= row["colour"] <= 1
     assert 0 <= out["summary"]["camera_direction_agreement_guided"] <= 1
+    # the world's own camera clips of the same scenes are told right: the measure can reach its goal
+    assert out["camera_presets_ceiling_world_clips"]["direction_agrees"] == 1.0
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_world_camera_clips_move_as_their_flow_says(preset):
+    """A still scene filmed with a camera move: the exact flow is the preset's field, each frame is the previous one
+    carried along it, a measured flow points the same way, and no caption calls the camera static."""
+    from aiprod_core.train.captions import LANGUAGES, _says_static_camera
+    from aiprod_core.train.world import EASY, make_clip
+    from aiprod_core.train.world_flow import world_flow
+
+    spec = dataclasses.replace(EASY, frames=9, motions=("still",), objects=(2, 2), camera=1.0)
+    seed = next(s for s in range(200) if make_clip(s, spec).scene.camera == preset)
+    clip = make_clip(seed, spec)
+    flow = world_flow(clip.scene, 9, 64, 64)
+    assert torch.allclose(flow, camera_flow(preset, 9, 64, 64, clip.scene.camera_speed))
+    # frame t+1 sampled back along the flow is frame t, away from the borders the picture enters from
+    ys, xs = np.mgrid[0:64, 0:64].astype(np.float32)
+    for t in (0, 4):
+        back = cv2.remap(clip.frames[t + 1], xs + flow[t, ..., 0].numpy(), ys + flow[t, ..., 1].numpy(), cv2.INTER_LINEAR)
+        assert np.abs(back - clip.frames[t])[8:-8, 8:-8].mean() < 0.02
+    assert np.abs(clip.frames[-1] - clip.frames[0]).mean() > 0.01  # the picture did move
+    assert dominant_preset(extract_flow(clip.frames, "farneback").flow)[0] == preset
+    for lang in LANGUAGES:
+        text = make_clip(seed, spec, language=lang).caption
+        assert not any(w in text for w in ("static", "fija", "ferma", "parada", "steht fest", "зафиксирована", "固定", "مثبتة"))
+    # specs without camera moves draw no camera and keep the scenes they had
+    plain = dataclasses.replace(spec, camera=0.0)
+    assert make_clip(seed, plain).scene.camera is None
+    assert make_clip(seed, plain).scene.objects == clip.scene.objects
+    assert not _says_static_camera("a red circle")

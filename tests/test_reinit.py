@@ -36,3 +36,43 @@ def test_reinit_rejects_unknown_names(one_thread):
 def test_train_parser_takes_reinit():
     args = build_parser().parse_args(["train", "--out", "x", "--reinit", "backbone,text_encoder"])
     assert args.reinit == "backbone,text_encoder"
+
+
+def test_absolute_positions_added_to_a_saved_model_train_and_reload(tmp_path, one_thread):
+    """A model saved without absolute positions gains them from the train command: same output at the start,
+    then trained weights that load back with the new config."""
+    import dataclasses
+    import json
+
+    from aiprod_core.checkpoint import save_checkpoint
+    from aiprod_core.cli import main
+    from aiprod_core.pipeline import load_model
+    from aiprod_core.train.reinit import add_absolute_positions
+
+    cfg = preset("tiny")
+    cfg = dataclasses.replace(cfg, upscaler=None, backbone=dataclasses.replace(cfg.backbone, absolute_positions=0))
+    old = build_model(cfg, seed=1)
+    torch.nn.init.normal_(old.backbone.proj_out.weight, std=0.1)
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, cfg, {"backbone": old.backbone, "vae": old.vae, "text_encoder": old.text_encoder})
+
+    model = load_model(path)
+    x, sigma, ctx = torch.randn(1, 16, 2, 4, 4), torch.tensor([0.7]), torch.randn(1, 3, 128)
+    with torch.no_grad():
+        before = model.backbone(x, sigma, ctx)
+        add_absolute_positions(model, 4)
+        assert torch.equal(model.backbone(x, sigma, ctx), before)
+    assert model.config.backbone.absolute_positions == 4
+    with pytest.raises(ValueError, match="already has"):
+        add_absolute_positions(model, 4)
+
+    phases = tmp_path / "p.json"
+    phases.write_text(json.dumps([{"name": "p", "steps": 2, "batch": 1, "warmup": 1,
+                                   "world": {"frames": 5, "height": 32, "width": 32}}]))
+    out = tmp_path / "run"
+    args = ["train", "--model", str(path), "--absolute-positions", "4", "--phases", str(phases), "--out", str(out),
+            "--no-validation", "-q", "--name", "new"]
+    assert main(args) == 0
+    trained = load_model(out / "new.safetensors")
+    assert trained.config.backbone.absolute_positions == 4
+    assert trained.backbone.pos_embed.weight.abs().sum() > 0  # trained away from zero

@@ -53,3 +53,16 @@ def test_preview_factors_predict_the_colours_of_real_latents(model):
         errors.append(((pred - target) ** 2).mean())
         spread.append(((target - target.mean((1, 2, 3), keepdim=True)) ** 2).mean())
     assert sum(errors) < 0.5 * sum(spread)  # far better than a flat colour
+
+
+def test_reliance_shows_which_words_the_model_reads(model):
+    """The wrong colour word costs the shipped model loss at high noise (it reads colour); a random model with a
+    zero output head predicts the same whatever the caption, so every rise is 0."""
+    from aiprod_core.config import preset
+    from aiprod_core.eval.reliance import text_reliance
+    from aiprod_core.pipeline import build_model
+
+    r = text_reliance(model, clips=12, sigmas=(0.9,), noises=1)["loss_rise_with_wrong_word"]
+    assert r["colour"]["0.9"] > 0.1, r
+    blank = text_reliance(build_model(preset("tiny")), clips=4, sigmas=(0.9,), noises=1)["loss_rise_with_wrong_word"]
+    assert all(abs(v["0.9"]) < 1e-6 for v in blank.values()), blank

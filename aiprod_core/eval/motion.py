@@ -7,9 +7,11 @@ the guidance flow), unguided (plain noise) and random guidance (another item's f
   measured: end-point error (EPE) between the flow of the generated clip and the guidance flow, over all
   pixels and over the pixels that move in the guidance; the direction of the object (OpenCV classifier)
   against the clip's; colour and shape adherence.
-- camera presets: the guidance is a preset's flow and the prompt a still object's caption; measured: EPE and
-  whether the dominant motion of the generated clip (the preset field with the highest cosine similarity to
-  its mean flow) is the preset's.
+- camera presets: the guidance is a preset's flow and the prompt a caption of two still objects; measured: EPE
+  and whether the dominant motion of the generated clip (the preset field with the highest cosine similarity to
+  its mean flow) is the preset's. Two objects, because on black only objects show motion, and one small object
+  turning about the centre moves like a pan: the world's own camera clips of one object are told right in only
+  64% of cases, of two in all. The ceiling, those world clips measured the same way, comes from the same run.
 
 Both flows are measured with the same extractor at the clip's size, so EPE compares like with like.
 """
@@ -26,7 +28,7 @@ from ..flow.extract import extract_flow
 from ..pipeline import VideoModel, decode_latent, sample_latent
 from ..text import EmbeddingCache, encode_cached
 from ..train.data import item_seed
-from ..train.world import EASY, make_clip
+from ..train.world import EASY, make_clip, render
 from .classify import classify_clip
 
 CONDITIONS = ("guided", "unguided", "random_guidance")
@@ -76,7 +78,7 @@ def motion_adherence(
 
     # world clips: a moving object, its own flow as guidance; camera presets: a still object, the preset's flow
     spec = dataclasses.replace(EASY, frames=frames, height=height, width=width, motions=("left", "right", "up", "down"))
-    still = dataclasses.replace(spec, motions=("still",))
+    still = dataclasses.replace(spec, motions=("still",), objects=(2, 2))
     items = []  # (kind, clip, guidance flow, another item's flow, preset or None)
     world = [make_clip(item_seed(seed, 7, i), spec) for i in range(clips)]
     guides = [measure(k.frames) for k in world]
@@ -132,6 +134,14 @@ def motion_adherence(
         return {cond: {key: _mean([r[key] for r in rs]) for key in rs[0]} for cond, rs in rows.items() if rs}
 
     world_out, cam_out = table(world_rows), table(cam_rows)
+    # ceiling: the world's own clip of each camera item's scene filmed with the preset, measured the same way
+    ceiling = []
+    for kind, k, guide, _, preset in items:
+        if kind == "camera":
+            scene = dataclasses.replace(k.scene, camera=preset, camera_speed=camera_speed)
+            f = measure(render(scene, frames, height, width))
+            ceiling.append({"epe": end_point_error(f, guide), "direction_agrees": float(dominant_preset(f)[0] == preset)})
+    cam_ceiling = {key: _mean([r[key] for r in ceiling]) for key in ceiling[0]} if ceiling else {}
     g, u = world_out["guided"], world_out["unguided"]
     return {
         "model": model.source,
@@ -140,6 +150,7 @@ def motion_adherence(
                      "camera_speed": camera_speed, "presets": list(presets)},
         "world_clips": world_out,
         "camera_presets": cam_out,
+        "camera_presets_ceiling_world_clips": cam_ceiling,
         "summary": {
             "epe_guided_over_unguided": g["epe"] / u["epe"] if u["epe"] else float("nan"),
             "epe_moving_guided_over_unguided": g["epe_moving"] / u["epe_moving"] if u["epe_moving"] else float("nan"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 PRESETS = ("pan-left", "pan-right", "tilt-up", "tilt-down", "zoom-in", "zoom-out", "rotate-cw", "rotate-ccw")
@@ -57,6 +58,21 @@ def camera_field(preset: str, height: int, width: int, speed: float = 1.0) -> to
         c, s = math.cos(a), math.sin(a)
         u, v = c * dx + s * dy - dx, -s * dx + c * dy - dy
     return torch.stack([u, v], dim=-1)
+
+
+def camera_affine(preset: str, height: int, width: int, speed: float = 1.0, frames: int = 1) -> np.ndarray:
+    """The 2x3 affine map (pixel coordinates, OpenCV's convention) that moves the picture `frames` frames of a
+    preset on: one step of it is exactly the field of `camera_field`, p -> p + field(p)."""
+    if height < 2 or width < 2:
+        raise ValueError(f"a camera move needs a frame of at least 2x2 pixels, not {width}x{height}")
+    field = camera_field(preset, height, width, speed).double().numpy()
+    # the field is affine in p, so three pixels fix it: (0, 0), one to the right, one down
+    f0, fx, fy = field[0, 0], field[0, 1], field[1, 0]
+    step = np.eye(3)
+    step[:2, 0] += fx - f0
+    step[:2, 1] += fy - f0
+    step[:2, 2] = f0
+    return np.linalg.matrix_power(step, frames)[:2]
 
 
 def camera_flow(preset: str, frames: int, height: int, width: int, speed: float = 1.0) -> torch.Tensor:

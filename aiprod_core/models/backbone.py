@@ -140,6 +140,18 @@ class ConvBlock(nn.Module):
         return torch.addcmul(x, gate_mlp, self.ff(_modulate(x, shift_mlp, scale_mlp)))
 
 
+def position_features(grid: Grid, n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """[t*h*w, 6n] sin/cos of k*pi*f for k = 1..n, where f is each token's place along t, h and w as a fraction of
+    the clip (0 at the first frame or edge, 1 at the last): the same features at any resolution or length."""
+    axes = []
+    for size in grid:
+        f = (torch.arange(size, dtype=torch.float32) + 0.5) / size if size > 1 else torch.zeros(1)
+        axes.append(f)
+    frac = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)  # (N, 3)
+    angles = (frac[:, :, None] * torch.arange(1, n + 1) * math.pi).reshape(len(frac), -1)  # (N, 3n)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).to(device=device, dtype=dtype)
+
+
 class HybridBackbone(nn.Module):
     """Velocity predictor for rectified flow over a patchified video latent.
 
@@ -155,6 +167,11 @@ class HybridBackbone(nn.Module):
         self.gradient_checkpointing = False
 
         self.proj_in = nn.Linear(cfg.in_channels, w)
+        if cfg.absolute_positions:
+            # zero at init: a model extended with it starts out computing what it did before
+            self.pos_embed = nn.Linear(6 * cfg.absolute_positions, w)
+            nn.init.zeros_(self.pos_embed.weight)
+            nn.init.zeros_(self.pos_embed.bias)
         self.time_embed = nn.Sequential(nn.Linear(_TIME_FREQ_DIM, w), nn.SiLU(), nn.Linear(w, w))
         self.caption_projection = nn.Sequential(
             nn.Linear(cfg.text_dim, w), nn.GELU(approximate="tanh"), nn.Linear(w, w)
@@ -239,6 +256,8 @@ class HybridBackbone(nn.Module):
         b, _, t, h, w = x.shape
         grid = (t, h, w)
         tokens = self.proj_in(x.flatten(2).transpose(1, 2))  # (B, N, W), tokens in (t,h,w) order
+        if self.cfg.absolute_positions:
+            tokens = tokens + self.pos_embed(position_features(grid, self.cfg.absolute_positions, x.device, tokens.dtype))
 
         ctx, mask = self._prepare_text(context.to(tokens.dtype), context_mask)
 

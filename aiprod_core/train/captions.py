@@ -1675,6 +1675,8 @@ def caption(scene: Scene, language: str, rng: np.random.Generator, split: str = 
     back to front; rng picks the frame and every synonym, so the same rng state gives the same caption."""
     grammar = _grammar(language)
     ids = frame_ids(language, split)
+    if scene.camera is not None:  # a moving camera: no frame that says it is static
+        ids = tuple(i for i in ids if not _says_static_camera(grammar.frames[i])) or ids
     frame_id = ids[int(rng.integers(len(ids)))]
     frame = grammar.frames[frame_id]
     count = len(scene.objects)
@@ -1689,6 +1691,15 @@ def caption(scene: Scene, language: str, rng: np.random.Generator, split: str = 
         for slot in slots
     }
     return grammar.finish(template.format(**filled)), frame_id
+
+
+# the word for "camera" in the frames that call it static (English, Spanish, Italian, Portuguese, German, Russian,
+# Chinese, Japanese, Korean, Arabic)
+_CAMERA_WORDS = ("camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا")
+
+
+def _says_static_camera(frame) -> bool:
+    return any(w in t for t in ((frame,) if isinstance(frame, str) else frame) for w in _CAMERA_WORDS)
 
 
 def attribute_words(language: str) -> Words:

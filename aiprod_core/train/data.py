@@ -27,6 +27,9 @@ class Sample:
     latent: torch.Tensor | None = None  # [C,t,h,w], when the source has cached latents
     labels: dict[str, int] | None = None  # attribute classes for the text objective; -1 = unknown
     flow: torch.Tensor | None = None  # [F-1,H,W,2] pixel flow of the clip, when training with warped noise
+    # noise it along `flow` whatever the phase's fraction: a camera move is not in the caption, so the noise is the
+    # only thing that can say how the camera moves (with plain noise the model would learn random camera moves)
+    always_warp: bool = False
 
 
 def video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -57,7 +60,8 @@ class WorldData:
             o = objs[0]
             labels = {"colour": COLOURS.index(o.colour), "shape": ALL_SHAPES.index(o.shape), "motion": MOTIONS.index(o.motion)}
         flow = None
-        if phase.warped_noise > 0:  # the world's known motion, exact (no extraction error)
+        camera = clip.scene.camera is not None
+        if phase.warped_noise > 0 or camera:  # the world's known motion, exact (no extraction error)
             spec = phase.spec
             flow = world_flow(clip.scene, spec.frames, spec.height, spec.width)
-        return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels, flow=flow)
+        return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels, flow=flow, always_warp=camera)

@@ -10,11 +10,12 @@ from torch import nn
 from ..sampling.schedules import token_shift
 
 
-def sample_sigmas(batch: int, tokens: int, generator: torch.Generator, uniform_p: float = 0.1) -> torch.Tensor:
-    """[B] training sigmas: logit-normal, shifted by the token-count rule, uniform `uniform_p` of the time
-    (LTX-2 trainer's ShiftedLogitNormalTimestepSampler)."""
+def sample_sigmas(batch: int, tokens: int, generator: torch.Generator, uniform_p: float = 0.1,
+                  shift: float | None = None) -> torch.Tensor:
+    """[B] training sigmas: logit-normal, shifted by `shift` (default: the token-count rule), uniform
+    `uniform_p` of the time (LTX-2 trainer's ShiftedLogitNormalTimestepSampler)."""
     s = torch.sigmoid(torch.randn(batch, generator=generator))
-    e = torch.exp(torch.tensor(token_shift(tokens)))
+    e = torch.exp(torch.tensor(token_shift(tokens) if shift is None else shift))
     s = e / (e + 1 / s.clamp(1e-6, 1 - 1e-6) - 1)
     uniform = torch.rand(batch, generator=generator)
     s = torch.where(torch.rand(batch, generator=generator) < uniform_p, uniform, s)

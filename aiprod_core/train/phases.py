@@ -29,6 +29,9 @@ class Phase:
     caption_dropout: float = 0.1
     text_aux_weight: float = 0.1
     warped_noise: float = 0.0  # fraction of samples noised with noise warped along the clip's own flow
+    # shift of the training sigmas; None: LTX's token-count rule. A larger shift trains more at high noise,
+    # where a clip's layout and direction of motion are decided
+    sigma_shift: float | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

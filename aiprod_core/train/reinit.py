@@ -1,8 +1,12 @@
-"""Fresh random weights for some components of a loaded model, keeping the others: e.g. train the backbone
-and text encoder from scratch on a trained VAE (ablations, or a new backbone for an existing latent space)."""
+"""Changes to a loaded model before training: fresh random weights for some components, keeping the others (e.g.
+train the backbone and text encoder from scratch on a trained VAE), or absolute-position features added to a
+backbone that has none."""
 
 from __future__ import annotations
 
+import dataclasses
+
+from ..models.backbone import HybridBackbone
 from ..pipeline import VideoModel, build_model
 
 COMPONENTS = ("backbone", "vae", "text_encoder", "upscaler")
@@ -21,4 +25,22 @@ def reinitialise(model: VideoModel, names: list[str] | tuple[str, ...], seed: in
     for name in names:
         setattr(model, name, getattr(fresh, name))
     model.source = f"{model.source} with fresh {', '.join(names)}"
+    return model
+
+
+def add_absolute_positions(model: VideoModel, n: int) -> VideoModel:
+    """Give the backbone absolute-position features with `n` frequencies per axis (config.absolute_positions). Their
+    projection starts at zero, so the model computes exactly what it did until training moves it. Returns the same
+    model object."""
+    if n < 1:
+        raise ValueError(f"absolute positions n={n}: use at least 1 frequency per axis (4 in the tiny preset)")
+    have = model.config.backbone.absolute_positions
+    if have:
+        raise ValueError(f"this backbone already has absolute-position features ({have} per axis)")
+    config = dataclasses.replace(model.config, backbone=dataclasses.replace(model.config.backbone, absolute_positions=n))
+    backbone = HybridBackbone(config.backbone).to(next(model.backbone.parameters()).dtype)
+    missing, unexpected = backbone.load_state_dict(model.backbone.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("pos_embed.") for k in missing), (missing, unexpected)
+    model.config, model.backbone = config, backbone.train(model.backbone.training)
+    model.source = f"{model.source} with absolute positions"
     return model

@@ -269,9 +269,9 @@ class Trainer:
             with torch.no_grad():
                 x0 = m.vae.encode(self._videos(samples))
         tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
-        sigma = torch.cat([sample_sigmas(1, tokens, g) for g in gens]).to(self.device)
+        sigma = torch.cat([sample_sigmas(1, tokens, g, shift=phase.sigma_shift) for g in gens]).to(self.device)
         noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)
-        if phase.warped_noise > 0:
+        if phase.warped_noise > 0 or any(s.always_warp for s in samples):
             noise = self._warped(phase, samples, noise, gens)
         parts = {}
         if self.lora is not None:
@@ -290,14 +290,15 @@ class Trainer:
         return loss, parts
 
     def _warped(self, phase: Phase, samples: list[Sample], noise: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
-        """Replace the noise of a `phase.warped_noise` fraction of items by noise warped along the clip's own flow
-        (Go-with-the-Flow's recipe: the model learns that the noise's motion is the clip's motion). Items without
-        a flow (clips whose latents are cached) keep i.i.d. noise. The draws come after the item's others, so a
-        phase without warped noise sees the same random numbers as before."""
+        """Replace the noise of a `phase.warped_noise` fraction of items, and of every item marked `always_warp`
+        (camera moves), by noise warped along the clip's own flow (Go-with-the-Flow's recipe: the model learns that
+        the noise's motion is the clip's motion). Items without a flow (clips whose latents are cached) keep i.i.d.
+        noise. The draws come after the item's others, so a phase without warped noise sees the same random numbers
+        as before."""
         vae = self.model.config.vae
         out = noise.clone()
         for j, (s, g) in enumerate(zip(samples, gens)):
-            use = torch.rand((), generator=g).item() < phase.warped_noise
+            use = torch.rand((), generator=g).item() < phase.warped_noise or s.always_warp
             seed = int(torch.randint(2**62, (), generator=g))
             if use and s.flow is not None:
                 shape = (1, *noise.shape[1:])

@@ -64,6 +64,8 @@ class WorldSpec:
     sizes: classes from SIZE_RANGES (only "slow"/"fast" and "small"/"large" are named in captions).
     bounce, enter_exit: probability that a moving object bounces off a wall / enters or leaves the frame (axis-aligned
     motions only). crossing: probability that two objects' paths cross, the front one hiding the back one.
+    camera: probability that a scene whose objects are all still is filmed with a camera move (a preset of
+    flow.camera at a speed of 0.5-1.5), which moves the whole picture; captions then never call the camera static.
     """
 
     frames: int = 17
@@ -78,6 +80,7 @@ class WorldSpec:
     bounce: float = 0.0
     enter_exit: float = 0.0
     crossing: float = 0.0
+    camera: float = 0.0
 
     def __post_init__(self) -> None:
         if self.frames < 1 or (self.frames - 1) % 4:
@@ -99,7 +102,7 @@ class WorldSpec:
                 raise ValueError(f"{name}={values} has unknown or no entries {unknown}; choose from {known}")
         if hi > len(self.colours):
             raise ValueError(f"{hi} objects need {hi} distinct colours but colours={self.colours}; add colours")
-        for name in ("bounce", "enter_exit", "crossing"):
+        for name in ("bounce", "enter_exit", "crossing", "camera"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} is a probability; use a value in 0..1")
 
@@ -152,11 +155,14 @@ class SceneObject:
 @dataclass(frozen=True)
 class Scene:
     """Objects back to front (the last one is drawn on top); extent is the frame's (width, height) in short-side
-    units; frames is the clip length the scene was sampled for."""
+    units; frames is the clip length the scene was sampled for. camera: a camera preset (flow.camera.PRESETS) that
+    moves the whole picture at `camera_speed`, or None for a static camera."""
 
     objects: tuple[SceneObject, ...]
     extent: tuple[float, float] = (1.0, 1.0)
     frames: int = 17
+    camera: str | None = None
+    camera_speed: float = 1.0
 
 
 @dataclass
@@ -303,6 +309,14 @@ def render(scene: Scene, frames: int | None = None, height: int = 64, width: int
         rgb = np.asarray(COLOUR_RGB[obj.colour], np.float32)
         for t, (cx, cy) in enumerate(object_path(obj, frames, scene.extent)):
             _paint(out[t], obj, float(cx), float(cy), scale, rgb)
+    if scene.camera is not None:
+        import cv2
+
+        from aiprod_core.flow.camera import camera_affine
+
+        for t in range(1, frames):
+            move = camera_affine(scene.camera, height, width, scene.camera_speed, frames=t)
+            out[t] = cv2.warpAffine(out[t], move, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
     return out
 
 
@@ -455,7 +469,13 @@ def sample_scene(rng: np.random.Generator, spec: WorldSpec = EASY) -> Scene:
                     break
                 second = _sample_object(rng, spec, colours[1])
         objects.append(second)
-    return Scene(objects=tuple(objects), extent=spec.extent, frames=spec.frames)
+    camera, speed = None, 1.0
+    # drawn only when the spec asks for camera moves, so that other specs keep the scenes they always had
+    if spec.camera > 0 and spec.frames > 1 and all(o.motion == "still" for o in objects) and rng.random() < spec.camera:
+        from aiprod_core.flow.camera import PRESETS
+
+        camera, speed = _pick(rng, PRESETS), float(rng.uniform(0.5, 1.5))
+    return Scene(objects=tuple(objects), extent=spec.extent, frames=spec.frames, camera=camera, camera_speed=speed)
 
 
 def make_clip(seed: int, spec: WorldSpec = EASY, language: str | None = None, split: str = "train") -> Clip:

@@ -10,7 +10,12 @@ from .world import Scene, _shape_sdf, object_path
 
 def world_flow(scene: Scene, frames: int, height: int, width: int) -> torch.Tensor:
     """FLOW [frames-1,H,W,2] in pixels per frame: each pixel an object covers at frame t moves with that object
-    to frame t+1 (the front object wins where they overlap); the black background is still."""
+    to frame t+1 (the front object wins where they overlap); the black background is still. Under a camera move
+    (whose scenes have only still objects) every pixel moves with the camera, background included."""
+    if scene.camera is not None:
+        from ..flow.camera import camera_flow
+
+        return camera_flow(scene.camera, frames, height, width, scene.camera_speed)
     scale = min(height, width) / min(scene.extent)
     px = (np.arange(width) + 0.5) / scale
     py = (np.arange(height) + 0.5) / scale
