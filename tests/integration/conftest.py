@@ -71,8 +71,8 @@ def comfy(tmp_path_factory):
     (base / "custom_nodes" / PACK).symlink_to(ROOT, target_is_directory=True)
     (base / "input").mkdir()
     (base / "output").mkdir()
-    # the clip the video-to-video workflow loads
-    write_video(base / "input" / "aiprod_example.mp4", make_clip(7, WorldSpec()).frames, fps=8)
+    # the clip the video-to-video and motion-transfer workflows load: an object moving up, a motion to transfer
+    write_video(base / "input" / "aiprod_example.mp4", make_clip(4, WorldSpec()).frames, fps=8)
     config = base / "extra_model_paths.yaml"
     config.write_text(f"aiprod_tests:\n  base_path: {base}\n  custom_nodes: custom_nodes\n")
     port = _free_port()
