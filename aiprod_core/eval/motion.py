@@ -76,7 +76,7 @@ def motion_adherence(
     def measure(video: np.ndarray) -> torch.Tensor:
         return extract_flow(video, method).flow
 
-    # world clips: a moving object, its own flow as guidance; camera presets: a still object, the preset's flow
+    # world clips: a moving object, its own flow as guidance; camera presets: two still objects, the preset's flow
     spec = dataclasses.replace(EASY, frames=frames, height=height, width=width, motions=("left", "right", "up", "down"))
     still = dataclasses.replace(spec, motions=("still",), objects=(2, 2))
     items = []  # (kind, clip, guidance flow, another item's flow, preset or None)

@@ -310,7 +310,7 @@ def render(scene: Scene, frames: int | None = None, height: int = 64, width: int
         for t, (cx, cy) in enumerate(object_path(obj, frames, scene.extent)):
             _paint(out[t], obj, float(cx), float(cy), scale, rgb)
     if scene.camera is not None:
-        import cv2
+        import cv2  # here, not at the top: most of the world's users never film a camera move
 
         from aiprod_core.flow.camera import camera_affine
 
