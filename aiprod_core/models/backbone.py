@@ -12,6 +12,8 @@ D head_dim, L text tokens.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -187,17 +189,22 @@ class HybridBackbone(nn.Module):
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
 
-        self._rope_cache: dict[tuple, Rope] = {}
+        self._grid_cache: dict[tuple, Any] = {}
+
+    def _per_grid(self, kind: str, grid: Grid, device: torch.device, build: Callable[[], Any]) -> Any:
+        """`build()` for a latent grid on a device, built once: every step of a run has the same grid."""
+        key = (kind, *grid, str(device))
+        if key not in self._grid_cache:
+            if len(self._grid_cache) >= 16:  # a few resolutions at most; keep memory bounded
+                self._grid_cache.clear()
+            self._grid_cache[key] = build()
+        return self._grid_cache[key]
 
     def rope(self, grid: Grid, device: torch.device) -> Rope:
         """RoPE tables (cos, sin_rot), each [N, head_dim], for a latent grid (t, h, w); cached per grid."""
-        key = (*grid, str(device))
-        if key not in self._rope_cache:
-            if len(self._rope_cache) >= 8:  # a few resolutions at most; keep memory bounded
-                self._rope_cache.clear()
-            c = self.cfg
-            self._rope_cache[key] = rope_cos_sin(*grid, c.head_dim, c.rope_max_pos, c.rope_theta, device)
-        return self._rope_cache[key]
+        c = self.cfg
+        return self._per_grid("rope", grid, device,
+                              lambda: rope_cos_sin(*grid, c.head_dim, c.rope_max_pos, c.rope_theta, device))
 
     def _check_inputs(self, x: Tensor, sigma: Tensor, context: Tensor, context_mask: Tensor | None) -> None:
         c = self.cfg
@@ -257,7 +264,10 @@ class HybridBackbone(nn.Module):
         grid = (t, h, w)
         tokens = self.proj_in(x.flatten(2).transpose(1, 2))  # (B, N, W), tokens in (t,h,w) order
         if self.cfg.absolute_positions:
-            tokens = tokens + self.pos_embed(position_features(grid, self.cfg.absolute_positions, x.device, tokens.dtype))
+            n = self.cfg.absolute_positions
+            feats = self._per_grid("positions", grid, x.device,
+                                   lambda: position_features(grid, n, x.device, torch.float32))
+            tokens = tokens + self.pos_embed(feats.to(tokens.dtype))
 
         ctx, mask = self._prepare_text(context.to(tokens.dtype), context_mask)
 
