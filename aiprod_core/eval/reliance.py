@@ -19,11 +19,11 @@ from ..train.captions import LANGUAGES, caption
 from ..train.data import item_seed, video_tensor
 from ..train.world import BASIC_MOTIONS, COLOURS, EASY, SHAPES, make_clip
 
-SWAPS = {
-    "colour": lambda o, k: dataclasses.replace(o, colour=COLOURS[(COLOURS.index(o.colour) + k) % len(COLOURS)]),
-    "shape": lambda o, k: dataclasses.replace(o, shape=SHAPES[(SHAPES.index(o.shape) + k) % len(SHAPES)]),
-    # moving objects only: the caption names another of the four directions
-    "direction": lambda o, k: dataclasses.replace(o, motion=BASIC_MOTIONS[(BASIC_MOTIONS.index(o.motion) + k) % 4]),
+# attribute -> (SceneObject field, the values a caption may name instead); directions: the four moving ones
+ATTRIBUTES = {
+    "colour": ("colour", COLOURS),
+    "shape": ("shape", SHAPES),
+    "direction": ("motion", BASIC_MOTIONS[:4]),
 }
 
 
@@ -38,18 +38,16 @@ def text_reliance(model: VideoModel, clips: int = 48, sigmas: tuple[float, ...] 
     items = [make_clip(item_seed(seed, 9, i), spec, language=LANGUAGES[i % len(LANGUAGES)]) for i in range(clips)]
     x0 = model.vae.encode(torch.stack([video_tensor(k.frames) for k in items]))
     captions = {"right": [k.caption for k in items]}
-    for name, swap in SWAPS.items():
+    for name, (field, values) in ATTRIBUTES.items():
         wrong = []
         for i, k in enumerate(items):
-            shift = int(rng.integers(1, 4 if name == "direction" else (len(COLOURS) if name == "colour" else len(SHAPES))))
-            scene = dataclasses.replace(k.scene, objects=(swap(k.scene.objects[0], shift),))
+            o = k.scene.objects[0]
+            other = values[(values.index(getattr(o, field)) + int(rng.integers(1, len(values)))) % len(values)]
+            scene = dataclasses.replace(k.scene, objects=(dataclasses.replace(o, **{field: other}),))
             # the caption's own draws: the same frame and synonyms as the right caption
             wrong.append(caption(scene, k.language, np.random.default_rng([item_seed(seed, 9, i), 2]))[0])
         captions[name] = wrong
-    encoded = {}
-    for name, texts in captions.items():
-        ids, mask = model.text_encoder.tokenize(texts)
-        encoded[name] = (model.text_encoder(ids, mask), mask)
+    encoded = {name: model.text_encoder.encode(texts) for name, texts in captions.items()}
 
     def loss(name: str, s: float, noise: torch.Tensor) -> float:
         ctx, mask = encoded[name]
@@ -57,13 +55,13 @@ def text_reliance(model: VideoModel, clips: int = 48, sigmas: tuple[float, ...] 
         v = model.backbone(x_t, torch.full((len(items),), s), ctx, mask)
         return float(((v.float() - (noise - x0).float()) ** 2).mean())
 
-    rows = {name: {} for name in SWAPS}
+    rows = {name: {} for name in ATTRIBUTES}
     for s in sigmas:
         totals = dict.fromkeys(captions, 0.0)
         for n in range(noises):
             noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 1000 + n))
             for name in captions:
                 totals[name] += loss(name, s, noise)
-        for name in SWAPS:
+        for name in ATTRIBUTES:
             rows[name][f"{s:g}"] = totals[name] / totals["right"] - 1
     return {"model": model.source, "clips": clips, "sigmas": list(sigmas), "loss_rise_with_wrong_word": rows}
