@@ -88,6 +88,20 @@ def test_full_run_writes_model_log_curve_and_validation(tmp_path):
     assert model.trained
 
 
+def test_decoder_stage_trains_the_decoder_alone(tmp_path):
+    """A decoder phase (a new shape in the VAE) keeps the encoder and its latent statistics, so the latent
+    space a trained backbone works in does not move."""
+    model = build_model(preset("tiny"))
+    before = {k: v.clone() for k, v in model.vae.state_dict().items()}
+    ph = [Phase("dec", stage="decoder", steps=2, batch=2, warmup=1,
+                world={"frames": 5, "height": 32, "width": 32, "shapes": ["star"], "sizes": ["large"]})]
+    out = Trainer(model, ph, opts(tmp_path)).run()
+    after = load_checkpoint(out)[1]["vae"]
+    changed = {k for k in before if not torch.equal(before[k], after[k].to(before[k].dtype))}
+    assert changed and all(k.startswith("decoder.") for k in changed), changed
+    assert any(k.startswith("decoder.") and k.endswith("weight") for k in changed)
+
+
 def test_phase_files_round_trip_and_errors(tmp_path):
     p = tmp_path / "phases.json"
     save_phases(p, tiny_recipe())

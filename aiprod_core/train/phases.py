@@ -11,7 +11,8 @@ from typing import Any
 
 from .world import BASIC_MOTIONS, MOTIONS, WorldSpec
 
-STAGES = ("vae", "backbone", "upscaler")
+# "decoder" tunes the VAE's decoder alone: the encoder, so the latent space the backbone learned, stays as it is
+STAGES = ("vae", "decoder", "backbone", "upscaler")
 
 
 @dataclass

@@ -114,6 +114,8 @@ class Trainer:
         m = self.model
         if phase.stage == "vae":
             return [m.vae]
+        if phase.stage == "decoder":
+            return [m.vae.decoder]
         if phase.stage == "upscaler":
             if m.upscaler is None:
                 raise ValueError("the recipe has an upscaler phase but the model config has no upscaler")
@@ -249,6 +251,8 @@ class Trainer:
         eps = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(self.device)
         return vae_loss(self.model.vae, video, eps)
 
+    _loss_decoder = _loss_vae  # the frozen encoder gets no gradient; its KL term is then a constant
+
     def _loss_upscaler(self, phase: Phase, samples: list[Sample], gens: list[torch.Generator]):
         vae = self.model.vae
         video = self._videos(samples)  # [B,3,F,H,W] at the upscaler's output size
@@ -316,7 +320,7 @@ class Trainer:
         folder.mkdir(parents=True, exist_ok=True)
         for m in self.modules().values():
             m.eval()
-        if phase.stage == "vae":
+        if phase.stage in ("vae", "decoder"):
             s = self.data.sample(phase, pi, 10**6, 0)
             recon = self.model.vae.decode(self.model.vae.encode(s.video[None].to(self.device)))[0]
             side = torch.cat([s.video, recon.cpu()], dim=3)  # original | reconstruction
