@@ -239,7 +239,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(upscaler_vs_bicubic(model, clips=args.clips, seed=args.seed), indent=2))
         return 0
     kw = dict(per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed, split=args.split,
-              shapes=tuple(args.shapes), sizes=tuple(args.sizes), progress=not args.quiet)
+              shapes=tuple(args.shapes), sizes=tuple(args.sizes), languages=tuple(args.languages), progress=not args.quiet)
     if args.lora:
         from .eval.adherence import lora_adherence
         from .models.lora import load_lora
@@ -297,6 +297,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train.captions import LANGUAGES
+
     parser = argparse.ArgumentParser(prog="aiprod", description="AIPROD v2 multilingual text-to-video")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -369,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["circle", "square", "triangle", "star"], help="the shapes the prompts ask for")
     a.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],
                    help="object sizes of the prompts' scenes")
+    a.add_argument("--languages", nargs="+", default=list(LANGUAGES), choices=LANGUAGES, metavar="LANG",
+                   help=f"the prompts' languages (default: all twelve: {' '.join(LANGUAGES)})")
     a.add_argument("--lora", help="a LoRA file: score the same prompts without and with it, in one run")
     a.add_argument("--lora-strength", type=float, default=1.0)
     a.add_argument("--json", action="store_true", help="print JSON")

@@ -77,7 +77,8 @@ def test_eval_command_with_a_lora_file(tmp_path, capsys):
     path = tmp_path / "star.safetensors"
     save_lora(path, LoRA.create(model.backbone, rank=2))
     argv = ["eval", "adherence", "--preset", "tiny", "--lora", str(path), "--shapes", "star", "--per-language", "1",
-            "--steps", "1", "--json", "-q"]
+            "--steps", "1", "--languages", "en", "fr", "zh", "--json", "-q"]
     assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["with_lora"]["clips"] == 12 and r["without_lora"]["prompt_shapes"] == ["star"]
+    assert r["with_lora"]["clips"] == 3 and r["without_lora"]["prompt_shapes"] == ["star"]
+    assert set(r["with_lora"]["per_language"]) == {"en", "fr", "zh"}

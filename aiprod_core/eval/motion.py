@@ -27,6 +27,7 @@ from ..flow.camera import PRESETS, camera_flow, dominant_preset
 from ..flow.extract import extract_flow
 from ..pipeline import VideoModel, decode_latent, sample_latent
 from ..text import EmbeddingCache, encode_cached
+from ..train.captions import caption
 from ..train.data import item_seed
 from ..train.world import EASY, make_clip, render
 from .classify import classify_clip
@@ -93,6 +94,10 @@ def motion_adherence(
         wrong = PRESETS[(PRESETS.index(preset) + 1 + int(rng.integers(len(PRESETS) - 1))) % len(PRESETS)]
         for j in range(per_preset):
             k = make_clip(item_seed(seed, 8, pi, j), still)
+            # the scene filmed with the preset, captioned as such: no sentence frame that calls the camera static
+            scene = dataclasses.replace(k.scene, camera=preset, camera_speed=camera_speed)
+            text, frame_id = caption(scene, k.language, np.random.default_rng([item_seed(seed, 8, pi, j), 2]))
+            k = dataclasses.replace(k, scene=scene, caption=text, frame_template_id=frame_id)
             items.append(("camera", k, camera_flow(preset, frames, height, width, camera_speed),
                           camera_flow(wrong, frames, height, width, camera_speed), preset))
 
@@ -138,8 +143,7 @@ def motion_adherence(
     ceiling = []
     for kind, k, guide, _, preset in items:
         if kind == "camera":
-            scene = dataclasses.replace(k.scene, camera=preset, camera_speed=camera_speed)
-            f = measure(render(scene, frames, height, width))
+            f = measure(render(k.scene, frames, height, width))
             ceiling.append({"epe": end_point_error(f, guide), "direction_agrees": float(dominant_preset(f)[0] == preset)})
     cam_ceiling = {key: _mean([r[key] for r in ceiling]) for key in ceiling[0]} if ceiling else {}
     g, u = world_out["guided"], world_out["unguided"]
