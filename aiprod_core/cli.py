@@ -11,6 +11,7 @@ import time
 
 from .config import PRESETS, ConfigError
 from .memory.engine import StageOutOfMemoryError
+from .models.lora import DEFAULT_TARGETS
 
 
 def _add_model_args(p: argparse.ArgumentParser, default: str = "the embedded aiprod-v2-tiny model") -> None:
@@ -155,6 +156,15 @@ def _print_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lora_targets(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return DEFAULT_TARGETS
+    targets = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not targets:
+        raise ValueError(f"--lora-targets {text!r} names no layer; give e.g. attn1.to_q,attn1.to_v or leave it out")
+    return targets
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
@@ -201,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = VideoFolderData(args.data, model, cache_dir=os.path.join(args.out, "cache"), seed=args.seed)
     opts = TrainOptions(
         out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
-        lora_alpha=args.lora_alpha, name=args.name or ("lora" if args.lora_rank else model.config.name),
+        lora_alpha=args.lora_alpha, lora_targets=_lora_targets(args.lora_targets), name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
         device=args.device, offload=args.offload,
     )
@@ -337,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: the synthetic world")
     t.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on a frozen model (0 = full training)")
     t.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: the rank)")
+    t.add_argument("--lora-targets", help="comma-separated linear layers the LoRA adapts, matched on the end of their "
+                   "path (default: every attention projection and feed-forward layer: "
+                   f"{','.join(DEFAULT_TARGETS)})")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--absolute-positions", type=int, default=0, metavar="N",
                    help="add absolute-position features (N frequencies per axis) to a backbone without them; they "

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aiprod_core.models.lora import apply_loras, load_lora
+from aiprod_core.models.lora import DEFAULT_TARGETS, apply_loras, load_lora
 from aiprod_core.pipeline import VideoModel
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
@@ -109,6 +109,9 @@ class LoraTrainer:
                 "phases": ("STRING", {"default": "", "multiline": True, "tooltip":
                                       "A JSON phase list (as in recipes/*.json) replacing the built-in LoRA curriculum; "
                                       "its steps and learning rates are used as written"}),
+                "targets": ("STRING", {"default": ",".join(DEFAULT_TARGETS), "tooltip":
+                                       "Comma-separated linear layers the LoRA adapts, matched on the end of their path "
+                                       "(attn1: self-attention, attn2: text cross-attention, ff: feed-forward)"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -122,15 +125,16 @@ class LoraTrainer:
                    "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it.")
 
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
-              resume, phases="", unique_id=None):
+              resume, phases="", targets="", unique_id=None):
         name = name.strip()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
         plan = _phases(dataset, steps, learning_rate, phases)
+        layers = tuple(t.strip() for t in targets.split(",") if t.strip()) or DEFAULT_TARGETS
         run_dir = comfy.output_dir() / "aiprod-train" / name
         result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
-                    "rank": rank, "seed": seed, "phases": [repr(p) for p in plan]}
+                    "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan]}
         run_dir.mkdir(parents=True, exist_ok=True)
         same = (run_dir / "settings.json").is_file() and json.loads((run_dir / "settings.json").read_text()) == settings
         if not (resume and same):  # a different run under this name starts over
@@ -158,7 +162,7 @@ class LoraTrainer:
             data = WorldData(seed) if dataset.folder is None else VideoFolderData(
                 dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
             opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
-                                lora_rank=rank, lora_alpha=float(rank), name=name, result_path=result,
+                                lora_rank=rank, lora_alpha=float(rank), lora_targets=layers, name=name, result_path=result,
                                 on_step=on_step, progress=False)
             try:
                 with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):

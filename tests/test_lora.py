@@ -116,3 +116,28 @@ def test_gradients_reach_only_the_adapters():
     grads = [p.grad for p in lora.parameters()]
     assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
     assert all(p.grad is None for p in m.parameters())
+
+
+def test_train_command_adapts_only_the_named_targets(tmp_path):
+    import dataclasses
+    import json
+
+    from aiprod_core.checkpoint import save_checkpoint
+    from aiprod_core.cli import main
+    from aiprod_core.pipeline import build_model
+
+    cfg = dataclasses.replace(preset("tiny"), upscaler=None)
+    model = build_model(cfg, seed=1)
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+    base = tmp_path / "base.safetensors"
+    save_checkpoint(base, cfg, {"backbone": model.backbone, "vae": model.vae, "text_encoder": model.text_encoder})
+    phases = tmp_path / "p.json"
+    phases.write_text(json.dumps([{"name": "p", "steps": 2, "batch": 1, "warmup": 1,
+                                   "world": {"frames": 5, "height": 32, "width": 32}}]))
+    args = ["train", "--model", str(base), "--lora-rank", "2", "--phases", str(phases), "--no-validation", "-q",
+            "--checkpoint-every", "0"]
+    assert main([*args, "--out", str(tmp_path / "run"), "--lora-targets", "attn2.to_k, attn2.to_v"]) == 0
+    keys = load_file(tmp_path / "run" / "lora.safetensors")
+    adapted = {".".join(k.split(".lora_")[0].split(".")[-2:]) for k in keys if ".lora_" in k}
+    assert adapted == {"attn2.to_k", "attn2.to_v"}
+    assert main([*args, "--out", str(tmp_path / "bad"), "--lora-targets", "attn9.to_q"]) == 2  # clear error, no crash

@@ -388,6 +388,7 @@ class Trainer:
             m = self.model
             if self.lora is not None:
                 save_lora(path, self.lora, {"aiprod.base_model": m.config.name, "aiprod.rank": str(self.opts.lora_rank),
+                                            "aiprod.targets": ",".join(self.opts.lora_targets),
                                             "aiprod.steps": str(self.global_step)})
             else:
                 parts = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder}
