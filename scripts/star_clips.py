@@ -1,7 +1,7 @@
 """Write a folder of captioned clips for the LoRA walkthrough: stars, a shape the shipped model never saw,
-captioned in three languages, plus (optionally) clips the base model itself generates for prompts of its
-old vocabulary, so that the LoRA learns the star without redrawing circles, squares and triangles
-(prior preservation, as in DreamBooth).
+captioned in three languages, plus (optionally) clips of its old vocabulary, so that the LoRA learns the star
+without redrawing circles, squares and triangles (prior preservation, as in DreamBooth): clips the base model
+itself generates for prompts of that vocabulary, or the synthetic world's own renders of them.
 
     python scripts/star_clips.py --out star_clips --stars 48 --prior 48
 
@@ -45,6 +45,16 @@ def write_prior_clips(out: Path, model: VideoModel, count: int, steps: int = 20,
         (out / f"prior_{i:03d}.txt").write_text(caption, encoding="utf-8")
 
 
+def write_world_prior_clips(out: Path, count: int, frames: int = 17, size: int = 64, fps: float = 8) -> None:
+    """`count` of the world's own clips of the old vocabulary (one object, the five basic motions), in every
+    language: the drawing the base model was trained to make, where its own clips are right only as often as it is."""
+    spec = dataclasses.replace(EASY, shapes=SHAPES, frames=frames, height=size, width=size)
+    for i in range(count):
+        clip = make_clip(PRIOR_SEED + i, spec, language=LANGUAGES[i % len(LANGUAGES)])
+        write_video(out / f"prior_{i:03d}.mp4", clip.frames, fps=fps)
+        (out / f"prior_{i:03d}.txt").write_text(clip.caption, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="folder to write the clips and captions into")
@@ -52,14 +62,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--languages", nargs="+", default=["en", "fr", "zh"], choices=LANGUAGES)
     p.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],
                    help="star sizes (the 64 px VAE keeps the points of large stars better)")
-    p.add_argument("--prior", type=int, default=0, help="number of clips the base model generates (0 = none)")
+    p.add_argument("--prior", type=int, default=0, help="number of clips of the old vocabulary (0 = none)")
+    p.add_argument("--prior-source", choices=["model", "world"], default="model",
+                   help="model: the base model generates them; world: the synthetic world renders them")
     p.add_argument("--model", help="the base model for --prior (default: the embedded aiprod-v2-tiny)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps of the prior clips")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_star_clips(out, args.stars, tuple(args.languages), tuple(args.sizes))
-    if args.prior:
+    if args.prior and args.prior_source == "world":
+        write_world_prior_clips(out, args.prior)
+    elif args.prior:
         write_prior_clips(out, load_model(args.model), args.prior, steps=args.steps)
     print(f"wrote {args.stars} star clips and {args.prior} prior clips to {out}")
 

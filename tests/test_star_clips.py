@@ -27,3 +27,15 @@ def test_star_folder_has_captioned_star_clips_and_prior_clips(tmp_path, one_thre
         assert classify_clip(frames, shapes=("circle", "square", "triangle", "star")).shape == "star"
     prior = [p for p, _ in pairs if p.name.startswith("prior_")]
     assert len(prior) == 1 and read_video(prior[0])[0].shape[0] == 17
+
+
+def test_world_prior_clips_are_the_worlds_renders_of_the_old_vocabulary(tmp_path, one_thread):
+    load_example().main(["--out", str(tmp_path / "clips"), "--stars", "1", "--prior", "3", "--prior-source", "world"])
+    prior = [(p, c) for p, c in list_clips(tmp_path / "clips") if p.name.startswith("prior_")]
+    assert len(prior) == 3
+    for path, text in prior:
+        frames, _ = read_video(path)
+        label = classify_clip(frames, shapes=("circle", "square", "triangle", "star"))
+        assert label.shape in ("circle", "square", "triangle") and text
+        if path.name == "prior_000.mp4":  # captions cycle through the languages from English
+            assert label.shape in text
