@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 import socket
@@ -100,6 +101,18 @@ def test_decoder_stage_trains_the_decoder_alone(tmp_path):
     changed = {k for k in before if not torch.equal(before[k], after[k].to(before[k].dtype))}
     assert changed and all(k.startswith("decoder.") for k in changed), changed
     assert any(k.startswith("decoder.") and k.endswith("weight") for k in changed)
+
+
+def test_a_phase_can_keep_the_text_encoder_frozen(tmp_path):
+    model = build_model(preset("tiny"))
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)  # a zero head passes no gradient back
+    text, backbone = (copy.deepcopy(m.state_dict()) for m in (model.text_encoder, model.backbone))
+    ph = [Phase("cam", steps=2, batch=2, warmup=1, train_text_encoder=False,
+                world={"frames": 5, "height": 32, "width": 32, "motions": ["still"], "camera": 1.0})]
+    out = Trainer(model, ph, opts(tmp_path)).run()
+    parts = load_checkpoint(out)[1]
+    assert all(torch.equal(v, parts["text_encoder"][k].to(v.dtype)) for k, v in text.items())
+    assert any(not torch.equal(v, parts["backbone"][k].to(v.dtype)) for k, v in backbone.items())
 
 
 def test_phase_files_round_trip_and_errors(tmp_path):

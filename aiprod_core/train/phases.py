@@ -33,6 +33,9 @@ class Phase:
     # shift of the training sigmas; None: LTX's token-count rule. A larger shift trains more at high noise,
     # where a clip's layout and direction of motion are decided
     sigma_shift: float | None = None
+    # a backbone phase also trains the text encoder (and its attribute heads); off, the words keep the meaning
+    # earlier phases gave them, e.g. while the backbone learns something the captions do not say (camera moves)
+    train_text_encoder: bool = True
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

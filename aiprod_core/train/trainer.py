@@ -120,7 +120,9 @@ class Trainer:
             if m.upscaler is None:
                 raise ValueError("the recipe has an upscaler phase but the model config has no upscaler")
             return [m.upscaler]
-        return [self.lora] if self.lora is not None else [m.backbone, m.text_encoder, self.heads]
+        if self.lora is not None:
+            return [self.lora]
+        return [m.backbone, m.text_encoder, self.heads] if phase.train_text_encoder else [m.backbone]
 
     @property
     def state_path(self) -> Path:
@@ -282,10 +284,11 @@ class Trainer:
             context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
             return flow_loss(m.backbone, x0, context, mask, sigma, noise), parts  # adapters applied by _step
         ids, mask = m.text_encoder.tokenize(captions)
-        context = m.text_encoder(ids.to(self.device), mask.to(self.device))
+        with torch.set_grad_enabled(phase.train_text_encoder):
+            context = m.text_encoder(ids.to(self.device), mask.to(self.device))
         loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
         parts["flow"] = loss.item()
-        if phase.text_aux_weight and samples[0].labels is not None:
+        if phase.train_text_encoder and phase.text_aux_weight and samples[0].labels is not None:
             labels = {k: torch.tensor([-1 if d else s.labels[k] for s, d in zip(samples, drop)], device=self.device)
                       for k in ATTRIBUTE_CLASSES}
             aux = self.heads(context, mask, labels)
