@@ -211,7 +211,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = VideoFolderData(args.data, model, cache_dir=os.path.join(args.out, "cache"), seed=args.seed)
     opts = TrainOptions(
         out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
-        lora_alpha=args.lora_alpha, lora_targets=_lora_targets(args.lora_targets), name=args.name or ("lora" if args.lora_rank else model.config.name),
+        lora_alpha=args.lora_alpha, lora_targets=_lora_targets(args.lora_targets),
+        name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
         device=args.device, offload=args.offload,
     )

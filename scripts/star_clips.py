@@ -28,10 +28,14 @@ def write_star_clips(out: Path, count: int, languages: tuple[str, ...], sizes: t
     """`count` clips of one star (any colour, the five basic motions, `sizes` from world.SIZE_RANGES),
     captions cycling through `languages`."""
     spec = dataclasses.replace(EASY, shapes=("star",), sizes=sizes, frames=frames, height=size, width=size)
+    _write_world_clips(out, "star", STAR_SEED, count, spec, languages, fps)
+
+
+def _write_world_clips(out: Path, prefix: str, seed: int, count: int, spec, languages: tuple[str, ...], fps: float) -> None:
     for i in range(count):
-        clip = make_clip(STAR_SEED + i, spec, language=languages[i % len(languages)])
-        write_video(out / f"star_{i:03d}.mp4", clip.frames, fps=fps)
-        (out / f"star_{i:03d}.txt").write_text(clip.caption, encoding="utf-8")
+        clip = make_clip(seed + i, spec, language=languages[i % len(languages)])
+        write_video(out / f"{prefix}_{i:03d}.mp4", clip.frames, fps=fps)
+        (out / f"{prefix}_{i:03d}.txt").write_text(clip.caption, encoding="utf-8")
 
 
 def write_prior_clips(out: Path, model: VideoModel, count: int, steps: int = 20, fps: float = 8) -> None:
@@ -49,10 +53,7 @@ def write_world_prior_clips(out: Path, count: int, frames: int = 17, size: int =
     """`count` of the world's own clips of the old vocabulary (one object, the five basic motions), in every
     language: the drawing the base model was trained to make, where its own clips are right only as often as it is."""
     spec = dataclasses.replace(EASY, shapes=SHAPES, frames=frames, height=size, width=size)
-    for i in range(count):
-        clip = make_clip(PRIOR_SEED + i, spec, language=LANGUAGES[i % len(LANGUAGES)])
-        write_video(out / f"prior_{i:03d}.mp4", clip.frames, fps=fps)
-        (out / f"prior_{i:03d}.txt").write_text(clip.caption, encoding="utf-8")
+    _write_world_clips(out, "prior", PRIOR_SEED, count, spec, LANGUAGES, fps)
 
 
 def main(argv: list[str] | None = None) -> None:
