@@ -251,6 +251,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     kw = dict(per_language=args.per_language, steps=args.steps, cfg=args.cfg, seed=args.seed, split=args.split,
               shapes=tuple(args.shapes), sizes=tuple(args.sizes), languages=tuple(args.languages), progress=not args.quiet)
+    if args.candidates:
+        kw["candidates"] = tuple(args.candidates)
     if args.lora:
         from .eval.adherence import lora_adherence
         from .models.lora import load_lora
@@ -385,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["circle", "square", "triangle", "star"], help="the shapes the prompts ask for")
     a.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],
                    help="object sizes of the prompts' scenes")
+    a.add_argument("--candidates", nargs="+", choices=["circle", "square", "triangle", "star"],
+                   help="the shapes the classifier may answer (default: the world's three and any of --shapes; "
+                        "with --lora: all four), e.g. all four to count an old shape drawn as a star as wrong")
     a.add_argument("--languages", nargs="+", default=list(LANGUAGES), choices=LANGUAGES, metavar="LANG",
                    help=f"the prompts' languages (default: all twelve: {' '.join(LANGUAGES)})")
     a.add_argument("--lora", help="a LoRA file: score the same prompts without and with it, in one run")

@@ -21,7 +21,10 @@ def test_adherence_report_has_floor_ceiling_and_every_language():
 def test_eval_command_prints_json(capsys):
     assert main(["eval", "adherence", "--preset", "tiny", "--per-language", "1", "--steps", "1", "--json", "-q"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["clips"] == 12 and len(r["per_language"]) == 12
+    assert r["clips"] == 12 and len(r["per_language"]) == 12 and "star" not in r["shape_candidates"]
+    assert main(["eval", "adherence", "--preset", "tiny", "--per-language", "1", "--steps", "1", "--languages", "en",
+                 "--candidates", "circle", "square", "triangle", "star", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["shape_candidates"] == ["circle", "square", "triangle", "star"]
 
 
 def test_star_prompts_are_judged_among_all_shapes():
