@@ -11,7 +11,7 @@ import time
 
 from .config import PRESETS, ConfigError
 from .memory.engine import StageOutOfMemoryError
-from .models.lora import DEFAULT_TARGETS
+from .models.lora import DEFAULT_TARGETS, parse_targets
 
 
 def _add_model_args(p: argparse.ArgumentParser, default: str = "the embedded aiprod-v2-tiny model") -> None:
@@ -159,7 +159,7 @@ def _print_plan(args: argparse.Namespace) -> int:
 def _lora_targets(text: str | None) -> tuple[str, ...]:
     if text is None:
         return DEFAULT_TARGETS
-    targets = tuple(t.strip() for t in text.split(",") if t.strip())
+    targets = parse_targets(text)
     if not targets:
         raise ValueError(f"--lora-targets {text!r} names no layer; give e.g. attn1.to_q,attn1.to_v or leave it out")
     return targets

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aiprod_core.models.lora import DEFAULT_TARGETS, apply_loras, load_lora
+from aiprod_core.models.lora import DEFAULT_TARGETS, apply_loras, load_lora, parse_targets
 from aiprod_core.pipeline import VideoModel
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
@@ -130,7 +130,7 @@ class LoraTrainer:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
         plan = _phases(dataset, steps, learning_rate, phases)
-        layers = tuple(t.strip() for t in targets.split(",") if t.strip()) or DEFAULT_TARGETS
+        layers = parse_targets(targets) or DEFAULT_TARGETS
         run_dir = comfy.output_dir() / "aiprod-train" / name
         result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),

@@ -29,6 +29,11 @@ class LoRAError(CheckpointError):
     """A LoRA file that does not fit the model it is applied to."""
 
 
+def parse_targets(text: str) -> tuple[str, ...]:
+    """"attn2.to_k, attn2.to_v" -> ("attn2.to_k", "attn2.to_v"): a comma-separated target list, blanks dropped."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def find_targets(model: nn.Module, targets: tuple[str, ...] = DEFAULT_TARGETS) -> dict[str, nn.Linear]:
     """Linear layers whose path ends with one of `targets` (e.g. "attn1.to_q" or "ff.proj_in")."""
     found = {
