@@ -42,6 +42,10 @@ def _add_motion_args(p: argparse.ArgumentParser) -> None:
                    help="steps before this fraction keep the noise on the warped noise (0 = the initial noise only)")
     p.add_argument("--flow-pull", type=float, default=1.0,
                    help="how far each of those steps pulls the noise onto the warped noise, 0..1 (1 = all the way)")
+    p.add_argument("--warp-guidance", type=float, default=1.0,
+                   help="warp guidance 0..1 (0 = off): how far each step moves the clip's frames onto the first frame "
+                        "carried along the flow")
+    p.add_argument("--warp-end", type=float, default=0.75, help="fraction of the steps that warp guidance applies to")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -76,6 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         flow_start=args.flow_start,
         flow_end=args.flow_end,
         flow_pull=args.flow_pull,
+        warp_guidance=args.warp_guidance,
+        warp_end=args.warp_end,
     )
     fps = args.fps or model.config.fps
     path = write_video(args.output, video, fps=fps)
@@ -236,7 +242,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         result = motion_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps, cfg=args.cfg,
                                   seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
-                                  flow_end=args.flow_end, flow_pull=args.flow_pull, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
+                                  flow_end=args.flow_end, flow_pull=args.flow_pull,
+                                  warp_guidance=args.warp_guidance, warp_end=args.warp_end, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
         return 0
     if args.what == "reliance":

@@ -18,6 +18,7 @@ from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
 from .sampling.noise_guidance import sample_noise_guided, step_range
+from .sampling.warp_guidance import warp_guided_velocity
 from .text import EmbeddingCache, TextEncoder, encode_cached, load_text_encoder
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ def sample_latent(
     flow_start: float = 0.0,
     flow_end: float = 0.0,
     flow_pull: float = 1.0,
+    warp_guidance: float = 1.0,
+    warp_end: float = 0.75,
     compression: tuple[int, int] = (8, 4),
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
@@ -139,7 +142,9 @@ def sample_latent(
     Motion guidance: `flow` [N,H,W,2] (the clip's pixel flow, or a list with one per batch item) warps the
     noise (flow.warp.warp_noise, blended with `flow_strength`); the initial noise is the warped noise when
     flow_start == 0, and the steps with flow_start <= i / steps < flow_end (after the first) pull the running
-    noise estimate back onto it by `flow_pull` (sampling.noise_guidance). compression: the VAE's (spatial, temporal) one.
+    noise estimate back onto it by `flow_pull` (sampling.noise_guidance). With warp_guidance > 0, the steps
+    with i / steps < warp_end also move the clean-latent estimate along the flow (sampling.warp_guidance).
+    compression: the VAE's (spatial, temporal) one.
     """
     check_offload(offload)
     if sampler not in SAMPLERS:
@@ -162,9 +167,21 @@ def sample_latent(
         guide = warp_noise(flow, shape, seed, flow_strength, *compression)
         guided = step_range(len(sigmas) - 1, flow_start, flow_end)
         noise = guide if flow_start == 0 else noise
+    warp = None
+    if flow is not None and warp_guidance > 0:
+        if not 0.0 <= warp_guidance <= 1.0:
+            raise ValueError(f"warp_guidance={warp_guidance}; expected 0..1 (how far each frame is pulled onto the warped one)")
+        from .flow.warp import latent_flow
+
+        last = len(step_range(len(sigmas) - 1, 0.0, warp_end))
+        flows = flow if isinstance(flow, (list, tuple)) else [flow] * shape[0]
+        flows = [None if f is None else latent_flow(f, *shape[2:], *compression) for f in flows]
+        warp = (flows, float(sigmas[last - 1]) if last else float("inf"))
     x = start_latent(noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
 
     def run(velocity, x):
+        if warp is not None:
+            velocity = warp_guided_velocity(velocity, warp[0], warp_guidance, warp[1])
         if guide is not None and any(i > 0 for i in guided):
             return sample_noise_guided(SAMPLERS[sampler], velocity, x, sigmas, guide, guided, flow_pull, callback)
         return SAMPLERS[sampler](velocity, x, sigmas, callback)
@@ -237,6 +254,8 @@ def generate(
     flow_start: float = 0.0,
     flow_end: float = 0.0,
     flow_pull: float = 1.0,
+    warp_guidance: float = 1.0,
+    warp_end: float = 0.75,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
 
@@ -266,7 +285,7 @@ def generate(
     kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1), offload=offload,
               memory_plan=plan, weight_dtype=weight_dtype)
     motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
-                  flow_pull=flow_pull, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
+                  flow_pull=flow_pull, warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
     latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
     if upscale:
         with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):

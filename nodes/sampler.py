@@ -56,6 +56,10 @@ class HybridSampler:
                                      "tooltip": "Fraction of the steps where guidance starts; 0 warps the initial noise"}),
             "flow_end": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                    "tooltip": "Steps before this fraction keep the noise on the warped noise; 0 = initial noise only"}),
+            "warp_guidance": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                        "tooltip": "How far each step moves the clip's frames onto the first frame carried along the flow; 0 = off"}),
+            "warp_end": ("FLOAT", {"default": 0.75, "min": 0.0, "max": 1.0, "step": 0.01,
+                                   "tooltip": "Fraction of the steps that warp guidance applies to"}),
         }}
 
     RETURN_TYPES = ("LATENT",)
@@ -63,7 +67,7 @@ class HybridSampler:
     CATEGORY = "AIPROD"
 
     def sample(self, model: ModelPatch, positive, negative, latent, seed, steps, cfg, sampler, shift, denoise,
-               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0):
+               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0, warp_guidance=1.0, warp_end=0.75):
         init = latent["samples"].float()
         if init.ndim != 5:
             raise ValueError(f"latent has shape {tuple(init.shape)}; expected a video latent [B,C,t,h,w] from AIPROD Empty Latent Video")
@@ -93,6 +97,6 @@ class HybridSampler:
                 sampler=sampler, shift=shift or None, denoise=denoise, init_latent=init if denoise < 1.0 else None,
                 callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), offload=budget.offload,
                 memory_plan=plan, flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
-                compression=(v.spatial_compression, v.temporal_compression),
+                warp_guidance=warp_guidance, warp_end=warp_end, compression=(v.spatial_compression, v.temporal_compression),
             )
         return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player

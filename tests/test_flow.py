@@ -18,10 +18,11 @@ from aiprod_core.flow.camera import PRESETS, camera_field, camera_flow, dominant
 from aiprod_core.flow.extract import extract_flow, extract_flow_from_file
 from aiprod_core.flow.ops import check_flow, fit_flow, resize_flow
 from aiprod_core.flow.visualize import flow_to_image
-from aiprod_core.flow.warp import transport, warp_noise
+from aiprod_core.flow.warp import latent_flow, transport, warp_frame, warp_noise
 from aiprod_core.pipeline import build_model, load_model, sample_latent
 from aiprod_core.sampling import noise_like, sample_euler
 from aiprod_core.sampling.noise_guidance import sample_noise_guided, step_range
+from aiprod_core.sampling.warp_guidance import warp_guided_velocity, warp_x0
 from aiprod_core.text import EmbeddingCache, encode_cached
 from aiprod_core.video_io import read_video, write_video
 
@@ -256,7 +257,8 @@ def test_sample_latent_with_flow(tiny, one_thread):
     flow = camera_flow("pan-left", 17, 64, 64, 2.0)
     kw = dict(steps=3, cfg=1.0, seed=5)
     plain = sample_latent(m.backbone, ctx, mask, None, None, shape, **kw)
-    assert torch.equal(sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_strength=0.0, **kw), plain)
+    assert torch.equal(sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_strength=0.0,
+                                    warp_guidance=0.0, **kw), plain)
     guided = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, **kw)
     renoised = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, **kw)
     assert not torch.allclose(guided, plain) and not torch.allclose(renoised, guided)
@@ -408,3 +410,62 @@ def test_world_camera_clips_move_as_their_flow_says(preset):
     assert make_clip(seed, plain).scene.camera is None
     assert make_clip(seed, plain).scene.objects == clip.scene.objects
     assert not _says_static_camera("a red circle")
+
+
+def test_latent_flow_composes_pixel_frames_onto_the_latent_grid():
+    flow = camera_flow("pan-left", 17, 64, 64, 2.0)  # the picture moves right 3.2 px a frame
+    lat = latent_flow(flow, 5, 8, 8, spatial=8, temporal=4)
+    assert lat.shape == (4, 8, 8, 2)
+    for k in range(1, 5):  # latent frame k is pixel frame 4k: 4k * 3.2 px = 1.6k latent px to the right
+        assert torch.allclose(lat[k - 1, 2:6, 2:6, 0], torch.full((4, 4), 1.6 * k), atol=0.05), k
+        assert lat[k - 1, ..., 1].abs().max() < 1e-4
+    assert latent_flow(flow, 1, 8, 8).shape == (0, 8, 8, 2)
+
+
+def test_warp_x0_moves_the_first_frame_along_the_flow():
+    x0 = torch.randn(2, 3, 4, 6, 7)
+    shift = torch.zeros(3, 6, 7, 2)
+    for k in range(3):
+        shift[k, ..., 0] = k + 1  # frame k + 1 is the first frame moved k + 1 px to the right
+    out = warp_x0(x0, [shift, None], 1.0)
+    assert torch.equal(out[1], x0[1]) and torch.equal(out[:, :, 0], x0[:, :, 0])
+    for k in range(1, 4):
+        assert torch.allclose(out[0, :, k, :, k:], x0[0, :, 0, :, :-k], atol=1e-5), k
+        assert torch.equal(out[0, :, k, :, :k], x0[0, :, k, :, :k])  # revealed: the model's own
+    half = warp_x0(x0, [shift, None], 0.5)
+    assert torch.allclose(half[0, :, 2, :, 2:], (x0[0, :, 0, :, :-2] + x0[0, :, 2, :, 2:]) / 2, atol=1e-5)
+
+
+def test_warp_guided_velocity_steps_toward_the_warped_estimate():
+    x, sigma = torch.randn(1, 2, 3, 4, 4), torch.tensor([0.6])
+    target = torch.randn_like(x)
+
+    def model(x, s):  # believes x0 = target
+        return (x - target) / s.view(-1, 1, 1, 1, 1)
+
+    flows = [torch.ones(2, 4, 4, 2)]
+    v = warp_guided_velocity(model, flows, 1.0, sigma_min=0.5)(x, sigma)
+    eps_hat = x + (1 - 0.6) * model(x, sigma)
+    assert torch.allclose(v, eps_hat - warp_x0(target, flows, 1.0), atol=1e-5)
+    assert torch.equal(warp_guided_velocity(model, flows, 1.0, sigma_min=0.7)(x, sigma), model(x, sigma))
+
+
+def test_warp_guidance_makes_the_latent_follow_the_flow(tiny, one_thread):
+    m = tiny
+    ctx, mask = encode_cached(m.text_encoder, ["a red circle and a blue square"], EmbeddingCache())
+    shape, kw = (1, 16, 5, 8, 8), dict(steps=6, cfg=1.0, seed=3)
+    flow = camera_flow("pan-left", 17, 64, 64, 0.5)
+    lat = latent_flow(flow, 5, 8, 8)
+
+    def mismatch(latent, f):  # how far each later frame is from the first one moved along f
+        return sum(float((warp_frame(latent[:, :, 0], f[k - 1])[0] - latent[:, :, k])[..., 2:-2, 2:-2].abs().mean())
+                   for k in range(1, 5))
+
+    plain = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=0.0, **kw)
+    default = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, **kw)  # on, for 3/4 of the steps
+    assert mismatch(default, lat) < 0.75 * mismatch(plain, lat)
+    guided = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=1.0, warp_end=1.0, **kw)
+    assert mismatch(guided, lat) < 0.5 * mismatch(plain, lat)
+    assert mismatch(guided, lat) < 0.5 * mismatch(guided, -lat)  # it moves the way the flow says, not back
+    with pytest.raises(ValueError, match="warp_guidance"):
+        sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=2.0, **kw)

@@ -56,7 +56,7 @@ def test_flow_nodes_are_registered_with_tooltips(pack):
         assert cls.CATEGORY == "AIPROD/flow" and callable(getattr(cls, cls.FUNCTION))
         assert all(spec[1].get("tooltip") for spec in cls.INPUT_TYPES()["required"].values())
     optional = pack.NODE_CLASS_MAPPINGS["AIPRODSampler"].INPUT_TYPES()["optional"]
-    assert set(optional) == {"flow", "flow_strength", "flow_start", "flow_end"}
+    assert set(optional) == {"flow", "flow_strength", "flow_start", "flow_end", "warp_guidance", "warp_end"}
     assert optional["flow"][0] == "AIPROD_FLOW" and all(s[1].get("tooltip") for s in optional.values())
 
 
@@ -78,10 +78,12 @@ def test_extract_visualize_and_guided_sampling(pack):
     sampler = node(pack, "AIPRODSampler")
     args = (model, pos, neg, latent, 3, 2, 1.0, "euler", 0.0, 1.0)
     (plain,) = sampler.sample(*args)
-    (zero,) = sampler.sample(*args, flow=cam, flow_strength=0.0)
+    (zero,) = sampler.sample(*args, flow=cam, flow_strength=0.0, warp_guidance=0.0)
     (guided,) = sampler.sample(*args, flow=cam, flow_strength=1.0, flow_start=0.0, flow_end=1.0)
+    (noise_only,) = sampler.sample(*args, flow=cam, flow_strength=1.0, flow_start=0.0, flow_end=1.0, warp_guidance=0.0)
     (extracted,) = sampler.sample(*args, flow=flow)
     assert torch.equal(plain["samples"], zero["samples"])
+    assert not torch.allclose(noise_only["samples"], guided["samples"])
     assert not torch.allclose(plain["samples"], guided["samples"]) and guided["samples"].shape == plain["samples"].shape
     assert not torch.allclose(extracted["samples"], guided["samples"])
 

@@ -60,6 +60,8 @@ def motion_adherence(
     flow_start: float = 0.0,
     flow_end: float = 0.0,
     flow_pull: float = 1.0,
+    warp_guidance: float = 1.0,
+    warp_end: float = 0.75,
     method: str = "farneback",
     camera_speed: float = 1.0,
     batch: int = 16,
@@ -71,7 +73,7 @@ def motion_adherence(
     frames, height, width = c.frames, c.height, c.width
     cache = EmbeddingCache()
     kw = dict(steps=steps, cfg=cfg, flow_strength=strength, flow_start=flow_start, flow_end=flow_end, flow_pull=flow_pull,
-              compression=(c.vae.spatial_compression, c.vae.temporal_compression))
+              warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
     rng = np.random.default_rng(seed)
 
     def measure(video: np.ndarray) -> torch.Tensor:
@@ -132,13 +134,16 @@ def motion_adherence(
                     **{a: float(getattr(lab, a) == truth[a]) for a in truth},
                 })
             else:
-                cam_rows[cond].append({"epe": end_point_error(f, guide),
-                                       "direction_agrees": float(dominant_preset(f)[0] == preset)})
+                cam_rows[cond].append({"epe": end_point_error(f, guide), "preset": preset, "seen": dominant_preset(f)[0]})
+                cam_rows[cond][-1]["direction_agrees"] = float(cam_rows[cond][-1]["seen"] == preset)
 
     def table(rows):
-        return {cond: {key: _mean([r[key] for r in rs]) for key in rs[0]} for cond, rs in rows.items() if rs}
+        return {cond: {key: _mean([r[key] for r in rs]) for key in rs[0] if key not in ("preset", "seen")}
+                for cond, rs in rows.items() if rs}
 
     world_out, cam_out = table(world_rows), table(cam_rows)
+    # which motion each preset's guided clips showed: where the camera agreement is lost
+    seen_guided = {p: [r["seen"] for r in cam_rows["guided"] if r["preset"] == p] for p in presets}
     # ceiling: the world's own clip of each camera item's scene filmed with the preset, measured the same way
     ceiling = []
     for kind, k, guide, _, preset in items:
@@ -150,11 +155,13 @@ def motion_adherence(
     return {
         "model": model.source,
         "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
-                     "strength": strength, "flow_start": flow_start, "flow_end": flow_end, "flow_pull": flow_pull, "flow_method": method,
+                     "strength": strength, "flow_start": flow_start, "flow_end": flow_end, "flow_pull": flow_pull,
+                     "warp_guidance": warp_guidance, "warp_end": warp_end, "flow_method": method,
                      "camera_speed": camera_speed, "presets": list(presets)},
         "world_clips": world_out,
         "camera_presets": cam_out,
         "camera_presets_ceiling_world_clips": cam_ceiling,
+        "camera_presets_guided_seen": seen_guided,
         "summary": {
             "epe_guided_over_unguided": g["epe"] / u["epe"] if u["epe"] else float("nan"),
             "epe_moving_guided_over_unguided": g["epe_moving"] / u["epe_moving"] if u["epe_moving"] else float("nan"),

@@ -41,13 +41,17 @@ def _grid(h: int, w: int) -> torch.Tensor:
     return torch.stack([xs, ys], dim=-1)  # [H,W,2] (x, y)
 
 
+def _bilinear(images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Bilinear values of images [B,C,H,W] at points [H,W,2] (x, y pixels), clamped at the border."""
+    h, w = images.shape[-2:]
+    norm = torch.stack([points[..., 0] * 2 / max(w - 1, 1) - 1, points[..., 1] * 2 / max(h - 1, 1) - 1], dim=-1)
+    grid = norm.to(images)[None].expand(images.shape[0], -1, -1, -1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 def sample_field(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Bilinear value of field [H,W,2] at points [H,W,2] (x, y pixels), clamped at the border."""
-    h, w = field.shape[:2]
-    norm = torch.stack([points[..., 0] * 2 / max(w - 1, 1) - 1, points[..., 1] * 2 / max(h - 1, 1) - 1], dim=-1)
-    out = F.grid_sample(field.permute(2, 0, 1)[None], norm[None], mode="bilinear", padding_mode="border",
-                        align_corners=True)
-    return out[0].permute(1, 2, 0)
+    return _bilinear(field.permute(2, 0, 1)[None], points)[0].permute(1, 2, 0)
 
 
 def compose_flows(flows: torch.Tensor) -> torch.Tensor:
@@ -137,3 +141,21 @@ def warp_noise(
             frames.append(q)
     warped = torch.stack([F.avg_pool2d(f, r) * r for f in frames], dim=2)  # block sums / r: N(0,1)
     return strength * warped + (1 - strength**2) ** 0.5 * fresh
+
+
+def latent_flow(flow: torch.Tensor, t: int, h: int, w: int, spatial: int = 8, temporal: int = 4) -> torch.Tensor:
+    """Where each pixel of the first latent frame goes in latent frames 1..t-1: [t-1,h,w,2], in latent pixels,
+    from a pixel FLOW [N,H,W,2] of the clip (fitted to it as in warp_noise). Latent frame k is pixel frame
+    k * temporal; the flows are composed at pixel resolution, then resized to the latent grid."""
+    pixel = fit_flow(flow, 1 + (t - 1) * temporal, h * spatial, w * spatial, "motion flow")
+    steps = [compose_flows(pixel[: k * temporal]) for k in range(1, t)]
+    return resize_flow(torch.stack(steps), h, w) if steps else torch.zeros(0, h, w, 2)
+
+
+def warp_frame(frame: torch.Tensor, forward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move frame [B,C,h,w] along forward [h,w,2] (where each pixel goes): the warped frame, and a mask [h,w] of
+    the pixels whose source lies inside the frame (the others are revealed content, with no source)."""
+    h, w = frame.shape[-2:]
+    src = _grid(h, w) + backward_flow(forward.float())
+    inside = (src[..., 0] > -0.5) & (src[..., 0] < w - 0.5) & (src[..., 1] > -0.5) & (src[..., 1] < h - 0.5)
+    return _bilinear(frame, src), inside
