@@ -15,6 +15,10 @@ def test_adherence_report_has_floor_ceiling_and_every_language():
     for k in ("generated", "floor_shuffled_prompts", "worst_language"):
         assert set(r[k]) == {"colour", "shape", "direction"} and all(0 <= v <= 1 for v in r[k].values())
     assert [e["language"] for e in r["examples"]] == ["en", "zh", "ar"]
+    for a in ("colour", "shape", "direction"):  # the confusion counts add up to the clips and agree with the score
+        rows = r["confusion"][a]
+        assert sum(n for row in rows.values() for n in row.values()) == 6
+        assert sum(row.get(t, 0) for t, row in rows.items()) == round(6 * r["generated"][a])
     json.dumps(r, ensure_ascii=False)
 
 

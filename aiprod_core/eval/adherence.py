@@ -31,6 +31,16 @@ def _score(labels: list, truths: list[dict]) -> dict[str, float]:
     return {a: float(np.mean([getattr(lb, a) == t[a] for lb, t in zip(labels, truths)])) for a in ATTRIBUTES}
 
 
+def _confusion(labels: list, truths: list[dict]) -> dict[str, dict[str, dict[str, int]]]:
+    """Per attribute: for each asked value, how often each value was seen (where the misses go)."""
+    out: dict = {a: {} for a in ATTRIBUTES}
+    for lb, t in zip(labels, truths):
+        for a in ATTRIBUTES:
+            row = out[a].setdefault(t[a], {})
+            row[str(getattr(lb, a))] = row.get(str(getattr(lb, a)), 0) + 1
+    return out
+
+
 @torch.no_grad()
 def prompt_adherence(
     model: VideoModel,
@@ -103,6 +113,7 @@ def prompt_adherence(
         "floor_shuffled_prompts": _score(generated, shuffled),
         "ceiling_world_clips": _score([r[3] for r in rows], truths),
         "ceiling_through_vae": _score([r[5] for r in rows], truths),
+        "confusion": _confusion(generated, truths),
         # the first clip of each language, to see what the numbers mean
         "examples": [{"language": r[0], "caption": r[4], "truth": r[1], "generated": {a: getattr(r[2], a) for a in ATTRIBUTES}}
                      for i, r in enumerate(rows) if i == 0 or rows[i - 1][0] != r[0]],
