@@ -167,10 +167,10 @@ def sample_latent(
         guide = warp_noise(flow, shape, seed, flow_strength, *compression)
         guided = step_range(len(sigmas) - 1, flow_start, flow_end)
         noise = guide if flow_start == 0 else noise
+    if not 0.0 <= warp_guidance <= 1.0:
+        raise ValueError(f"warp_guidance={warp_guidance}; expected 0..1 (how far each frame is pulled onto the warped one)")
     warp = None
     if flow is not None and warp_guidance > 0:
-        if not 0.0 <= warp_guidance <= 1.0:
-            raise ValueError(f"warp_guidance={warp_guidance}; expected 0..1 (how far each frame is pulled onto the warped one)")
         from .flow.warp import latent_flow
 
         last = len(step_range(len(sigmas) - 1, 0.0, warp_end))

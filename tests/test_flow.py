@@ -469,3 +469,5 @@ def test_warp_guidance_makes_the_latent_follow_the_flow(tiny, one_thread):
     assert mismatch(guided, lat) < 0.5 * mismatch(guided, -lat)  # it moves the way the flow says, not back
     with pytest.raises(ValueError, match="warp_guidance"):
         sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=2.0, **kw)
+    with pytest.raises(ValueError, match="warp_guidance"):
+        sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=-0.5, **kw)
