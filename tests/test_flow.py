@@ -463,9 +463,9 @@ def test_warp_guidance_makes_the_latent_follow_the_flow(tiny, one_thread):
 
     plain = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=0.0, **kw)
     default = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, **kw)  # on, for 3/4 of the steps
-    assert mismatch(default, lat) < 0.75 * mismatch(plain, lat)
+    assert mismatch(default, lat) < 0.85 * mismatch(plain, lat)
     guided = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=1.0, warp_end=1.0, **kw)
-    assert mismatch(guided, lat) < 0.5 * mismatch(plain, lat)
+    assert mismatch(guided, lat) < min(0.7 * mismatch(plain, lat), mismatch(default, lat))  # every step: closer still
     assert mismatch(guided, lat) < 0.5 * mismatch(guided, -lat)  # it moves the way the flow says, not back
     with pytest.raises(ValueError, match="warp_guidance"):
         sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=2.0, **kw)
