@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from aiprod_core.eval.classify import classify_clip, cumulant_harmonics, shape_prototypes
+from aiprod_core.eval.classify import classify_clip, count_objects, cumulant_harmonics, shape_prototypes
 from aiprod_core.train.world import Scene, SceneObject, WorldSpec, render, sample_scene
 
 
@@ -126,3 +126,17 @@ def test_nothing_visible_gives_none_with_a_reason():
         classify_clip(np.zeros((17, 64, 64), np.float32)[..., None])
     with pytest.raises(ValueError, match="shapes"):
         classify_clip(black, shapes=("hexagon",))
+
+
+def test_count_objects_on_the_worlds_scenes():
+    spec = WorldSpec(objects=(2, 2), motions=("still",))
+    counts = []
+    for seed in range(20):
+        scene = sample_scene(np.random.default_rng(seed), spec)
+        frame = render(scene, 1, spec.height, spec.width)[0]
+        counts.append(count_objects(frame))
+    assert counts.count(2) >= 17 and max(counts) == 2  # two objects, unless they touch
+    one = render(sample_scene(np.random.default_rng(0), WorldSpec()), 1, 64, 64)[0]
+    assert count_objects(one) == 1 and count_objects(np.zeros((64, 64, 3), np.float32)) == 0
+    with pytest.raises(ValueError, match="one image"):
+        count_objects(np.zeros((2, 64, 64, 3), np.float32))

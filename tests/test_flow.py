@@ -378,6 +378,9 @@ def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
     for row in out["world_clips"].values():
         assert row["epe"] >= 0 and 0 <= row["colour"] <= 1
     assert 0 <= out["summary"]["camera_direction_agreement_guided"] <= 1
+    assert all(0 <= row["two_objects"] <= 1 for row in out["camera_presets"].values())
+    assert out["settings"]["warp_guidance"] == 1.0
+    assert [len(v) for v in out["camera_presets_guided_seen"].values()] == [1, 1]
     # the world's own camera clips of the same scenes are told right: the measure can reach its goal
     assert out["camera_presets_ceiling_world_clips"]["direction_agrees"] == 1.0
 

@@ -189,6 +189,18 @@ def _direction(
     return ("down" if dy > 0 else "up"), dx, dy
 
 
+def count_objects(image: np.ndarray, min_brightness: float = 0.3) -> int:
+    """How many objects an image [H,W,3] (float 0..1 or uint8, dark background) shows: the 8-connected regions
+    brighter than `min_brightness` of at least 0.15% of the frame (a few hot pixels are not an object)."""
+    if np.ndim(image) != 3:
+        raise ValueError(f"count_objects takes one image [H,W,3]; got shape {np.shape(image)}")
+    frame = to_uint8_frames(image)[0]
+    mask = (frame.max(axis=-1) > min_brightness * 255).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    min_area = max(4, int(0.0015 * mask.size))
+    return int((stats[1:, cv2.CC_STAT_AREA] >= min_area).sum())
+
+
 def _touches_border(component: np.ndarray) -> bool:
     return bool(component[0].any() or component[-1].any() or component[:, 0].any() or component[:, -1].any())
 
