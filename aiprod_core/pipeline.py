@@ -169,19 +169,21 @@ def sample_latent(
         noise = guide if flow_start == 0 else noise
     if not 0.0 <= warp_guidance <= 1.0:
         raise ValueError(f"warp_guidance={warp_guidance}; expected 0..1 (how far each frame is pulled onto the warped one)")
-    warp = None
+    warp_flows = None  # per batch item, the latent flow from the first frame to each later one
     if flow is not None and warp_guidance > 0:
         from .flow.warp import latent_flow
 
-        last = len(step_range(len(sigmas) - 1, 0.0, warp_end))
-        flows = flow if isinstance(flow, (list, tuple)) else [flow] * shape[0]
-        flows = [None if f is None else latent_flow(f, *shape[2:], *compression) for f in flows]
-        warp = (flows, float(sigmas[last - 1]) if last else float("inf"))
+        def to_latent(f):
+            return None if f is None else latent_flow(f, *shape[2:], *compression)
+
+        warp_flows = [to_latent(f) for f in flow] if isinstance(flow, (list, tuple)) else [to_latent(flow)] * shape[0]
+        last = len(step_range(len(sigmas) - 1, 0.0, warp_end))  # steps 0..last-1 are guided
+        warp_sigma_min = float(sigmas[last - 1]) if last else float("inf")
     x = start_latent(noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
 
     def run(velocity, x):
-        if warp is not None:
-            velocity = warp_guided_velocity(velocity, warp[0], warp_guidance, warp[1])
+        if warp_flows is not None:
+            velocity = warp_guided_velocity(velocity, warp_flows, warp_guidance, warp_sigma_min)
         if guide is not None and any(i > 0 for i in guided):
             return sample_noise_guided(SAMPLERS[sampler], velocity, x, sigmas, guide, guided, flow_pull, callback)
         return SAMPLERS[sampler](velocity, x, sigmas, callback)

@@ -189,6 +189,11 @@ def _direction(
     return ("down" if dy > 0 else "up"), dx, dy
 
 
+def _min_object_area(height: int, width: int) -> int:
+    """The fewest pixels that count as an object (0.15% of the frame): a few hot pixels are not one."""
+    return max(4, int(0.0015 * height * width))
+
+
 def count_objects(image: np.ndarray, min_brightness: float = 0.3) -> int:
     """How many objects an image [H,W,3] (float 0..1 or uint8, dark background) shows: the 8-connected regions
     brighter than `min_brightness` of at least 0.15% of the frame (a few hot pixels are not an object)."""
@@ -197,8 +202,7 @@ def count_objects(image: np.ndarray, min_brightness: float = 0.3) -> int:
     frame = to_uint8_frames(image)[0]
     mask = (frame.max(axis=-1) > min_brightness * 255).astype(np.uint8)
     _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    min_area = max(4, int(0.0015 * mask.size))
-    return int((stats[1:, cv2.CC_STAT_AREA] >= min_area).sum())
+    return int((stats[1:, cv2.CC_STAT_AREA] >= _min_object_area(*mask.shape)).sum())
 
 
 def _touches_border(component: np.ndarray) -> bool:
@@ -236,7 +240,7 @@ def classify_clip(
         reason = f"nothing visible: the brightest pixels stand {peak / 255:.2f} above the background, < {min_brightness}"
         return ClipLabels(NONE, NONE, NONE, reason=reason)
     noise = float(signed[value < 0.25 * peak].std())
-    min_area = max(4, int(0.0015 * height * width))
+    min_area = _min_object_area(height, width)
 
     seen: list[tuple[int, np.ndarray]] = []  # (frame index, object mask)
     centroids, areas, pixels = [], [], []

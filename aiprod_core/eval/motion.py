@@ -136,9 +136,10 @@ def motion_adherence(
                 })
             else:
                 # two objects are asked for; with one, a turn or zoom can look like a pan (see the module doc)
-                cam_rows[cond].append({"epe": end_point_error(f, guide), "preset": preset, "seen": dominant_preset(f)[0],
-                                       "two_objects": float(count_objects(video[len(video) // 2]) >= 2)})
-                cam_rows[cond][-1]["direction_agrees"] = float(cam_rows[cond][-1]["seen"] == preset)
+                seen = dominant_preset(f)[0]
+                cam_rows[cond].append({"epe": end_point_error(f, guide), "direction_agrees": float(seen == preset),
+                                       "two_objects": float(count_objects(video[len(video) // 2]) >= 2),
+                                       "preset": preset, "seen": seen})
 
     def table(rows):
         return {cond: {key: _mean([r[key] for r in rs]) for key in rs[0] if key not in ("preset", "seen")}

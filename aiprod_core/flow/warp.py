@@ -152,10 +152,22 @@ def latent_flow(flow: torch.Tensor, t: int, h: int, w: int, spatial: int = 8, te
     return resize_flow(torch.stack(steps), h, w) if steps else torch.zeros(0, h, w, 2)
 
 
-def warp_frame(frame: torch.Tensor, forward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move frame [B,C,h,w] along forward [h,w,2] (where each pixel goes): the warped frame, and a mask [h,w] of
-    the pixels whose source lies inside the frame (the others are revealed content, with no source)."""
-    h, w = frame.shape[-2:]
+def warp_sources(forward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For a move along forward [h,w,2] (where each pixel goes): the source point [h,w,2] of every pixel of the
+    moved frame, and a mask [h,w] of the pixels whose source lies inside the frame (the others are revealed
+    content, with no source). Depends on the flow only, so a sampler computes it once per run."""
+    h, w = forward.shape[:2]
     src = _grid(h, w) + backward_flow(forward.float())
     inside = (src[..., 0] > -0.5) & (src[..., 0] < w - 0.5) & (src[..., 1] > -0.5) & (src[..., 1] < h - 0.5)
-    return _bilinear(frame, src), inside
+    return src, inside
+
+
+def resample(frame: torch.Tensor, sources: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """frame [B,C,h,w] moved as warp_sources says (bilinear, clamped at the border)."""
+    return _bilinear(frame, sources[0])
+
+
+def warp_frame(frame: torch.Tensor, forward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move frame [B,C,h,w] along forward [h,w,2]: the warped frame and the inside mask (see warp_sources)."""
+    sources = warp_sources(forward)
+    return resample(frame, sources), sources[1]

@@ -19,31 +19,46 @@ from __future__ import annotations
 
 import torch
 
-from ..flow.warp import warp_frame
+from ..flow.warp import resample, warp_sources
 from .samplers import Velocity
+
+Sources = list  # per batch item: None, or one warp_sources(F_0k) per later frame k
+
+
+def _sources(flows: list[torch.Tensor | None]) -> Sources:
+    """warp_sources of every frame of every item's latent flow [t-1,h,w,2], once per distinct flow tensor."""
+    done: dict[int, list] = {}
+    for f in flows:
+        if f is not None and id(f) not in done:
+            done[id(f)] = [warp_sources(step) for step in f]
+    return [None if f is None else done[id(f)] for f in flows]
+
+
+def _warp_x0(x0: torch.Tensor, sources: Sources, weight: float) -> torch.Tensor:
+    out = x0.clone()
+    for b, item in enumerate(sources):
+        for k, src in enumerate(item or (), start=1):
+            moved = resample(x0[b : b + 1, :, 0], src)[0]
+            out[b, :, k] = out[b, :, k] + weight * src[1].to(x0) * (moved - out[b, :, k])
+    return out
 
 
 def warp_x0(x0: torch.Tensor, flows: list[torch.Tensor | None], weight: float) -> torch.Tensor:
     """x0 [B,C,t,h,w] with frames 1.. pulled onto the first frame moved along flows (per batch item, the
     latent flow [t-1,h,w,2] from the first frame to each later one; None = untouched)."""
-    out = x0.clone()
-    for b, f in enumerate(flows):
-        if f is None:
-            continue
-        for k in range(1, x0.shape[2]):
-            moved, inside = warp_frame(x0[b : b + 1, :, 0], f[k - 1])
-            out[b, :, k] = out[b, :, k] + weight * inside.to(x0) * (moved[0] - out[b, :, k])
-    return out
+    return _warp_x0(x0, _sources(flows), weight)
 
 
 def warp_guided_velocity(velocity: Velocity, flows: list[torch.Tensor | None], weight: float, sigma_min: float) -> Velocity:
-    """Wrap a velocity function: at sigma >= sigma_min, the step goes toward the warped clean estimate."""
+    """Wrap a velocity function: at sigma >= sigma_min, the step goes toward the warped clean estimate. The
+    flows' source points are found once here, not at every step."""
+    sources = _sources(flows)
 
     def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         v = velocity(x, sigma)
         if weight <= 0 or float(sigma.max()) < sigma_min:
             return v
         s = sigma.to(v).view(-1, *([1] * (v.ndim - 1)))
-        return x + (1 - s) * v - warp_x0(x - s * v, flows, weight)
+        return x + (1 - s) * v - _warp_x0(x - s * v, sources, weight)
 
     return guided
