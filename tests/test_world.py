@@ -168,6 +168,19 @@ def test_invalid_specs_say_what_to_use():
         WorldSpec(motions=("sideways",))
     with pytest.raises(ValueError, match="objects"):
         WorldSpec(objects=(1, 3))
+    with pytest.raises(ValueError, match="objects"):
+        WorldSpec(objects=())
+
+
+def test_object_counts_are_a_menu():
+    """`objects` lists the counts to pick from; repeating one weights it."""
+    def counts(spec, n=600):
+        rng = np.random.default_rng(3)
+        return [len(world.sample_scene(rng, spec).objects) for _ in range(n)]
+
+    assert set(counts(WorldSpec(objects=(1, 1)))) == {1} and set(counts(WorldSpec(objects=(2, 2)))) == {2}
+    assert 0.40 < counts(WorldSpec(objects=(1, 2))).count(2) / 600 < 0.60
+    assert 0.25 < counts(WorldSpec(objects=(1, 1, 2))).count(2) / 600 < 0.42
 
 
 def test_same_scene_renders_consistently_at_64_and_128():

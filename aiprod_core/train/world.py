@@ -60,7 +60,8 @@ class WorldSpec:
     """What one training phase samples. Every field is a menu the sampler picks from uniformly.
 
     frames: clip length T (1 + 4k for the causal VAE; 1 makes still images). height, width: pixels.
-    objects: (min, max) number of objects, 1 or 2. motions: names from MOTIONS. speeds: classes from TRAVEL_RANGES;
+    objects: numbers of objects (1 or 2) to pick from: (1, 1) one, (1, 2) half and half, (1, 1, 2) a third with two.
+    motions: names from MOTIONS. speeds: classes from TRAVEL_RANGES;
     sizes: classes from SIZE_RANGES (only "slow"/"fast" and "small"/"large" are named in captions).
     bounce, enter_exit: probability that a moving object bounces off a wall / enters or leaves the frame (axis-aligned
     motions only). crossing: probability that two objects' paths cross, the front one hiding the back one.
@@ -71,7 +72,7 @@ class WorldSpec:
     frames: int = 17
     height: int = 64
     width: int = 64
-    objects: tuple[int, int] = (1, 1)
+    objects: tuple[int, ...] = (1, 1)
     motions: tuple[str, ...] = BASIC_MOTIONS
     shapes: tuple[str, ...] = SHAPES
     colours: tuple[str, ...] = COLOURS
@@ -87,9 +88,8 @@ class WorldSpec:
             raise ValueError(f"frames={self.frames} is not 1 + 4k; use e.g. 1, 9, 17 or 33")
         if min(self.height, self.width) < 16 or not 0.5 <= self.width / self.height <= 2.0:
             raise ValueError(f"frame {self.height}x{self.width} is too small or too elongated; use >= 16 px, aspect 1:2..2:1")
-        lo, hi = self.objects
-        if not 1 <= lo <= hi <= 2:
-            raise ValueError(f"objects={self.objects} must be (min, max) within 1..2, e.g. (1, 1) or (1, 2)")
+        if not self.objects or any(n not in (1, 2) for n in self.objects):
+            raise ValueError(f"objects={self.objects} must list object counts of 1 or 2, e.g. (1, 1), (1, 2) or (1, 1, 2)")
         for name, values, known in (
             ("motions", self.motions, MOTIONS),
             ("shapes", self.shapes, ALL_SHAPES),
@@ -100,8 +100,8 @@ class WorldSpec:
             unknown = [v for v in values if v not in known]
             if not values or unknown:
                 raise ValueError(f"{name}={values} has unknown or no entries {unknown}; choose from {known}")
-        if hi > len(self.colours):
-            raise ValueError(f"{hi} objects need {hi} distinct colours but colours={self.colours}; add colours")
+        if max(self.objects) > len(self.colours):
+            raise ValueError(f"{max(self.objects)} objects need {max(self.objects)} distinct colours but colours={self.colours}; add colours")
         for name in ("bounce", "enter_exit", "crossing", "camera"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} is a probability; use a value in 0..1")
@@ -454,7 +454,8 @@ def _crossing(rng: np.random.Generator, a: SceneObject, b: SceneObject, spec: Wo
 def sample_scene(rng: np.random.Generator, spec: WorldSpec = EASY) -> Scene:
     """A random scene for `spec`. Two objects always differ in colour; unless their paths are made to cross they are
     kept apart, so that captions and colour-mask classification stay unambiguous."""
-    count = int(rng.integers(spec.objects[0], spec.objects[1] + 1))
+    menu = spec.objects  # no draw when there is no choice, as (min, max) ranges had: old recipes give the same scenes
+    count = menu[0] if len(set(menu)) == 1 else int(menu[int(rng.integers(len(menu)))])
     colours = [str(c) for c in rng.permutation(np.array(spec.colours))[:count]]
     objects = [_sample_object(rng, spec, colours[0])]
     if count == 2:
