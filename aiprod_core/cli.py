@@ -279,6 +279,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         for name in ("generated", "floor_shuffled_prompts", "ceiling_world_clips", "ceiling_through_vae", "worst_language"):
             print(f"{name:24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result[name].items()))
+        print(f"{'objects drawn':24s} " + "  ".join(f"{k} {v:.2f}" for k, v in result["objects_drawn"]["generated"].items()))
         for lang, s in result["per_language"].items():
             print(f"  {lang}  " + "  ".join(f"{k} {v:.2f}" for k, v in s.items()))
     return 0

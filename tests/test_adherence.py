@@ -19,6 +19,8 @@ def test_adherence_report_has_floor_ceiling_and_every_language():
         rows = r["confusion"][a]
         assert sum(n for row in rows.values() for n in row.values()) == 6
         assert sum(row.get(t, 0) for t, row in rows.items()) == round(6 * r["generated"][a])
+    assert r["objects_drawn"]["world_clips"] == {"none": 0.0, "one": 1.0, "more": 0.0}  # the prompts' own scenes
+    assert abs(sum(r["objects_drawn"]["generated"].values()) - 1) < 1e-9
     json.dumps(r, ensure_ascii=False)
 
 

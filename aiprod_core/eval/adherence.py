@@ -16,7 +16,7 @@ from ..text import EmbeddingCache, encode_cached
 from ..train.captions import LANGUAGES
 from ..train.data import item_seed, video_tensor
 from ..train.world import BASIC_MOTIONS, EASY, SHAPES, WorldSpec, make_clip
-from .classify import KNOWN_SHAPES, classify_clip
+from .classify import KNOWN_SHAPES, classify_clip, count_objects
 
 log = logging.getLogger(__name__)
 ATTRIBUTES = ("colour", "shape", "direction")
@@ -39,6 +39,13 @@ def _confusion(labels: list, truths: list[dict]) -> dict[str, dict[str, dict[str
             row = out[a].setdefault(t[a], {})
             row[str(getattr(lb, a))] = row.get(str(getattr(lb, a)), 0) + 1
     return out
+
+
+def _objects_drawn(frames: list[np.ndarray]) -> dict[str, float]:
+    """Shares of clips whose middle frame shows no object, one, or more: the prompts ask for one, and a model that
+    also learned two-object scenes may draw a second one, which the classifier can then judge instead."""
+    counts = [min(count_objects(f), 2) for f in frames]
+    return {k: counts.count(n) / len(counts) for k, n in (("none", 0), ("one", 1), ("more", 2))}
 
 
 @torch.no_grad()
@@ -71,7 +78,8 @@ def prompt_adherence(
     spec = spec or dataclasses.replace(EASY, frames=c.frames, height=c.height, width=c.width, motions=BASIC_MOTIONS,
                                        shapes=shapes, sizes=sizes)
     cache = EmbeddingCache()
-    rows = []  # (language, truth, generated labels, world labels, caption)
+    rows = []  # (language, truth, generated labels, world labels, caption, labels through the VAE)
+    drawn = {"generated": [], "world_clips": []}  # middle frames, for the object counts
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(languages) * per_language, desc="adherence", unit="clip", disable=not progress)
@@ -85,6 +93,8 @@ def prompt_adherence(
         videos = decode_latent(model.vae, latent).numpy()
         world = torch.stack([video_tensor(k.frames) for k in clips])
         through_vae = decode_latent(model.vae, model.vae.encode(world)).numpy()
+        drawn["generated"] += [v[len(v) // 2] for v in videos]
+        drawn["world_clips"] += [k.frames[len(k.frames) // 2] for k in clips]
         for k, v, r in zip(clips, videos, through_vae):
             rows.append((lang, _truth(k), classify_clip(v, shapes=candidates), classify_clip(k.frames, shapes=candidates),
                          k.caption, classify_clip(r, shapes=candidates)))
@@ -114,6 +124,7 @@ def prompt_adherence(
         "ceiling_world_clips": _score([r[3] for r in rows], truths),
         "ceiling_through_vae": _score([r[5] for r in rows], truths),
         "confusion": _confusion(generated, truths),
+        "objects_drawn": {k: _objects_drawn(v) for k, v in drawn.items()},
         # the first clip of each language, to see what the numbers mean
         "examples": [{"language": r[0], "caption": r[4], "truth": r[1], "generated": {a: getattr(r[2], a) for a in ATTRIBUTES}}
                      for i, r in enumerate(rows) if i == 0 or rows[i - 1][0] != r[0]],
