@@ -319,7 +319,7 @@ def test_trainer_with_warped_noise(tmp_path, one_thread):
     model = build_model(preset("tiny"))
     trainer = Trainer(model, [phase], TrainOptions(tmp_path / "run", validate=False, progress=False, checkpoint_every=0))
     samples = [WorldData(0).sample(phase, 0, 0, i) for i in range(2)]
-    assert samples[0].flow().shape == (8, 32, 32, 2)
+    assert samples[0].flow.shape == (8, 32, 32, 2)
     noise = torch.randn(2, 16, 3, 4, 4)
     gens = [torch.Generator().manual_seed(i) for i in range(2)]
     warped = trainer._warped(phase, samples, noise, gens)

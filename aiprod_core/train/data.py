@@ -3,8 +3,6 @@ multi-process run sees exactly the data an uninterrupted single-process run woul
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +26,7 @@ class Sample:
     video: torch.Tensor | None = None  # [3,F,H,W] in [-1,1]
     latent: torch.Tensor | None = None  # [C,t,h,w], when the source has cached latents
     labels: dict[str, int] | None = None  # attribute classes for the text objective; -1 = unknown
-    # makes the clip's [F-1,H,W,2] pixel flow; called only for the items that get warped noise (most do not)
-    flow: Callable[[], torch.Tensor] | None = None
+    flow: torch.Tensor | None = None  # [F-1,H,W,2] pixel flow of the clip, when training with warped noise
     # noise it along `flow` whatever the phase's fraction: a camera move is not in the caption, so the noise is the
     # only thing that can say how the camera moves (with plain noise the model would learn random camera moves)
     always_warp: bool = False
@@ -66,5 +63,5 @@ class WorldData:
         camera = clip.scene.camera is not None
         if phase.warped_noise > 0 or camera:  # the world's known motion, exact (no extraction error)
             spec = phase.spec
-            flow = functools.partial(world_flow, clip.scene, spec.frames, spec.height, spec.width)
+            flow = world_flow(clip.scene, spec.frames, spec.height, spec.width)
         return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels, flow=flow, always_warp=camera)

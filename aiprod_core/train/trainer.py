@@ -309,7 +309,7 @@ class Trainer:
             seed = int(torch.randint(2**62, (), generator=g))
             if use and s.flow is not None:
                 shape = (1, *noise.shape[1:])
-                out[j] = warp_noise(s.flow(), shape, seed, 1.0, vae.spatial_compression, vae.temporal_compression)[0].to(out)
+                out[j] = warp_noise(s.flow, shape, seed, 1.0, vae.spatial_compression, vae.temporal_compression)[0].to(out)
         return out
 
     # -- phase ends, files ----------------------------------------------------------------------------
