@@ -100,8 +100,9 @@ class WorldSpec:
             unknown = [v for v in values if v not in known]
             if not values or unknown:
                 raise ValueError(f"{name}={values} has unknown or no entries {unknown}; choose from {known}")
-        if max(self.objects) > len(self.colours):
-            raise ValueError(f"{max(self.objects)} objects need {max(self.objects)} distinct colours but colours={self.colours}; add colours")
+        most = max(self.objects)
+        if most > len(self.colours):
+            raise ValueError(f"{most} objects need {most} distinct colours but colours={self.colours}; add colours")
         for name in ("bounce", "enter_exit", "crossing", "camera"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} is a probability; use a value in 0..1")
