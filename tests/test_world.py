@@ -219,3 +219,44 @@ def test_two_objects_have_different_colours():
         scene = sample_scene(np.random.default_rng(seed), spec)
         assert len(scene.objects) == 2
         assert scene.objects[0].colour != scene.objects[1].colour
+
+
+def test_distractors_add_made_up_words_and_keep_every_attribute_word():
+    """Made-up words come from the letters of the training frames only, never contain an attribute word, and leave
+    the caption's own words in order; the training data adds them to the phase's share of captions, the same for
+    the same seed."""
+    from aiprod_core.train.data import WorldData
+    from aiprod_core.train.distractors import add_distractors, made_up_word
+    from aiprod_core.train.phases import Phase
+
+    def letters(language: str, ids) -> set[str]:
+        frames = captions._grammar(language).frames
+        return set("".join(t for i in ids for t in ((frames[i],) if isinstance(frames[i], str) else frames[i])))
+
+    for language in LANGUAGES:
+        held_only = letters(language, heldout_frames(language)) - letters(language, frame_ids(language))
+        forms = [f.lower() for table in attribute_words(language).values() for fs in table.values() for f in fs]
+        rng = np.random.default_rng(0)
+        for _ in range(200):
+            word = made_up_word(language, rng)
+            assert word and not set(word) & held_only, (language, word)
+            assert not any(f in word.lower() for f in forms), (language, word)
+        scene = Scene(objects=(_object("purple", "triangle", "left"),))
+        text, _ = caption(scene, language, rng)
+        noisy = add_distractors(text, language, np.random.default_rng(1))
+        assert noisy != text and add_distractors(text, language, np.random.default_rng(1)) == noisy
+        words = attribute_words(language)
+        for attribute, value in (("colour", "purple"), ("shape", "triangle"), ("motion", "left")):
+            assert mentions(noisy, words[attribute][value], language), (language, noisy)
+        if language not in ("zh", "ja"):  # the caption's words, in order, with the made-up ones between them
+            it = iter(noisy.split(" "))
+            assert all(w in it for w in text.split(" ")), (language, noisy)
+
+    phase = Phase("p", world={"frames": 5}, caption_distractors=0.5)
+    plain = Phase("p", world={"frames": 5})
+    data = WorldData(3)
+    changed = [data.sample(phase, 0, 0, i).caption != data.sample(plain, 0, 0, i).caption for i in range(40)]
+    assert 8 <= sum(changed) <= 32
+    assert [data.sample(phase, 0, 0, i).caption for i in range(5)] == [data.sample(phase, 0, 0, i).caption for i in range(5)]
+    with pytest.raises(ValueError, match="caption_distractors"):
+        Phase("p", caption_distractors=1.5)

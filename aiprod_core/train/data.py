@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .distractors import add_distractors
 from .phases import Phase
 from .world import ALL_SHAPES, COLOURS, MOTIONS, make_clip
 from .world_flow import world_flow
@@ -53,7 +54,12 @@ class WorldData:
         self.seed = seed
 
     def sample(self, phase: Phase, phase_index: int, step: int, item: int) -> Sample:
-        clip = make_clip(item_seed(self.seed, phase_index, step, item), phase.spec)
+        seed = item_seed(self.seed, phase_index, step, item)
+        clip = make_clip(seed, phase.spec)
+        text = clip.caption
+        rng = np.random.default_rng([seed, 3])  # streams 0-2 are the clip's own (world.make_clip)
+        if phase.caption_distractors and rng.random() < phase.caption_distractors:
+            text = add_distractors(text, clip.language, rng)
         objs = clip.scene.objects
         labels = {"colour": -1, "shape": -1, "motion": -1}
         if len(objs) == 1:  # one label per clip: two-object captions teach through the flow loss only
@@ -64,4 +70,4 @@ class WorldData:
         if phase.warped_noise > 0 or camera:  # the world's known motion, exact (no extraction error)
             spec = phase.spec
             flow = world_flow(clip.scene, spec.frames, spec.height, spec.width)
-        return Sample(caption=clip.caption, video=video_tensor(clip.frames), labels=labels, flow=flow, always_warp=camera)
+        return Sample(caption=text, video=video_tensor(clip.frames), labels=labels, flow=flow, always_warp=camera)

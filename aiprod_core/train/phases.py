@@ -36,6 +36,9 @@ class Phase:
     # a backbone phase also trains the text encoder (and its attribute heads); off, the words keep the meaning
     # earlier phases gave them, e.g. while the backbone learns something the captions do not say (camera moves)
     train_text_encoder: bool = True
+    # fraction of world captions given 1-3 made-up words (train/distractors.py), so that words the model never saw,
+    # such as those of a new sentence frame, carry no attribute
+    caption_distractors: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -44,6 +47,9 @@ class Phase:
             raise ValueError(f"phase {self.name!r}: steps, batch and lr must be positive (got {self.steps}, {self.batch}, {self.lr})")
         if not 0.0 <= self.warped_noise <= 1.0:
             raise ValueError(f"phase {self.name!r}: warped_noise={self.warped_noise} is a fraction of samples; use 0..1")
+        if not 0.0 <= self.caption_distractors <= 1.0:
+            raise ValueError(
+                f"phase {self.name!r}: caption_distractors={self.caption_distractors} is a fraction of captions; use 0..1")
         self.spec  # noqa: B018 (validates the world fields now, not in the middle of a run)
 
     @property
