@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,6 +127,9 @@ def test_phase_files_round_trip_and_errors(tmp_path):
         Phase("bad", world={"frames": 10})
     with pytest.raises(ValueError, match="stage='audio'"):
         Phase("bad", stage="audio")
+    # every shipped recipe loads
+    recipes = sorted((Path(__file__).parent.parent / "recipes").glob("*.json"))
+    assert len(recipes) >= 10 and all(load_phases(r) for r in recipes)
 
 
 def star_folder(tmp_path, n=4):
