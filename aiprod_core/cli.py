@@ -236,6 +236,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .eval.adherence import prompt_adherence
     from .pipeline import load_model
 
+    if args.what == "words":
+        from .eval.words import load_text_state, read_attributes
+
+        result = read_attributes(*load_text_state(args.state), per_language=args.per_language, seed=args.seed,
+                                 languages=tuple(args.languages))
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            for split, scores in result["mean"].items():
+                print(f"{split:9s} " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+            for lang, splits in result["per_language"].items():
+                print(f"  {lang}  held out " + "  ".join(f"{k} {v:.2f}" for k, v in splits["heldout"].items()))
+        return 0
     model = load_model(args.model, args.preset)
     if args.what == "motion":
         from .eval.motion import motion_adherence
@@ -417,6 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--clips", type=int, default=48)
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_eval)
+
+    w = esub.add_parser("words", help="what the text encoder alone reads: a training state's attribute heads on "
+                                      "captions in training and held-out sentence frames, per language and frame")
+    w.add_argument("state", help="state.safetensors of an `aiprod train` run")
+    w.add_argument("--per-language", type=int, default=128, help="captions per language and split")
+    w.add_argument("--seed", type=int, default=2)
+    w.add_argument("--languages", nargs="+", default=list(LANGUAGES), choices=LANGUAGES, metavar="LANG")
+    w.add_argument("--json", action="store_true", help="print JSON (with each held-out frame's readings)")
+    w.set_defaults(func=cmd_eval)
 
     m = esub.add_parser("motion", help="motion guidance: flow error and direction, guided vs unguided vs random (JSON)")
     _add_model_args(m)
