@@ -38,7 +38,7 @@ def load_text_state(path: str | os.PathLike) -> tuple[TextEncoder, AttributeHead
 def read_attributes(encoder: TextEncoder, heads: AttributeHeads, per_language: int = 128, seed: int = 2,
                     languages: tuple[str, ...] = LANGUAGES) -> dict:
     """Share of one-object captions whose colour, shape and motion the heads name right, per language and split,
-    and per held-out sentence frame (with an example caption and the commonest wrong reading)."""
+    and per held-out sentence frame (with an example caption and its three commonest wrong readings)."""
     spec = dataclasses.replace(EASY, motions=BASIC_MOTIONS)
     out: dict = {"per_language": {}, "heldout_frames": {}}
     totals = {split: {a: [] for a in CLASSES} for split in SPLITS}
