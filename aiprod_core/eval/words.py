@@ -16,11 +16,11 @@ import torch
 
 from ..checkpoint import read_config, read_safetensors
 from ..text import TextEncoder, load_text_encoder
-from ..train.captions import LANGUAGES, SPLITS, caption
+from ..train.captions import LANGUAGES, SPLITS
 from ..train.data import ATTRIBUTE_CLASSES, item_seed
 from ..train.objectives import AttributeHeads
 from ..train.state import load_state
-from ..train.world import ALL_SHAPES, BASIC_MOTIONS, COLOURS, EASY, MOTIONS, sample_scene
+from ..train.world import ALL_SHAPES, BASIC_MOTIONS, COLOURS, EASY, MOTIONS, captioned_scene
 
 CLASSES = {"colour": COLOURS, "shape": ALL_SHAPES, "motion": MOTIONS}
 
@@ -44,16 +44,14 @@ def read_attributes(encoder: TextEncoder, heads: AttributeHeads, per_language: i
     totals = {split: {a: [] for a in CLASSES} for split in SPLITS}
     for lang in languages:
         li = LANGUAGES.index(lang)
-        scenes = [sample_scene(np.random.default_rng([item_seed(seed, li, i), 0]), spec) for i in range(per_language)]
         out["per_language"][lang] = {}
         for split in SPLITS:
-            texts, frame_ids = zip(*(caption(s, lang, np.random.default_rng([item_seed(seed, li, i), 2]), split)
-                                     for i, s in enumerate(scenes)), strict=True)
+            scenes, _, texts, frame_ids = zip(*(captioned_scene(item_seed(seed, li, i), spec, lang, split)
+                                                for i in range(per_language)), strict=True)
             hidden, mask = encoder.encode(list(texts))
-            m = mask.to(hidden.dtype).unsqueeze(-1)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
+            logits = heads.logits(hidden.float(), mask)
             truth = {a: [names.index(getattr(s.objects[0], a)) for s in scenes] for a, names in CLASSES.items()}
-            pred = {a: heads.heads[a](pooled.float()).argmax(-1).tolist() for a in CLASSES}
+            pred = {a: logits[a].argmax(-1).tolist() for a in CLASSES}
             scores = {a: float(np.mean([p == t for p, t in zip(pred[a], truth[a], strict=True)])) for a in CLASSES}
             for a, v in scores.items():
                 totals[split][a].append(v)

@@ -57,7 +57,7 @@ class WorldData:
         seed = item_seed(self.seed, phase_index, step, item)
         clip = make_clip(seed, phase.spec)
         text = clip.caption
-        rng = np.random.default_rng([seed, 3])  # streams 0-2 are the clip's own (world.make_clip)
+        rng = np.random.default_rng([seed, 3])  # streams 0-2 are the clip's own (world.captioned_scene)
         if phase.caption_distractors and rng.random() < phase.caption_distractors:
             text = add_distractors(text, clip.language, rng)
         objs = clip.scene.objects

@@ -54,11 +54,16 @@ class AttributeHeads(nn.Module):
         super().__init__()
         self.heads = nn.ModuleDict({k: nn.Linear(dim, n) for k, n in classes.items()})
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    def logits(self, hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each head's logits [B, classes] on the masked mean of the text states."""
         m = mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)  # [B, D]
+        return {k: head(pooled) for k, head in self.heads.items()}
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self.logits(hidden, mask)
         # summed over labelled items and divided by the batch size (not by the labelled count), so the
         # loss of a batch split over processes averages to the loss of the whole batch
-        losses = [F.cross_entropy(self.heads[k](pooled), y, ignore_index=-1, reduction="sum") / len(y)
-                  for k, y in labels.items() if k in self.heads]
+        losses = [F.cross_entropy(logits[k], y, ignore_index=-1, reduction="sum") / len(y)
+                  for k, y in labels.items() if k in logits]
         return torch.stack(losses).mean()

@@ -480,15 +480,23 @@ def sample_scene(rng: np.random.Generator, spec: WorldSpec = EASY) -> Scene:
     return Scene(objects=tuple(objects), extent=spec.extent, frames=spec.frames, camera=camera, camera_speed=speed)
 
 
-def make_clip(seed: int, spec: WorldSpec = EASY, language: str | None = None, split: str = "train") -> Clip:
-    """The clip for `seed`: the same seed always gives the same scene, frames and caption. The scene does not depend
-    on the language, so one seed gives the same clip captioned in every language. language=None picks one at random;
-    split chooses the caption's sentence frames ("train" or "heldout")."""
+def captioned_scene(seed: int, spec: WorldSpec = EASY, language: str | None = None,
+                    split: str = "train") -> tuple[Scene, str, str, int]:
+    """(scene, language, caption, sentence frame index) of `make_clip(seed, ...)`, without drawing its frames. Each
+    draws from its own stream of `seed` (0: scene, 1: language, 2: caption), so any of them can be redrawn alone."""
     from aiprod_core.train.captions import LANGUAGES, caption
 
     scene = sample_scene(np.random.default_rng([seed, 0]), spec)
     if language is None:
         language = _pick(np.random.default_rng([seed, 1]), LANGUAGES)
     text, frame_id = caption(scene, language, np.random.default_rng([seed, 2]), split=split)
+    return scene, language, text, frame_id
+
+
+def make_clip(seed: int, spec: WorldSpec = EASY, language: str | None = None, split: str = "train") -> Clip:
+    """The clip for `seed`: the same seed always gives the same scene, frames and caption. The scene does not depend
+    on the language, so one seed gives the same clip captioned in every language. language=None picks one at random;
+    split chooses the caption's sentence frames ("train" or "heldout")."""
+    scene, language, text, frame_id = captioned_scene(seed, spec, language, split)
     frames = render(scene, spec.frames, spec.height, spec.width)
     return Clip(frames=frames, caption=text, language=language, scene=scene, frame_template_id=frame_id)
