@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 from .config import PRESETS, ConfigError
 from .memory.engine import StageOutOfMemoryError
@@ -162,6 +163,18 @@ def _print_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_prompts(path: str) -> tuple[str, ...]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--preserve-prompts {path}: cannot read it ({e}); expected a UTF-8 text file, "
+                         "one prompt per line") from e
+    prompts = tuple(line.strip() for line in lines if line.strip())
+    if not prompts:
+        raise ValueError(f"--preserve-prompts {path} holds no prompt; write one prompt per line")
+    return prompts
+
+
 def _lora_targets(text: str | None) -> tuple[str, ...]:
     if text is None:
         return DEFAULT_TARGETS
@@ -220,7 +233,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lora_alpha=args.lora_alpha, lora_targets=_lora_targets(args.lora_targets),
         name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
-        device=args.device, offload=args.offload,
+        device=args.device, offload=args.offload, preserve_weight=args.preserve_weight,
+        preserve_prompts=_read_prompts(args.preserve_prompts) if args.preserve_prompts else (),
     )
     out = Trainer(model, phases, opts, data).run(resume=args.resume)
     if out is None:
@@ -374,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-targets", help="comma-separated linear layers the LoRA adapts, matched on the end of their "
                    "path (default: every attention projection and feed-forward layer: "
                    f"{','.join(DEFAULT_TARGETS)})")
+    t.add_argument("--preserve-prompts", metavar="FILE",
+                   help="a LoRA run keeps its outputs for these prompts (UTF-8 text, one per line) near the base "
+                        "model's, on each step's noisy latents: it learns its subject without redrawing the rest")
+    t.add_argument("--preserve-weight", type=float, default=1.0, help="weight of --preserve-prompts' loss")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--absolute-positions", type=int, default=0, metavar="N",
                    help="add absolute-position features (N frequencies per axis) to a backbone without them; they "

@@ -1,9 +1,11 @@
 """Write a folder of captioned clips for the LoRA walkthrough: stars, a shape the shipped model never saw,
 captioned in three languages, plus (optionally) clips of its old vocabulary, so that the LoRA learns the star
 without redrawing circles, squares and triangles (prior preservation, as in DreamBooth): clips the base model
-itself generates for prompts of that vocabulary, or the synthetic world's own renders of them.
+itself generates for prompts of that vocabulary, or the synthetic world's own renders of them. It can also write
+prompts of the old vocabulary for `aiprod train --preserve-prompts` (output preservation).
 
     python scripts/star_clips.py --out star_clips --stars 48 --prior 48
+    python scripts/star_clips.py --out star_clips --stars 96 --preserve-prompts star_preserve.txt
 
 Each clip is an .mp4 with a same-name .txt caption: the folder layout `aiprod train --data` reads.
 """
@@ -16,11 +18,12 @@ from pathlib import Path
 
 from aiprod_core.pipeline import VideoModel, generate, load_model
 from aiprod_core.train.captions import LANGUAGES
-from aiprod_core.train.world import EASY, SHAPES, make_clip
+from aiprod_core.train.world import EASY, SHAPES, captioned_scene, make_clip
 from aiprod_core.video_io import write_video
 
 STAR_SEED = 10_000  # far from the evaluation's seeds, so no evaluated scene is a training clip
 PRIOR_SEED = 20_000
+PRESERVE_SEED = 30_000
 
 
 def write_star_clips(out: Path, count: int, languages: tuple[str, ...], sizes: tuple[str, ...] = ("normal",),
@@ -56,6 +59,14 @@ def write_world_prior_clips(out: Path, count: int, frames: int = 17, size: int =
     _write_world_clips(out, "prior", PRIOR_SEED, count, spec, LANGUAGES, fps)
 
 
+def write_preserve_prompts(path: Path, count: int) -> None:
+    """`count` captions of the old vocabulary (one object, the five basic motions, training sentence frames), the
+    twelve languages in turn, one per line."""
+    lines = [captioned_scene(PRESERVE_SEED + i, dataclasses.replace(EASY, shapes=SHAPES), LANGUAGES[i % len(LANGUAGES)])[2]
+             for i in range(count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="folder to write the clips and captions into")
@@ -68,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="model: the base model generates them; world: the synthetic world renders them")
     p.add_argument("--model", help="the base model for --prior (default: the embedded aiprod-v2-tiny)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps of the prior clips")
+    p.add_argument("--preserve-prompts", metavar="FILE", help="also write prompts of the old vocabulary here, one per "
+                   "line, for `aiprod train --preserve-prompts` (keep it outside --out: that folder is read as clips)")
+    p.add_argument("--preserve-count", type=int, default=512, help="number of prompts for --preserve-prompts")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.prior:
         write_prior_clips(out, load_model(args.model), args.prior, steps=args.steps)
     print(f"wrote {args.stars} star clips and {args.prior} prior clips to {out}")
+    if args.preserve_prompts:
+        write_preserve_prompts(Path(args.preserve_prompts), args.preserve_count)
+        print(f"wrote {args.preserve_count} prompts of the old vocabulary to {args.preserve_prompts}")
 
 
 if __name__ == "__main__":

@@ -141,3 +141,67 @@ def test_train_command_adapts_only_the_named_targets(tmp_path):
     adapted = {".".join(k.split(".lora_")[0].split(".")[-2:]) for k in keys if ".lora_" in k}
     assert adapted == {"attn2.to_k", "attn2.to_v"}
     assert main([*args, "--out", str(tmp_path / "bad"), "--lora-targets", "attn9.to_q"]) == 2  # clear error, no crash
+
+
+def test_bypassed_lora_answers_as_the_base_model_until_the_block_ends():
+    m = backbone()
+    args = inputs(m)
+    lora = trained_lora(m)
+    with torch.no_grad():
+        base = m(*args)
+        with apply_loras(m, [(lora, 1.0)]):
+            with lora.bypassed():
+                bypassed = m(*args)
+            adapted = m(*args)
+    assert torch.equal(bypassed, base)
+    assert not torch.allclose(adapted, base, atol=1e-5)
+
+
+def test_preservation_prompts_keep_the_lora_near_the_base_model_on_them(tmp_path):
+    """Two LoRAs from the same seed and data; the one trained with --preserve-prompts changes the base model's
+    answer to those prompts less. Its first step's preservation loss is zero (a new LoRA is the identity)."""
+    import dataclasses
+    import json
+
+    from aiprod_core.checkpoint import save_checkpoint
+    from aiprod_core.cli import main
+    from aiprod_core.pipeline import build_model, load_model
+
+    cfg = dataclasses.replace(preset("tiny"), upscaler=None)
+    model = build_model(cfg, seed=1)
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+    base = tmp_path / "base.safetensors"
+    save_checkpoint(base, cfg, {"backbone": model.backbone, "vae": model.vae, "text_encoder": model.text_encoder})
+    phases = tmp_path / "p.json"
+    phases.write_text(json.dumps([{"name": "p", "steps": 6, "batch": 2, "warmup": 1, "lr": 3e-3,
+                                   "world": {"frames": 5, "height": 32, "width": 32}}]))
+    prompts = ["a green circle moving up", "un carré rouge immobile", "一个蓝色的三角形向左移动"]
+    (tmp_path / "keep.txt").write_text("\n".join(prompts) + "\n\n", encoding="utf-8")
+    args = ["train", "--model", str(base), "--lora-rank", "4", "--phases", str(phases), "--no-validation", "-q",
+            "--checkpoint-every", "0", "--seed", "3"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--out", str(tmp_path / "kept"), "--preserve-prompts", str(tmp_path / "keep.txt"),
+                 "--preserve-weight", "20"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "kept" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["preserve"] == 0.0 and max(r["preserve"] for r in log) > 0
+
+    m = load_model(base)
+    ctx, mask = m.text_encoder.encode(prompts)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(len(prompts), 16, 2, 4, 4, generator=g)
+    sigma = torch.full((len(prompts),), 0.9)
+
+    def change(run):
+        lora, _ = load_lora(tmp_path / run / "lora.safetensors", m.backbone)
+        with torch.no_grad():
+            before = m.backbone(x, sigma, ctx, mask)
+            with apply_loras(m.backbone, [(lora, 1.0)]):
+                return float((m.backbone(x, sigma, ctx, mask) - before).square().mean())
+
+    assert change("kept") < 0.5 * change("plain")
+
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    assert main([*args, "--out", str(tmp_path / "e"), "--preserve-prompts", str(tmp_path / "empty.txt")]) == 2
+    full = ["train", "--preset", "tiny", "--phases", str(phases), "--no-validation", "-q", "--out", str(tmp_path / "f"),
+            "--preserve-prompts", str(tmp_path / "keep.txt")]
+    assert main(full) == 2  # full training has no base model to keep

@@ -39,3 +39,17 @@ def test_world_prior_clips_are_the_worlds_renders_of_the_old_vocabulary(tmp_path
         assert label.shape in ("circle", "square", "triangle") and text
         if path.name == "prior_000.mp4":  # captions cycle through the languages from English
             assert label.shape in text
+
+
+def test_preservation_prompts_name_the_old_shapes_in_every_language(tmp_path):
+    from aiprod_core.train.captions import LANGUAGES, attribute_words
+
+    load_example().main(["--out", str(tmp_path / "clips"), "--stars", "0", "--preserve-prompts",
+                         str(tmp_path / "keep.txt"), "--preserve-count", "24"])
+    lines = (tmp_path / "keep.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 24 and len(set(lines)) == 24
+    assert list_clips(tmp_path / "clips") == []  # the prompts are not written where clips are read
+    for i, text in enumerate(lines):
+        shapes = attribute_words(LANGUAGES[i % len(LANGUAGES)])["shape"]
+        assert not any(w in text for w in shapes["star"])
+        assert any(w in text for s in ("circle", "square", "triangle") for w in shapes[s])

@@ -69,6 +69,17 @@ class LoRA(nn.Module):
         self.paths = sorted(adapters)
         # ModuleDict keys may not contain dots.
         self.adapters = nn.ModuleDict({p.replace(".", "/"): adapters[p] for p in self.paths})
+        self.active = True  # False inside `bypassed()`: applied hooks leave the layers' outputs alone
+
+    @contextmanager
+    def bypassed(self) -> Iterator[None]:
+        """Within the block, layers hooked by `apply_loras` answer as the base model (the LoRA-off prediction of
+        output preservation), without removing the hooks that a checkpointed backward still needs."""
+        self.active = False
+        try:
+            yield
+        finally:
+            self.active = True
 
     def __getitem__(self, path: str) -> LoRAAdapter:
         return self.adapters[path.replace(".", "/")]
@@ -135,8 +146,8 @@ def apply_loras(model: nn.Module, loras: list[tuple[LoRA, float]]) -> Iterator[N
                     raise LoRAError(f"the model has no layer {p!r} that this LoRA adapts; it belongs to another model")
                 adapter = lora[p]
 
-                def hook(_mod, args, out, adapter=adapter, strength=strength):
-                    return out + strength * adapter.delta(args[0])
+                def hook(_mod, args, out, adapter=adapter, strength=strength, lora=lora):
+                    return out + strength * adapter.delta(args[0]) if lora.active else out
 
                 handles.append(layers[p].register_forward_hook(hook))
         yield

@@ -22,13 +22,28 @@ def sample_sigmas(batch: int, tokens: int, generator: torch.Generator, uniform_p
     return s.clamp(1e-4, 1.0)
 
 
+def noised(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The rectified-flow point `x_t = (1 - s) x0 + s noise` for per-item sigmas [B]."""
+    s = sigma.view(-1, 1, 1, 1, 1).to(x0.dtype)
+    return (1 - s) * x0 + s * noise
+
+
 def flow_loss(backbone: nn.Module, x0: torch.Tensor, context: torch.Tensor, mask: torch.Tensor,
               sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """MSE between the predicted and true velocity `noise - x0` at `x_t = (1 - s) x0 + s noise`."""
-    s = sigma.view(-1, 1, 1, 1, 1).to(x0.dtype)
-    x_t = (1 - s) * x0 + s * noise
-    v = backbone(x_t, sigma.to(x0.dtype), context, mask)
+    """MSE between the predicted and true velocity `noise - x0` at x_t (`noised`)."""
+    v = backbone(noised(x0, noise, sigma), sigma.to(x0.dtype), context, mask)
     return F.mse_loss(v.float(), (noise - x0).float())
+
+
+def output_preservation_loss(backbone: nn.Module, lora, x_t: torch.Tensor, sigma: torch.Tensor,
+                             context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE between the adapted and the base model's velocity for prompts the LoRA must leave alone, on the
+    training clips' own noisy latents (the differential output preservation of Ostris' ai-toolkit). Called
+    with the LoRA's hooks applied; `lora.bypassed()` gives the base model's answer, the target."""
+    sigma = sigma.to(x_t.dtype)
+    with torch.no_grad(), lora.bypassed():
+        target = backbone(x_t, sigma, context, mask)
+    return F.mse_loss(backbone(x_t, sigma, context, mask).float(), target.float())
 
 
 def vae_loss(vae: nn.Module, video: torch.Tensor, eps: torch.Tensor, kl_weight: float = 1e-6) -> tuple[torch.Tensor, dict]:

@@ -31,7 +31,7 @@ from ..pipeline import VideoModel, generate
 from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
-from .objectives import AttributeHeads, flow_loss, sample_sigmas, vae_loss
+from .objectives import AttributeHeads, flow_loss, noised, output_preservation_loss, sample_sigmas, vae_loss
 from .phases import Phase
 from .plots import loss_curve_png
 from .state import load_state, save_state
@@ -67,6 +67,10 @@ class TrainOptions:
     on_step: Callable[[dict], None] | None = None  # called after every step with {global_step, phase, loss}
     device: str | None = None  # None: where the backbone is; else the model (and LoRA) moves there
     offload: str = "none"  # "stream": a LoRA run keeps the frozen blocks in CPU memory and streams them to `device`
+    # a LoRA run pulls its outputs for these prompts, on each step's noisy latents, to the base model's
+    # (output preservation: the LoRA learns its subject without redrawing what these prompts show)
+    preserve_prompts: tuple[str, ...] = ()
+    preserve_weight: float = 1.0
 
 
 class Trainer:
@@ -90,6 +94,9 @@ class Trainer:
         if opts.offload == "stream" and self.lora is None:
             raise ValueError("offload='stream' streams frozen blocks, so it is for LoRA runs (set lora_rank); "
                              "full training updates every weight")
+        if opts.preserve_prompts and self.lora is None:
+            raise ValueError("preservation prompts keep a LoRA's outputs near the base model's, so they are for "
+                             "LoRA runs (set lora_rank); full training has no base model to keep")
         if opts.device is not None:
             for name, m in [*self.modules().items()]:
                 if not (name == "backbone" and opts.offload == "stream"):  # streamed blocks stay in CPU memory
@@ -280,9 +287,17 @@ class Trainer:
         if phase.warped_noise > 0 or any(s.always_warp for s in samples):
             noise = self._warped(phase, samples, noise, gens)
         parts = {}
-        if self.lora is not None:
+        if self.lora is not None:  # adapters applied by _step
             context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
-            return flow_loss(m.backbone, x0, context, mask, sigma, noise), parts  # adapters applied by _step
+            loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
+            prompts = self.opts.preserve_prompts
+            if prompts:
+                picks = [prompts[int(torch.randint(len(prompts), (), generator=g))] for g in gens]
+                p_context, p_mask = encode_cached(m.text_encoder, picks, self.text_cache)
+                keep = output_preservation_loss(m.backbone, self.lora, noised(x0, noise, sigma), sigma, p_context, p_mask)
+                parts = {"flow": loss.item(), "preserve": keep.item()}
+                loss = loss + self.opts.preserve_weight * keep
+            return loss, parts
         ids, mask = m.text_encoder.tokenize(captions)
         with torch.set_grad_enabled(phase.train_text_encoder):
             context = m.text_encoder(ids.to(self.device), mask.to(self.device))
