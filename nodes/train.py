@@ -112,6 +112,13 @@ class LoraTrainer:
                 "targets": ("STRING", {"default": ",".join(DEFAULT_TARGETS), "tooltip":
                                        "Comma-separated linear layers the LoRA adapts, matched on the end of their path "
                                        "(attn1: self-attention, attn2: text cross-attention, ff: feed-forward)"}),
+                "preserve_prompts": ("STRING", {"default": "", "multiline": True, "tooltip":
+                                                "Prompts whose clips the LoRA should leave as the base model draws them, "
+                                                "one per line: each step pulls the LoRA's answer to them back to the "
+                                                "base model's (output preservation; each step costs about twice as much)"}),
+                "preserve_weight": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.05, "tooltip":
+                                              "Weight of the preservation loss: higher keeps those prompts closer to the "
+                                              "base model and teaches the new subject more slowly"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -125,7 +132,7 @@ class LoraTrainer:
                    "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it.")
 
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
-              resume, phases="", targets="", unique_id=None):
+              resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, unique_id=None):
         name = name.strip()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
@@ -133,8 +140,10 @@ class LoraTrainer:
         layers = parse_targets(targets) or DEFAULT_TARGETS
         run_dir = comfy.output_dir() / "aiprod-train" / name
         result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
+        keep = tuple(line.strip() for line in preserve_prompts.splitlines() if line.strip())
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
-                    "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan]}
+                    "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],
+                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight}
         run_dir.mkdir(parents=True, exist_ok=True)
         same = (run_dir / "settings.json").is_file() and json.loads((run_dir / "settings.json").read_text()) == settings
         if not (resume and same):  # a different run under this name starts over
@@ -163,7 +172,7 @@ class LoraTrainer:
                 dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
             opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
                                 lora_rank=rank, lora_alpha=float(rank), lora_targets=layers, name=name, result_path=result,
-                                on_step=on_step, progress=False)
+                                on_step=on_step, progress=False, preserve_prompts=keep, preserve_weight=preserve_weight)
             try:
                 with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):
                     Trainer(vm, plan, opts, data).run(resume=True)

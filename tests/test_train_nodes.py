@@ -87,6 +87,15 @@ def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path, node):
     assert (pack[1] / "loras" / name).is_file() and len(lora_model.loras) == 1
 
 
+def test_preservation_prompts_reach_the_trainer(loaded, pack):
+    pkg, model, vae, te, world = loaded
+    train(pkg, model, vae, te, world, "kept_lora", steps=3, preserve_prompts="a red circle moving up\n\nun carré bleu\n")
+    run = pkg.nodes.comfy.output_dir() / "aiprod-train" / "kept_lora"
+    assert json.loads((run / "settings.json").read_text())["preserve_prompts"] == ["a red circle moving up", "un carré bleu"]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all("preserve" in row for row in log) and log[0]["preserve"] == 0.0
+
+
 def test_bad_training_inputs_say_what_to_change(loaded, pack, node):
     pkg, model, vae, te, world = loaded
     ds = node("AIPRODVideoDataset")
