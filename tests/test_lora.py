@@ -118,19 +118,27 @@ def test_gradients_reach_only_the_adapters():
     assert all(p.grad is None for p in m.parameters())
 
 
-def test_train_command_adapts_only_the_named_targets(tmp_path):
+def base_file(tmp_path):
+    """A small random-init model file with a non-zero output layer (a zero one passes no gradient to a LoRA)."""
     import dataclasses
-    import json
 
     from aiprod_core.checkpoint import save_checkpoint
-    from aiprod_core.cli import main
     from aiprod_core.pipeline import build_model
 
     cfg = dataclasses.replace(preset("tiny"), upscaler=None)
     model = build_model(cfg, seed=1)
     torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
-    base = tmp_path / "base.safetensors"
-    save_checkpoint(base, cfg, {"backbone": model.backbone, "vae": model.vae, "text_encoder": model.text_encoder})
+    path = tmp_path / "base.safetensors"
+    save_checkpoint(path, cfg, {"backbone": model.backbone, "vae": model.vae, "text_encoder": model.text_encoder})
+    return path
+
+
+def test_train_command_adapts_only_the_named_targets(tmp_path):
+    import json
+
+    from aiprod_core.cli import main
+
+    base = base_file(tmp_path)
     phases = tmp_path / "p.json"
     phases.write_text(json.dumps([{"name": "p", "steps": 2, "batch": 1, "warmup": 1,
                                    "world": {"frames": 5, "height": 32, "width": 32}}]))
@@ -160,18 +168,12 @@ def test_bypassed_lora_answers_as_the_base_model_until_the_block_ends():
 def test_preservation_prompts_keep_the_lora_near_the_base_model_on_them(tmp_path):
     """Two LoRAs from the same seed and data; the one trained with --preserve-prompts changes the base model's
     answer to those prompts less. Its first step's preservation loss is zero (a new LoRA is the identity)."""
-    import dataclasses
     import json
 
-    from aiprod_core.checkpoint import save_checkpoint
     from aiprod_core.cli import main
-    from aiprod_core.pipeline import build_model, load_model
+    from aiprod_core.pipeline import load_model
 
-    cfg = dataclasses.replace(preset("tiny"), upscaler=None)
-    model = build_model(cfg, seed=1)
-    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
-    base = tmp_path / "base.safetensors"
-    save_checkpoint(base, cfg, {"backbone": model.backbone, "vae": model.vae, "text_encoder": model.text_encoder})
+    base = base_file(tmp_path)
     phases = tmp_path / "p.json"
     phases.write_text(json.dumps([{"name": "p", "steps": 6, "batch": 2, "warmup": 1, "lr": 3e-3,
                                    "world": {"frames": 5, "height": 32, "width": 32}}]))
