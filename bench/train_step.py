@@ -1,0 +1,61 @@
+"""Seconds per training step of the shipped model on the synthetic world, fp32 against bf16 autocast, as JSON.
+
+One backbone step as `aiprod train` runs it (world clips, VAE encode, text encoder, backbone forward and
+backward, AdamW) at the phase of `recipes/tiny-pairs-gentle.json` (batch 8, 64x64x17). The two settings
+alternate step by step in one process, so a busy machine slows both alike; the ratio is the figure.
+The learning rate is tiny, so the weights barely move between the steps compared.
+
+    python bench/train_step.py [--steps 12] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    from aiprod_core.pipeline import load_model
+    from aiprod_core.train.phases import load_phases
+    from aiprod_core.train.trainer import Trainer, TrainOptions
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=12, help="steps of each setting (the first two are warm-up)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model()
+    phases = load_phases(ROOT / "recipes" / "tiny-pairs-gentle.json")
+    phase = phases[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, phases, TrainOptions(out_dir=tmp, progress=False, validate=False))
+        modules = trainer.trainable(phase)
+        for m in modules:
+            m.requires_grad_(True)
+            m.train()
+        params = [q for m in modules for q in m.parameters()]
+        optimizer = torch.optim.AdamW(params, lr=1e-9)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for step in range(args.steps):
+            for bf16 in (False, True):
+                trainer.autocast = bf16
+                t = time.perf_counter()
+                trainer._step(0, phase, step, params, optimizer)
+                times[bf16].append(time.perf_counter() - t)
+    med = {k: statistics.median(v[2:]) for k, v in times.items()}
+    print(json.dumps({"bench": "training step, tiny-pairs-gentle phase, batch 8, 64x64x17", "threads": torch.get_num_threads(),
+                      "steps": args.steps - 2, "fp32_s": round(med[False], 3), "bf16_autocast_s": round(med[True], 3),
+                      "bf16_over_fp32": round(med[True] / med[False], 3)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
