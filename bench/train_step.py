@@ -2,7 +2,7 @@
 
 One backbone step as `aiprod train` runs it (world clips, VAE encode, text encoder, backbone forward and
 backward, AdamW) at the phase of `recipes/tiny-pairs-gentle.json` (batch 8, 64x64x17). The two settings
-alternate step by step in one process, so a busy machine slows both alike; the ratio is the figure.
+alternate step by step in the trainer's own loop, so a busy machine slows both alike; the ratio is the figure.
 The learning rate is tiny, so the weights barely move between the steps compared.
 
     python bench/train_step.py [--steps 12] [--threads N]
@@ -11,6 +11,7 @@ The learning rate is tiny, so the weights barely move between the steps compared
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -33,24 +34,21 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model()
-    phases = load_phases(ROOT / "recipes" / "tiny-pairs-gentle.json")
-    phase = phases[0]
+    phase = dataclasses.replace(load_phases(ROOT / "recipes" / "tiny-pairs-gentle.json")[0], steps=2 * args.steps, lr=1e-9)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    last = [0.0]
+
+    def on_step(_row: dict) -> None:  # the trainer's own loop; each step switches the setting of the next
+        times[trainer.autocast].append(time.perf_counter() - last[0])
+        trainer.autocast = not trainer.autocast
+        last[0] = time.perf_counter()
+
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, phases, TrainOptions(out_dir=tmp, progress=False, validate=False))
-        modules = trainer.trainable(phase)
-        for m in modules:
-            m.requires_grad_(True)
-            m.train()
-        params = [q for m in modules for q in m.parameters()]
-        optimizer = torch.optim.AdamW(params, lr=1e-9)
-        times: dict[bool, list[float]] = {False: [], True: []}
-        for step in range(args.steps):
-            for bf16 in (False, True):
-                trainer.autocast = bf16
-                t = time.perf_counter()
-                trainer._step(0, phase, step, params, optimizer)
-                times[bf16].append(time.perf_counter() - t)
+        trainer = Trainer(load_model(), [phase], TrainOptions(out_dir=tmp, progress=False, validate=False,
+                                                              checkpoint_every=0, on_step=on_step))
+        trainer.autocast = False
+        last[0] = time.perf_counter()
+        trainer.run()
     med = {k: statistics.median(v[2:]) for k, v in times.items()}
     print(json.dumps({"bench": "training step, tiny-pairs-gentle phase, batch 8, 64x64x17", "threads": torch.get_num_threads(),
                       "steps": args.steps - 2, "fp32_s": round(med[False], 3), "bf16_autocast_s": round(med[True], 3),
