@@ -140,7 +140,8 @@ def backbone_stage(backbone: nn.Module, device: torch.device, sp: StagePlan | No
     if resident >= n and sp.weight_dtype != "fp8":
         ctx = on_device(backbone, device)
     else:
-        ctx = stream_blocks(backbone, device, resident=resident, prefetch=max(1, sp.prefetch) if resident < n else 0,
+        prefetch = sp.prefetch if resident == sp.blocks_resident else max(1, sp.prefetch)  # as planned, or forced
+        ctx = stream_blocks(backbone, device, resident=resident, prefetch=prefetch,
                             weight_dtype="fp8" if sp.weight_dtype == "fp8" else None, compute_dtype=compute)
     try:
         with ctx:

@@ -280,7 +280,9 @@ def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute:
                 biggest = max(stored[k:], default=0)
                 for pf in ([0] if k == n else prefetches):
                     pf = min(pf, n - k)
-                    weights = rest * e + sum(stored[:k]) + (1 + pf) * biggest + upcast
+                    # streamed: the block computing, the one before it (freed once the GPU is done with it)
+                    # and pf copies ahead (`BlockStreamer` keeps the host one block ahead of the GPU)
+                    weights = rest * e + sum(stored[:k]) + (2 + pf if k < n else 0) * biggest + upcast
                     peak = weights + act + extra
                     if peak <= usable:
                         return StagePlan(stage, "gpu", peak, weights, act + extra, blocks_resident=k,
@@ -291,7 +293,7 @@ def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute:
 def _min_blocks_peak(blocks, rest, compute, act, extra, fp8_block) -> int:
     e = DTYPE_BYTES[compute]
     stored = [b.stored("fp8", compute, fp8_block) for b in blocks]
-    return rest * e + max(stored) + max(b.largest_linear for b in blocks) * e + act + extra
+    return rest * e + 2 * max(stored) + max(b.largest_linear for b in blocks) * e + act + extra  # as prefetch 0
 
 
 def plan_memory(

@@ -2,8 +2,11 @@
 
 While block i computes on the current CUDA stream, blocks i+1 .. i+prefetch are copied host-to-device
 on a side stream (as diffusers' group offloading with `use_stream`, kijai's `prefetch_blocks`, musubi's
-block swap do); an event makes block i+1 wait for its own copy only. Weights are only ever copied
-host-to-device: streamed blocks must be frozen (inference, or LoRA training whose adapters live outside
+block swap do); an event makes block i+1 wait for its own copy only. With prefetch 0 the copy runs on the
+compute stream itself, so copy and compute take turns (synchronous offload). The host never runs more
+than one block ahead of the GPU: a freed copy is only reused once the GPU is done with it, so a host far
+ahead would keep many blocks' weights alive at once; at most prefetch + 2 streamed blocks are on the
+device. Weights are only ever copied host-to-device: streamed blocks must be frozen (inference, or LoRA training whose adapters live outside
 the blocks and stay on the GPU). For training, each streamed block runs under gradient checkpointing,
 so backward re-runs the block and fetches its weights again instead of keeping them alive.
 
@@ -15,6 +18,7 @@ CPU the same code runs and the copy is a no-op.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -68,7 +72,8 @@ class BlockStreamer:
         self.n = len(blocks)
         self.resident = max(0, min(resident, self.n))
         cuda = self.device.type == "cuda"
-        self.copy_stream = torch.cuda.Stream(self.device) if cuda else None
+        self.copy_stream = torch.cuda.Stream(self.device) if cuda and prefetch > 0 else None
+        self.cuda = cuda
         pin = cuda and torch.cuda.is_available()
         # per block: the slots (module, name, original parameter, compute dtype) and their stores
         self.slots: list[list[tuple[nn.Module, str, nn.Parameter, torch.dtype]]] = []
@@ -104,6 +109,7 @@ class BlockStreamer:
             self.handles.append(root.register_forward_pre_hook(lambda *_: self._reset()))
         self._inflight: dict[int, tuple[object, list[Stored]]] = {}
         self._active: dict[int, list[Stored]] = {}
+        self._done: deque = deque()  # CUDA events: streamed blocks the GPU may still be running
         self._last = -1
 
     # -- bookkeeping ---------------------------------------------------------------------------------
@@ -131,6 +137,10 @@ class BlockStreamer:
         def leave(_m, _args, _out):
             self._swap_out(i, own)
             self._active.pop(i, None)
+            if self.cuda and i >= self.resident:
+                done = torch.cuda.Event()
+                done.record(torch.cuda.current_stream(self.device))
+                self._done.append(done)
 
         self.handles.append(block.register_forward_pre_hook(enter))
         self.handles.append(block.register_forward_hook(leave))
@@ -143,8 +153,8 @@ class BlockStreamer:
         """Start copying block i to the device (on the side stream when there is one)."""
         if not (self.resident <= i < self.n) or i in self._inflight:
             return
-        if self.copy_stream is None:
-            self._inflight[i] = (None, [s.to(self.device) for s in self.stores[i]])
+        if self.copy_stream is None:  # the CPU, or prefetch 0: in order on the compute stream
+            self._inflight[i] = (None, [s.to(self.device, non_blocking=True) for s in self.stores[i]])
             return
         with torch.cuda.stream(self.copy_stream):
             dev = [s.to(self.device, non_blocking=True) for s in self.stores[i]]
@@ -166,6 +176,8 @@ class BlockStreamer:
         if i < self.resident:
             self._active[i] = self.stores[i]
             return
+        while len(self._done) > 1:  # wait for block i-2: the host stays one block ahead, no more
+            self._done.popleft().synchronize()
         self._issue(i)
         wrap = step > 0 and not torch.is_grad_enabled()  # sampling: the next step starts again at block 0
         for k in range(1, self.prefetch + 1):
@@ -202,6 +214,7 @@ class BlockStreamer:
                 mod._parameters[name] = p
         self._inflight.clear()
         self._active.clear()
+        self._done.clear()
 
 
 @contextmanager

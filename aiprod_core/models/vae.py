@@ -328,14 +328,14 @@ class CausalVideoVAE(nn.Module):
         wx = _tile_ramps(xs, sc, z.device)
         logger.debug("tiled VAE decode: %d x %d tiles of %d latent px", len(ys), len(xs), spatial_tile)
         out = z.new_zeros(out_shape)
-        wsum = z.new_zeros(out_shape[-2:])
+        wsum = z.new_zeros(out_shape[-2:], dtype=torch.float32)  # weights summed exactly, even in bf16
         for (y0, y1), ry in zip(ys, wy, strict=True):
             for (x0, x1), rx in zip(xs, wx, strict=True):
                 wgt = (ry[:, None] * rx[None, :]).to(z.dtype)
                 oy, ox = slice(y0 * sc, y1 * sc), slice(x0 * sc, x1 * sc)
                 for f0, y in self._decode_chunks(z[..., y0:y1, x0:x1], temporal_chunk):
                     out[:, :, f0 : f0 + y.shape[2], oy, ox] += y * wgt
-                wsum[oy, ox] += wgt
+                wsum[oy, ox] += wgt.float()
         return out.div_(wsum)  # in place: a second output-sized tensor would double the peak
 
     def forward(self, video: Tensor) -> Tensor:
