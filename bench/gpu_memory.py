@@ -131,8 +131,15 @@ def random_backbone(cfg, dtype) -> HybridBackbone:
     return backbone.to(dtype).eval().requires_grad_(False)
 
 
+def tight_plan(cfg, clip, compute, tight, train=False):
+    """The plan for the tight budget: (vram GB, GB kept free)."""
+    return plan_memory(cfg, clip[1], clip[2], clip[0], tight[0], compute_dtype=compute, reserve_gb=tight[1],
+                       train=train, lora_rank=16)
+
+
 def bench_sampling(out, cfg, plan, tight, device, dtype, clip, repeats):
     b = cfg.backbone
+    tight = tight_plan(cfg, clip, plan.stages["sampling"].compute_dtype, tight["sampling"])
     backbone = random_backbone(cfg, dtype)
     _, t, h, w = cfg.vae.latent_shape(*clip)
     g = torch.Generator().manual_seed(0)
@@ -172,7 +179,7 @@ def bench_sampling(out, cfg, plan, tight, device, dtype, clip, repeats):
         "estimate_gb_planned": gb(plan.stages["sampling"].peak_bytes),
         "plan": plan.to_dict()["stages"]["sampling"],
         "estimate_gb_planned_tight": gb(tight.stages["sampling"].peak_bytes),
-        "plan_tight": tight.to_dict()["stages"]["sampling"],
+        "plan_tight": {"vram_gb": round(tight.budget_bytes / GiB, 3), **tight.to_dict()["stages"]["sampling"]},
     }
     return backbone
 
@@ -236,10 +243,11 @@ def bench_decode(out, cfg, plan, device, dtype, clip):
     }
 
 
-def bench_training(out, cfg, backbone, device, dtype, clip, vram, repeats):
-    tplan = plan_memory(cfg, clip[1], clip[2], clip[0], vram, compute_dtype="bf16" if dtype == torch.bfloat16 else "fp32",
-                        train=True, lora_rank=16)
+def bench_training(out, cfg, backbone, device, dtype, clip, vram, tight, repeats):
+    compute = "bf16" if dtype == torch.bfloat16 else "fp32"
+    tplan = plan_memory(cfg, clip[1], clip[2], clip[0], vram, compute_dtype=compute, train=True, lora_rank=16)
     sp = tplan.stages["lora_training"]
+    tight = tight_plan(cfg, clip, compute, tight["training"], train=True)
     b = cfg.backbone
     _, t, h, w = cfg.vae.latent_shape(*clip)
     backbone.train().requires_grad_(False)
@@ -265,6 +273,7 @@ def bench_training(out, cfg, backbone, device, dtype, clip, vram, repeats):
         "resident": lambda: backbone_stage(backbone, device, None, "auto" if device.type == "cuda" else "none"),
         "streamed": lambda: stream_blocks(backbone, device, prefetch=1, compute_dtype=dtype),
         "planned": lambda: backbone_stage(backbone, device, sp, "auto"),
+        "planned_tight": lambda: backbone_stage(backbone, device, tight.stages["lora_training"], "auto"),
     }
     res = {}
     old = backbone.gradient_checkpointing
@@ -283,6 +292,8 @@ def bench_training(out, cfg, backbone, device, dtype, clip, vram, repeats):
         "clip": clip, "tokens": t * h * w, "rank": 16, "modes": res,
         "streamed_over_resident": round(res["streamed"]["s_per_step"] / res["resident"]["s_per_step"], 3),
         "estimate_gb_planned": gb(sp.peak_bytes), "plan": tplan.to_dict()["stages"]["lora_training"],
+        "estimate_gb_planned_tight": gb(tight.stages["lora_training"].peak_bytes),
+        "plan_tight": {"vram_gb": round(tight.budget_bytes / GiB, 3), **tight.to_dict()["stages"]["lora_training"]},
     }
 
 
@@ -293,7 +304,8 @@ def main() -> None:
     ap.add_argument("--preset", default="base")
     ap.add_argument("--vram", type=float, default=8.0, help="budget the plan is made for (GB)")
     ap.add_argument("--tight-vram", type=float, default=None,
-                    help="a second sampling plan, tight enough to stream part of the blocks (default: 3 GB; tiny: 0.012 with nothing kept free)")
+                    help="second plans for sampling and LoRA training, tight enough to stream blocks (default: 3 GB; "
+                         "tiny: 0.012 and 0.015 GB with nothing kept free)")
     ap.add_argument("--clip", default=None, help="FxHxW for sampling/decode (default 121x512x768; tiny: its own)")
     ap.add_argument("--train-clip", default=None, help="FxHxW for LoRA training (default 49x320x512)")
     ap.add_argument("--repeats", type=int, default=3)
@@ -313,12 +325,12 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     t0 = time.perf_counter()
     plan = plan_memory(cfg, clip[1], clip[2], clip[0], args.vram, compute_dtype=compute)
-    # tiny (about 0.01 GB to sample): nothing kept free, a budget under which its blocks stream
-    tight_vram, tight_reserve = (args.tight_vram or 0.012, 0.0) if small else (args.tight_vram or 3.0, 1.0)
-    tight = plan_memory(cfg, clip[1], clip[2], clip[0], tight_vram, compute_dtype=compute, reserve_gb=tight_reserve)
+    # tiny (about 0.01 GB to sample): nothing kept free, budgets under which it streams or stores fp8
+    tight = ({"sampling": (args.tight_vram or 0.012, 0.0), "training": (args.tight_vram or 0.015, 0.0)} if small
+             else {"sampling": (args.tight_vram or 3.0, 1.0), "training": (args.tight_vram or 3.0, 1.0)})
     out: dict = {
         "bench": "gpu_memory", "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "preset": args.preset, "dtype": compute, "vram_budget_gb": args.vram, "tight_vram_budget_gb": tight_vram,
+        "preset": args.preset, "dtype": compute, "vram_budget_gb": args.vram,
         "torch": torch.__version__, "weights": "random init (no downloads)",
         "plan": plan.to_dict(),
         "text_encoding": {"plan": plan.to_dict()["stages"]["text_encoding"],
@@ -337,7 +349,7 @@ def main() -> None:
         "sampling": lambda: state.update(backbone=bench_sampling(out, cfg, plan, tight, device, dtype, clip, args.repeats)),
         "upscaling": lambda: bench_upscaling(out, cfg, plan, backbone(), device, dtype, clip),
         "decode": lambda: bench_decode(out, cfg, plan, device, dtype, clip),
-        "training": lambda: bench_training(out, cfg, backbone(), device, dtype, train_clip, args.vram, args.repeats),
+        "training": lambda: bench_training(out, cfg, backbone(), device, dtype, train_clip, args.vram, tight, args.repeats),
     }
     for name, run in stages.items():
         if name in skip:
@@ -356,7 +368,9 @@ def main() -> None:
         s = out.get("sampling", {})
         u = out.get("upscaling", {})
         d = out.get("vae_decode", {})
-        staged = (s.get("modes", {}).get("planned"), u.get("upscaler"), u.get("refine_step_2x"), d.get("cases", {}).get("planned"))
+        staged = [s.get("modes", {}).get("planned"), d.get("cases", {}).get("planned")]
+        if "skipped" not in u:  # the plan may mark upscaling off; then it has no peak to meet
+            staged += [u.get("upscaler"), u.get("refine_step_2x")]
         peaks = [m["peak_reserved_gb"] for m in staged if m]
         tiled = d.get("cases", {}).get("chunk1_tile8", {})
         goals = {

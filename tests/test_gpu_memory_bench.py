@@ -25,5 +25,5 @@ def test_cpu_smoke_run_writes_every_stage(tmp_path):
     assert s["plan_tight"]["blocks_streamed"] > 0  # the tight plan really streams
     cases = d["vae_decode"]["cases"]
     assert cases["chunk1_tile8"]["psnr_vs_whole_db"] > 30 and cases["chunk1_tile8"]["spatial_tile"] > 0
-    assert set(d["lora_training"]["modes"]) == {"resident", "streamed", "planned"}
+    assert set(d["lora_training"]["modes"]) == {"resident", "streamed", "planned", "planned_tight"}
     assert d["upscaling"]["upscaler"]["peak_allocated_gb"] > 0

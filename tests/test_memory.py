@@ -172,8 +172,12 @@ def test_streamed_lora_training_step_gives_the_same_adapter_grads(one_thread):
         return loss.item(), [p.grad.clone() for p in lora.parameters()]
 
     loss_ref, grads_ref = step()
-    with stream_blocks(bb, "cpu", prefetch=1):
+    own = {(id(m), n): p for m in bb.blocks.modules() for n, p in m._parameters.items()}
+    with stream_blocks(bb, "cpu", prefetch=1) as st:
         loss, grads = step()
+        # backward's re-runs of the blocks put every weight back and let go of its copies
+        assert not st._active
+        assert all(p is own[id(m), n] for m in bb.blocks.modules() for n, p in m._parameters.items())
     assert loss == pytest.approx(loss_ref, rel=1e-6)
     assert len(grads) == len(grads_ref) and all(g.abs().sum() > 0 for g in grads_ref)
     for g, r in zip(grads, grads_ref, strict=True):

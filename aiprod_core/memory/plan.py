@@ -275,14 +275,15 @@ def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute:
     for prefetches in tries:
         for wd in weight_dtypes:
             stored = [b.stored(wd, compute, fp8_block) for b in blocks]
-            upcast = max(b.largest_linear for b in blocks) * e if wd == "fp8" else 0
+            upcast = _upcast_bytes(blocks, e, stage == "lora_training") if wd == "fp8" else 0
             for k in range(n, -1, -1):
                 biggest = max(stored[k:], default=0)
                 for pf in ([0] if k == n else prefetches):
                     pf = min(pf, n - k)
-                    # streamed: the block computing, the one before it (freed once the GPU is done with it)
-                    # and pf copies ahead (`BlockStreamer` keeps the host one block ahead of the GPU)
-                    weights = rest * e + sum(stored[:k]) + (2 + pf if k < n else 0) * biggest + upcast
+                    # streamed (`BlockStreamer`): the block computing, the one before it (its copy is freed
+                    # once the GPU is done with it) and pf copies ahead; with pf 0 one copy at a time
+                    copies = 0 if k == n else 1 if pf == 0 else 2 + pf
+                    weights = rest * e + sum(stored[:k]) + copies * biggest + upcast
                     peak = weights + act + extra
                     if peak <= usable:
                         return StagePlan(stage, "gpu", peak, weights, act + extra, blocks_resident=k,
@@ -290,10 +291,16 @@ def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute:
     return None
 
 
-def _min_blocks_peak(blocks, rest, compute, act, extra, fp8_block) -> int:
+def _upcast_bytes(blocks: tuple[BlockBytes, ...], e: int, train: bool) -> int:
+    """fp8 weights upcast to the compute dtype: one layer at a time, but in training a whole block's, which
+    its backward keeps until it is done."""
+    return max(b.linear if train else b.largest_linear for b in blocks) * e
+
+
+def _min_blocks_peak(blocks, rest, compute, act, extra, fp8_block, train=False) -> int:
     e = DTYPE_BYTES[compute]
     stored = [b.stored("fp8", compute, fp8_block) for b in blocks]
-    return rest * e + 2 * max(stored) + max(b.largest_linear for b in blocks) * e + act + extra  # as prefetch 0
+    return rest * e + max(stored) + _upcast_bytes(blocks, e, train) + act + extra  # prefetch 0
 
 
 def plan_memory(
@@ -416,7 +423,7 @@ def plan_memory(
     act = training_activation_bytes(b, 1, ttok, e)
     extra = lora_state_bytes(b, lora_rank) + config.text.max_length * b.text_dim * e
     lp = _blocks_plan("lora_training", blocks, rest, compute_dtype, wds, act, extra, usable, prefetch, fp8_block)
-    needs["lora_training"] = _min_blocks_peak(blocks, rest, compute_dtype, act, extra, fp8_block)
+    needs["lora_training"] = _min_blocks_peak(blocks, rest, compute_dtype, act, extra, fp8_block, train=True)
     if lp is not None:
         lp.gradient_checkpointing, lp.tokens = True, ttok
         lp.attention = "fused SDPA" if fused_attention else "math SDPA"

@@ -4,9 +4,9 @@ While block i computes on the current CUDA stream, blocks i+1 .. i+prefetch are 
 on a side stream (as diffusers' group offloading with `use_stream`, kijai's `prefetch_blocks`, musubi's
 block swap do); an event makes block i+1 wait for its own copy only. With prefetch 0 the copy runs on the
 compute stream itself, so copy and compute take turns (synchronous offload). The host never runs more
-than one block ahead of the GPU: a freed copy is only reused once the GPU is done with it, so a host far
-ahead would keep many blocks' weights alive at once; at most prefetch + 2 streamed blocks are on the
-device. Weights are only ever copied host-to-device: streamed blocks must be frozen (inference, or LoRA
+than one block ahead of the GPU: a side-stream copy is only reused once the GPU is done with it, so a
+host far ahead would keep many blocks' weights alive at once; at most prefetch + 2 streamed blocks are on
+the device (one with prefetch 0, where the compute stream's own order frees each copy for the next). Weights are only ever copied host-to-device: streamed blocks must be frozen (inference, or LoRA
 training whose adapters live outside the blocks and stay on the GPU). For training, each streamed block runs under gradient checkpointing,
 so backward re-runs the block and fetches its weights again instead of keeping them alive.
 
@@ -73,7 +73,6 @@ class BlockStreamer:
         self.resident = max(0, min(resident, self.n))
         cuda = self.device.type == "cuda"
         self.copy_stream = torch.cuda.Stream(self.device) if cuda and prefetch > 0 else None
-        self.cuda = cuda
         pin = cuda and torch.cuda.is_available()
         # per block: the slots (module, name, original parameter, compute dtype) and their stores
         self.slots: list[list[tuple[nn.Module, str, nn.Parameter, torch.dtype]]] = []
@@ -109,7 +108,7 @@ class BlockStreamer:
             self.handles.append(root.register_forward_pre_hook(lambda *_: self._reset()))
         self._inflight: dict[int, tuple[object, list[Stored]]] = {}
         self._active: dict[int, list[Stored]] = {}
-        self._done: deque = deque()  # CUDA events: streamed blocks the GPU may still be running
+        self._entered: deque = deque()  # CUDA events: where the compute stream entered recent streamed blocks
         self._last = -1
 
     # -- bookkeeping ---------------------------------------------------------------------------------
@@ -137,10 +136,6 @@ class BlockStreamer:
         def leave(_m, _args, _out):
             self._swap_out(i, own)
             self._active.pop(i, None)
-            if self.cuda and i >= self.resident:
-                done = torch.cuda.Event()
-                done.record(torch.cuda.current_stream(self.device))
-                self._done.append(done)
 
         self.handles.append(block.register_forward_pre_hook(enter))
         self.handles.append(block.register_forward_hook(leave))
@@ -171,13 +166,19 @@ class BlockStreamer:
                 "host-to-device, so the blocks must be frozen: train a LoRA (adapters stay on the device) "
                 "or use offload='none'"
             )
-        step = 1 if i >= self._last else -1  # backward re-runs blocks in reverse order
+        step = 1 if i > self._last else -1  # backward re-runs blocks in reverse order, the last one first
         self._last = i
         if i < self.resident:
             self._active[i] = self.stores[i]
             return
-        while len(self._done) > 1:  # wait for block i-2: the host stays one block ahead, no more
-            self._done.popleft().synchronize()
+        if self.copy_stream is not None:
+            # entering block i means the blocks before it are done; wait for the GPU to enter the previous
+            # streamed block, so the host stays one block ahead (backward: one block's re-run and gradients)
+            entered = torch.cuda.Event()
+            entered.record(torch.cuda.current_stream(self.device))
+            self._entered.append(entered)
+            while len(self._entered) > 1:
+                self._entered.popleft().synchronize()
         self._issue(i)
         wrap = step > 0 and not torch.is_grad_enabled()  # sampling: the next step starts again at block 0
         for k in range(1, self.prefetch + 1):
@@ -214,7 +215,7 @@ class BlockStreamer:
                 mod._parameters[name] = p
         self._inflight.clear()
         self._active.clear()
-        self._done.clear()
+        self._entered.clear()
 
 
 @contextmanager

@@ -283,7 +283,8 @@ class HybridBackbone(nn.Module):
         use_ckpt = self.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.blocks:
             if use_ckpt:
-                tokens = checkpoint(block, tokens, temb, ctx, mask, rope, grid, use_reentrant=False)
+                # early_stop=False: the re-run goes to the block's end, so forward hooks (block streaming) see it
+                tokens = checkpoint(block, tokens, temb, ctx, mask, rope, grid, use_reentrant=False, early_stop=False)
             else:
                 tokens = block(tokens, temb, ctx, mask, rope, grid)
 

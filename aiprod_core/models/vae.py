@@ -336,7 +336,7 @@ class CausalVideoVAE(nn.Module):
                 for f0, y in self._decode_chunks(z[..., y0:y1, x0:x1], temporal_chunk):
                     out[:, :, f0 : f0 + y.shape[2], oy, ox] += y * wgt
                 wsum[oy, ox] += wgt.float()
-        return out.div_(wsum)  # in place: a second output-sized tensor would double the peak
+        return out.div_(wsum.to(out.dtype))  # in place: a second output-sized tensor would double the peak
 
     def forward(self, video: Tensor) -> Tensor:
         """Reconstruction: video [B,3,F,H,W] -> decode(encode(video)) [B,3,F,H,W]."""
