@@ -210,3 +210,18 @@ def test_steps_scale_keeps_each_phases_share_and_warmup_shape():
     assert [p.warmup for p in scaled] == [2, 2, 2, 2, 2]  # 50 * 0.05 = 2.5, rounded to even
     with pytest.raises(ValueError, match="must be positive"):
         scale_steps(tiny_recipe(), 0)
+
+
+def test_bf16_precision_on_the_cpu_trains_in_bf16(tmp_path):
+    ph = [Phase("still", steps=2, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32, "motions": ["still"]})]
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        model = build_model(preset("tiny"))
+        torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)  # a zero head passes no gradient back
+        trainer = Trainer(model, ph, opts(tmp_path / precision, precision=precision))
+        assert trainer.autocast == (precision == "bf16")
+        outs[precision] = load_checkpoint(trainer.run())[1]["backbone"]
+    diff = max((outs["fp32"][k].float() - outs["bf16"][k].float()).abs().max().item() for k in outs["fp32"])
+    assert 0 < diff < 1e-2  # the same step, at bf16's precision
+    with pytest.raises(ValueError, match="precision"):
+        Trainer(build_model(preset("tiny")), ph, opts(tmp_path / "x", precision="fp16"))
