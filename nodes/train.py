@@ -119,6 +119,9 @@ class LoraTrainer:
                 "preserve_weight": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.05, "tooltip":
                                               "Weight of the preservation loss: higher keeps those prompts closer to the "
                                               "base model and teaches the new subject more slowly"}),
+                "precision": (["auto", "bf16", "fp32"], {"default": "auto", "tooltip":
+                              "auto: bf16 autocast on GPUs that have it, fp32 on the CPU; bf16: on the CPU too (about "
+                              "0.78x the step time on CPUs with native bf16); fp32: always"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -132,7 +135,7 @@ class LoraTrainer:
                    "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it.")
 
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
-              resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, unique_id=None):
+              resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto", unique_id=None):
         name = name.strip()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
@@ -143,7 +146,7 @@ class LoraTrainer:
         keep = tuple(line.strip() for line in preserve_prompts.splitlines() if line.strip())
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
                     "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],
-                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight}
+                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight, "precision": precision}
         run_dir.mkdir(parents=True, exist_ok=True)
         same = (run_dir / "settings.json").is_file() and json.loads((run_dir / "settings.json").read_text()) == settings
         if not (resume and same):  # a different run under this name starts over
@@ -172,7 +175,8 @@ class LoraTrainer:
                 dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
             opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
                                 lora_rank=rank, lora_alpha=float(rank), lora_targets=layers, name=name, result_path=result,
-                                on_step=on_step, progress=False, preserve_prompts=keep, preserve_weight=preserve_weight)
+                                on_step=on_step, progress=False, preserve_prompts=keep, preserve_weight=preserve_weight,
+                                precision=precision)
             try:
                 with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):
                     Trainer(vm, plan, opts, data).run(resume=True)

@@ -96,6 +96,15 @@ def test_preservation_prompts_reach_the_trainer(loaded, pack):
     assert all("preserve" in row for row in log) and log[0]["preserve"] == 0.0
 
 
+def test_precision_reaches_the_trainer(loaded, pack):
+    pkg, model, vae, te, world = loaded
+    train(pkg, model, vae, te, world, "bf16_lora", steps=2, precision="bf16")
+    run = pkg.nodes.comfy.output_dir() / "aiprod-train" / "bf16_lora"
+    assert json.loads((run / "settings.json").read_text())["precision"] == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        train(pkg, model, vae, te, world, "fp16_lora", steps=2, precision="fp16")
+
+
 def test_bad_training_inputs_say_what_to_change(loaded, pack, node):
     pkg, model, vae, te, world = loaded
     ds = node("AIPRODVideoDataset")
