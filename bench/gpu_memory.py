@@ -13,9 +13,9 @@ Weights are random (no downloads): memory and speed do not depend on their value
 - LoRA training at 512x320x49 (rank 16, gradient checkpointing, AdamW): resident, streamed, as planned;
 - text encoding: the plan's choice; embeddings come from the on-disk cache (random [1, 128, D] here).
 Peaks are the CUDA allocator's max_memory_allocated / max_memory_reserved over the stage, with only
-that stage's modules on the device. The JSON is rewritten after every stage, and a stage that fails is
-recorded with its error while the others still run. On the CPU the peak is the stage's weights plus the live tensor
-bytes allocated during it (torch.profiler), and there is no "reserved".
+that stage's modules on the device. On the CPU the peak is the stage's weights plus the live tensor
+bytes allocated during it (torch.profiler), and there is no "reserved". The JSON is rewritten after every
+stage, and a stage that fails is recorded with its error while the others still run.
 """
 
 from __future__ import annotations
@@ -326,8 +326,8 @@ def main() -> None:
     t0 = time.perf_counter()
     plan = plan_memory(cfg, clip[1], clip[2], clip[0], args.vram, compute_dtype=compute)
     # tiny (about 0.01 GB to sample): nothing kept free, budgets under which it streams or stores fp8
-    tight = ({"sampling": (args.tight_vram or 0.012, 0.0), "training": (args.tight_vram or 0.015, 0.0)} if small
-             else {"sampling": (args.tight_vram or 3.0, 1.0), "training": (args.tight_vram or 3.0, 1.0)})
+    sampling_gb, training_gb, reserve = (0.012, 0.015, 0.0) if small else (3.0, 3.0, 1.0)
+    tight = {"sampling": (args.tight_vram or sampling_gb, reserve), "training": (args.tight_vram or training_gb, reserve)}
     out: dict = {
         "bench": "gpu_memory", "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "preset": args.preset, "dtype": compute, "vram_budget_gb": args.vram,
@@ -394,6 +394,7 @@ def write_json(out: dict, path: str) -> None:
     with open(tmp, "w") as f:
         json.dump(out, f, indent=2)
     os.replace(tmp, path)
+
 
 if __name__ == "__main__":
     main()

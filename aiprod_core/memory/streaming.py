@@ -6,9 +6,12 @@ block swap do); an event makes block i+1 wait for its own copy only. With prefet
 compute stream itself, so copy and compute take turns (synchronous offload). The host never runs more
 than one block ahead of the GPU: a side-stream copy is only reused once the GPU is done with it, so a
 host far ahead would keep many blocks' weights alive at once; at most prefetch + 2 streamed blocks are on
-the device (one with prefetch 0, where the compute stream's own order frees each copy for the next). Weights are only ever copied host-to-device: streamed blocks must be frozen (inference, or LoRA
-training whose adapters live outside the blocks and stay on the GPU). For training, each streamed block runs under gradient checkpointing,
-so backward re-runs the block and fetches its weights again instead of keeping them alive.
+the device (one with prefetch 0, where the compute stream's own order frees each copy for the next).
+
+Weights are only ever copied host-to-device: streamed blocks must be frozen (inference, or LoRA training
+whose adapters live outside the blocks and stay on the GPU). For training, each streamed block runs under
+gradient checkpointing, so backward re-runs the block and fetches its weights again instead of keeping
+them alive.
 
 The swap happens in forward hooks, per layer: each module's parameters are replaced by the device copy
 (upcast from fp8 to the compute dtype when stored in fp8) just before that module runs and put back
