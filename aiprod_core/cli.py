@@ -164,12 +164,14 @@ def _print_plan(args: argparse.Namespace) -> int:
 
 
 def _read_prompts(path: str) -> tuple[str, ...]:
+    from .train.trainer import prompt_lines
+
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"--preserve-prompts {path}: cannot read it ({e}); expected a UTF-8 text file, "
                          "one prompt per line") from e
-    prompts = tuple(line.strip() for line in lines if line.strip())
+    prompts = prompt_lines(text)
     if not prompts:
         raise ValueError(f"--preserve-prompts {path} holds no prompt; write one prompt per line")
     return prompts

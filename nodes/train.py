@@ -14,7 +14,7 @@ from aiprod_core.pipeline import VideoModel
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
 from aiprod_core.train.phases import Phase, lora_recipe
-from aiprod_core.train.trainer import Trainer, TrainOptions
+from aiprod_core.train.trainer import Trainer, TrainOptions, prompt_lines
 from aiprod_core.train.world import ALL_SHAPES, WorldSpec
 
 from . import comfy
@@ -143,7 +143,7 @@ class LoraTrainer:
         layers = parse_targets(targets) or DEFAULT_TARGETS
         run_dir = comfy.output_dir() / "aiprod-train" / name
         result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
-        keep = tuple(line.strip() for line in preserve_prompts.splitlines() if line.strip())
+        keep = prompt_lines(preserve_prompts)
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
                     "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],
                     "preserve_prompts": list(keep), "preserve_weight": preserve_weight, "precision": precision}

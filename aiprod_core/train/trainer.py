@@ -76,6 +76,11 @@ class TrainOptions:
     preserve_weight: float = 1.0
 
 
+def prompt_lines(text: str) -> tuple[str, ...]:
+    """Preservation prompts written one per line (a file, a node's text box): blank lines dropped."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
 class Trainer:
     def __init__(self, model: VideoModel, phases: list[Phase], opts: TrainOptions, data=None):
         self.model, self.phases, self.opts = model, phases, opts
