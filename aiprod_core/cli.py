@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import PRESETS, ConfigError
 from .memory.engine import StageOutOfMemoryError
-from .models.lora import DEFAULT_TARGETS, parse_targets
+from .models.lora import DEFAULT_TARGETS, TEXT_TARGETS, parse_targets
 
 
 def _add_model_args(p: argparse.ArgumentParser, default: str = "the embedded aiprod-v2-tiny model") -> None:
@@ -233,6 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
         lora_alpha=args.lora_alpha, lora_targets=_lora_targets(args.lora_targets),
+        lora_text_targets=TEXT_TARGETS if args.lora_text_encoder else (),
         name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
         device=args.device, offload=args.offload, preserve_weight=args.preserve_weight, precision=args.precision,
@@ -290,11 +291,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.candidates:
         kw["candidates"] = tuple(args.candidates)
     if args.lora:
+        from .checkpoint import read_safetensors
         from .eval.adherence import lora_adherence
-        from .models.lora import load_lora
+        from .models.lora import load_lora, text_lora_from
 
         lora, _ = load_lora(args.lora, model.backbone)
-        result = lora_adherence(model, lora, args.lora_strength, name=args.lora, **kw)
+        text_lora = text_lora_from(read_safetensors(args.lora)[0], model.text_encoder, args.lora)
+        result = lora_adherence(model, lora, args.lora_strength, name=args.lora, text_lora=text_lora, **kw)
         if args.json:
             print(json.dumps(result, indent=2, ensure_ascii=False))
         else:
@@ -390,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-targets", help="comma-separated linear layers the LoRA adapts, matched on the end of their "
                    "path (default: every attention projection and feed-forward layer: "
                    f"{','.join(DEFAULT_TARGETS)})")
+    t.add_argument("--lora-text-encoder", action="store_true",
+                   help="the LoRA adapts the text encoder's linear layers too, so that a new word can get a meaning of "
+                        "its own instead of borrowing a near one's (captions are then encoded at every step)")
     t.add_argument("--preserve-prompts", metavar="FILE",
                    help="a LoRA run keeps its outputs for these prompts (UTF-8 text, one per line) near the base "
                         "model's, on each step's noisy latents: it learns its subject without redrawing the rest")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiprod_core.checkpoint import read_safetensors
-from aiprod_core.models.lora import LoRA
+from aiprod_core.models.lora import TEXT_PREFIX, LoRA, merged_copy, text_lora_from
 from aiprod_core.pipeline import load_component, load_model, preview_factors
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 
@@ -11,6 +13,7 @@ from . import comfy
 from .handles import ModelPatch
 
 CATEGORY = "AIPROD/loaders"
+log = logging.getLogger(__name__)
 
 
 class CheckpointLoader:
@@ -90,14 +93,31 @@ class LoraLoader:
             "lora_name": (comfy.list_files("loras"), {"tooltip": "A LoRA from models/loras trained for this model"}),
             "strength": ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05,
                                    "tooltip": "How much of the LoRA to apply; 0 turns it off"}),
+        }, "optional": {
+            "text_encoder": ("AIPROD_TEXT_ENCODER", {"tooltip":
+                             "For a LoRA trained with its text encoder: connect it here and encode the prompts with "
+                             "this node's text_encoder output"}),
         }}
 
-    RETURN_TYPES = ("AIPROD_MODEL",)
+    RETURN_TYPES = ("AIPROD_MODEL", "AIPROD_TEXT_ENCODER")
+    RETURN_NAMES = ("model", "text_encoder")
     FUNCTION = "load"
     CATEGORY = CATEGORY
 
-    def load(self, model: ModelPatch, lora_name, strength):
+    def load(self, model: ModelPatch, lora_name, strength, text_encoder=None):
         path = comfy.resolve("loras", lora_name)
         sd, _ = comfy.CACHE.get(path, read_safetensors)
         lora = LoRA.from_comfy_state_dict(sd, model.backbone, source=str(path))
-        return (model.with_lora(lora, strength, lora_name),)
+        return model.with_lora(lora, strength, lora_name), with_text_lora(sd, text_encoder, strength, lora_name)
+
+
+def with_text_lora(sd: dict, text_encoder, strength: float, name: str):
+    """The text encoder with a LoRA file's text-encoder adapters merged into a copy (the loaded encoder serves other
+    branches unchanged), or as it is when the LoRA has none."""
+    if text_encoder is None:
+        if any(k.startswith(TEXT_PREFIX) for k in sd):
+            log.warning("%s adapts the text encoder too: connect the text encoder to the LoRA loader and encode the "
+                        "prompts with its output, or the LoRA's new words keep their old meaning", name)
+        return None
+    text_lora = text_lora_from(sd, text_encoder, source=name)
+    return text_encoder if text_lora is None or strength == 0 else merged_copy(text_encoder, [(text_lora, strength)])

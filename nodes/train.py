@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aiprod_core.models.lora import DEFAULT_TARGETS, apply_loras, load_lora, parse_targets
+from aiprod_core.checkpoint import read_safetensors
+from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, LoRA, apply_loras, parse_targets
 from aiprod_core.pipeline import VideoModel
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
@@ -19,6 +20,7 @@ from aiprod_core.train.world import ALL_SHAPES, WorldSpec
 
 from . import comfy
 from .handles import Dataset, ModelPatch
+from .loaders import with_text_lora
 
 CATEGORY = "AIPROD/training"
 SOURCES = ("synthetic world", "folder")
@@ -92,7 +94,8 @@ class LoraTrainer:
             "required": {
                 "model": ("AIPROD_MODEL", {"tooltip": "The frozen base model (LoRAs already on it stay applied while training)"}),
                 "vae": ("AIPROD_VAE", {"tooltip": "Encodes the training clips to latents"}),
-                "text_encoder": ("AIPROD_TEXT_ENCODER", {"tooltip": "Encodes the captions (frozen; embeddings are cached)"}),
+                "text_encoder": ("AIPROD_TEXT_ENCODER", {"tooltip": "Encodes the captions (frozen unless "
+                                                                   "train_text_encoder; embeddings are then cached)"}),
                 "dataset": ("AIPROD_DATASET", {"tooltip": "From AIPROD Video Dataset"}),
                 "steps": ("INT", {"default": 300, "min": 2, "max": 100000, "tooltip":
                                   "Total optimiser steps: a third on short clips, the rest at full length"}),
@@ -122,12 +125,15 @@ class LoraTrainer:
                 "precision": (["auto", "bf16", "fp32"], {"default": "auto", "tooltip":
                               "auto: bf16 autocast on GPUs that have it, fp32 on the CPU; bf16: on the CPU too (about "
                               "0.78x the step time on CPUs with native bf16); fp32: always"}),
+                "train_text_encoder": ("BOOLEAN", {"default": False, "tooltip":
+                                       "The LoRA adapts the text encoder too, so that a new word gets a meaning of its "
+                                       "own; encode the prompts with this node's text_encoder output"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    RETURN_TYPES = ("AIPROD_MODEL", "IMAGE", "STRING")
-    RETURN_NAMES = ("model", "loss_curve", "lora_name")
+    RETURN_TYPES = ("AIPROD_MODEL", "IMAGE", "STRING", "AIPROD_TEXT_ENCODER")
+    RETURN_NAMES = ("model", "loss_curve", "lora_name", "text_encoder")
     OUTPUT_NODE = True
     FUNCTION = "train"
     CATEGORY = CATEGORY
@@ -135,7 +141,8 @@ class LoraTrainer:
                    "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it.")
 
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
-              resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto", unique_id=None):
+              resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto",
+              train_text_encoder=False, unique_id=None):
         name = name.strip()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
@@ -146,7 +153,8 @@ class LoraTrainer:
         keep = prompt_lines(preserve_prompts)
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
                     "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],
-                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight, "precision": precision}
+                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight, "precision": precision,
+                    "train_text_encoder": train_text_encoder}
         run_dir.mkdir(parents=True, exist_ok=True)
         same = (run_dir / "settings.json").is_file() and json.loads((run_dir / "settings.json").read_text()) == settings
         if not (resume and same):  # a different run under this name starts over
@@ -176,7 +184,7 @@ class LoraTrainer:
             opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
                                 lora_rank=rank, lora_alpha=float(rank), lora_targets=layers, name=name, result_path=result,
                                 on_step=on_step, progress=False, preserve_prompts=keep, preserve_weight=preserve_weight,
-                                precision=precision)
+                                precision=precision, lora_text_targets=TEXT_TARGETS if train_text_encoder else ())
             try:
                 with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):
                     Trainer(vm, plan, opts, data).run(resume=True)
@@ -184,11 +192,13 @@ class LoraTrainer:
                 for m in mods:
                     m.to("cpu")
                     m.requires_grad_(False)
-            lora, _ = load_lora(result, model.backbone)
+            sd, _ = read_safetensors(result)
+            lora = LoRA.from_comfy_state_dict(sd, model.backbone, source=str(result))
         curve = run_dir / "loss.png"
         image = _image(curve) if curve.is_file() else torch.zeros(1, 64, 64, 3)
         return {"ui": {"text": [f"saved loras/{result.name} after {total} steps"]},
-                "result": (model.with_lora(lora, 1.0, result.name), image, result.name)}
+                "result": (model.with_lora(lora, 1.0, result.name), image, result.name,
+                           with_text_lora(sd, text_encoder, 1.0, result.name))}
 
 
 def _phases(dataset: Dataset, steps: int, learning_rate: float, phases_json: str) -> list[Phase]:

@@ -207,3 +207,59 @@ def test_preservation_prompts_keep_the_lora_near_the_base_model_on_them(tmp_path
     full = ["train", "--preset", "tiny", "--phases", str(phases), "--no-validation", "-q", "--out", str(tmp_path / "f"),
             "--preserve-prompts", str(tmp_path / "keep.txt")]
     assert main(full) == 2  # full training has no base model to keep
+
+
+def test_text_encoder_adapters_train_save_and_merge(tmp_path):
+    """--lora-text-encoder: the file carries text_encoder.* adapters that training moved; merged into a copy of the
+    encoder they give what the hooks give, under another cache key, and the base encoder is left as it was."""
+    import json
+
+    from aiprod_core.checkpoint import read_safetensors
+    from aiprod_core.cli import main
+    from aiprod_core.models.lora import text_lora_from
+    from aiprod_core.pipeline import load_model
+
+    base = base_file(tmp_path)
+    phases = tmp_path / "p.json"
+    phases.write_text(json.dumps([{"name": "p", "steps": 3, "batch": 2, "warmup": 1, "lr": 3e-3,
+                                   "world": {"frames": 5, "height": 32, "width": 32}}]))
+    (tmp_path / "keep.txt").write_text("a green circle moving up\n", encoding="utf-8")
+    assert main(["train", "--model", str(base), "--lora-rank", "4", "--phases", str(phases), "--no-validation", "-q",
+                 "--checkpoint-every", "0", "--out", str(tmp_path / "run"), "--lora-text-encoder",
+                 "--preserve-prompts", str(tmp_path / "keep.txt")]) == 0
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["preserve"] == 0.0  # new adapters, text and backbone alike, change nothing
+
+    sd, meta = read_safetensors(tmp_path / "run" / "lora.safetensors")
+    assert "DenseReluDense.wo" in meta["aiprod.text_targets"]
+    m = load_model(base)
+    text_lora = text_lora_from(sd, m.text_encoder)
+    assert text_lora is not None and text_lora.prefix == "text_encoder."
+    assert any(text_lora[p].lora_B.weight.abs().max() > 0 for p in text_lora.paths)  # trained away from zero
+    load_lora(tmp_path / "run" / "lora.safetensors", m.backbone)  # the backbone part loads as before
+
+    prompts = ["a red square moving left", "un cercle bleu"]
+    before = {k: v.clone() for k, v in m.text_encoder.state_dict().items()}
+    base_ctx, _ = m.text_encoder.encode(prompts)
+    adapted = m.with_text_loras([(text_lora, 1.0)])
+    merged_ctx, _ = adapted.text_encoder.encode(prompts)
+    with apply_loras(m.text_encoder, [(text_lora, 1.0)]):
+        hooked_ctx, _ = m.text_encoder.encode(prompts)
+    assert torch.allclose(merged_ctx, hooked_ctx, atol=1e-5)
+    assert not torch.allclose(merged_ctx, base_ctx, atol=1e-4)
+    assert adapted.text_encoder.key != m.text_encoder.key and adapted.backbone is m.backbone
+    assert all(torch.equal(v, m.text_encoder.state_dict()[k]) for k, v in before.items())
+    assert m.with_text_loras([(None, 1.0), (text_lora, 0.0)]) is m
+
+
+def test_preservation_target_reads_the_base_encoders_embedding():
+    """With text-encoder adapters, the preservation target is the base backbone on the base encoder's embedding:
+    an identity backbone LoRA still has something to undo when the adapted embedding differs."""
+    from aiprod_core.train.objectives import output_preservation_loss
+
+    m = backbone()
+    x, sigma, ctx, mask = inputs(m)
+    lora = LoRA.create(m, rank=2)  # the identity change
+    with apply_loras(m, [(lora, 1.0)]):
+        assert output_preservation_loss(m, lora, x, sigma, ctx, mask).item() == 0.0
+        assert output_preservation_loss(m, lora, x, sigma, ctx, mask, base_context=ctx + 0.5).item() > 0

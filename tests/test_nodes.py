@@ -21,7 +21,8 @@ def test_text_to_video_with_lora_and_upscale(pack, node):
     pkg, _ = pack
     assert "tiny.safetensors" in pkg.NODE_CLASS_MAPPINGS["AIPRODCheckpointLoader"].INPUT_TYPES()["required"]["ckpt_name"][0]
     model, vae, te, up = node("AIPRODCheckpointLoader").load("tiny.safetensors")
-    (lora_model,) = node("AIPRODLoraLoader").load(model, "l.safetensors", 0.8)
+    lora_model, no_te = node("AIPRODLoraLoader").load(model, "l.safetensors", 0.8)
+    assert no_te is None and node("AIPRODLoraLoader").load(model, "l.safetensors", 0.8, te)[1] is te  # no text part
     enc = node("AIPRODTextEncode").encode(te, "一个红色的圆")
     assert enc["ui"]["text"] == ["Han"]
     (pos,), (neg,) = enc["result"], node("AIPRODTextEncode").encode(te, "")["result"]

@@ -28,8 +28,8 @@ def train(pkg, model, vae, te, data, name, **kw):
 def test_trainer_saves_a_lora_the_loader_lists(loaded, pack, node):
     pkg, model, vae, te, world = loaded
     out = train(pkg, model, vae, te, world, "star_test")
-    lora_model, curve, name = out["result"]
-    assert name == "star_test.safetensors"
+    lora_model, curve, name, same_te = out["result"]
+    assert name == "star_test.safetensors" and same_te is te  # the text encoder stays as it is by default
     assert name in pkg.NODE_CLASS_MAPPINGS["AIPRODLoraLoader"].INPUT_TYPES()["required"]["lora_name"][0]
     sd = load_file(pack[1] / "loras" / name)
     assert any(k.startswith("diffusion_model.") and k.endswith(".lora_A.weight") for k in sd)
@@ -41,6 +41,22 @@ def test_trainer_saves_a_lora_the_loader_lists(loaded, pack, node):
     a = node("AIPRODSampler").sample(model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
     b = node("AIPRODSampler").sample(lora_model, cond, cond, latent, 0, 2, 1.0, "euler", 0.0, 1.0)[0]["samples"]
     assert not torch.allclose(a, b)
+
+
+def test_trainer_with_the_text_encoder_returns_the_adapted_encoder(loaded, pack, node):
+    """train_text_encoder: the file has text_encoder.* adapters; the trainer's text_encoder output and the LoRA
+    loader's, given the base encoder, read prompts alike and otherwise than the base encoder."""
+    pkg, model, vae, te, world = loaded
+    _, _, name, adapted = train(pkg, model, vae, te, world, "star_te", train_text_encoder=True,
+                                learning_rate=1e-2)["result"]
+    sd = load_file(pack[1] / "loras" / name)
+    assert any(k.startswith("text_encoder.") for k in sd)
+    _, loaded_te = node("AIPRODLoraLoader").load(model, name, 1.0, te)
+    prompt = "a red star moving up"
+    base, via_trainer, via_loader = (node("AIPRODTextEncode").encode(t, prompt)["result"][0][0][0]
+                                     for t in (te, adapted, loaded_te))
+    assert torch.allclose(via_trainer, via_loader, atol=1e-5) and not torch.allclose(base, via_trainer, atol=1e-4)
+    assert node("AIPRODLoraLoader").load(model, name, 0.0, te)[1] is te
 
 
 class InterruptProcessingError(Exception):
@@ -83,7 +99,7 @@ def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path, node):
     (folder / "broken.mp4").write_bytes(b"not a video")
     (folder / "broken.txt").write_text("a broken clip")
     (data,) = node("AIPRODVideoDataset").load("folder", "stars", "", 5, 32, 32)
-    lora_model, _, name = train(pkg, model, vae, te, data, "folder_lora", steps=2)["result"]
+    lora_model, _, name, _ = train(pkg, model, vae, te, data, "folder_lora", steps=2)["result"]
     assert (pack[1] / "loras" / name).is_file() and len(lora_model.loras) == 1
 
 

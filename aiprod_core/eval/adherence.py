@@ -131,13 +131,15 @@ def prompt_adherence(
     }
 
 
-def lora_adherence(model: VideoModel, lora: LoRA, strength: float = 1.0, name: str | None = None, **kw) -> dict:
+def lora_adherence(model: VideoModel, lora: LoRA, strength: float = 1.0, name: str | None = None,
+                   text_lora: LoRA | None = None, **kw) -> dict:
     """The same prompts and seeds without and with a LoRA, in one run, the classifier choosing among every
     shape it knows (so that a LoRA that turns old shapes into its new one is counted wrong): what the LoRA
-    teaches and what it costs the old vocabulary. `kw` as for prompt_adherence."""
+    teaches and what it costs the old vocabulary. text_lora: the LoRA's text-encoder adapters, if it has any.
+    `kw` as for prompt_adherence."""
     kw.setdefault("candidates", KNOWN_SHAPES)
     without = prompt_adherence(model, **kw)
-    with_lora = prompt_adherence(model, loras=[(lora, strength)], **kw)
+    with_lora = prompt_adherence(model.with_text_loras([(text_lora, strength)]), loras=[(lora, strength)], **kw)
     return {
         "lora": name,
         "strength": strength,

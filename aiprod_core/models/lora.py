@@ -1,15 +1,18 @@
-"""Low-rank adapters (Hu et al. 2021) for the backbone's linear layers.
+"""Low-rank adapters (Hu et al. 2021) for the backbone's linear layers and, optionally, the text encoder's.
 
 Adapters live beside the model, not inside it: `apply_loras` adds `strength * alpha/rank * B(A(x))`
 to a layer's output through forward hooks, so the backbone's own weights and state-dict keys never
 change, several LoRAs stack, and removing them restores the model exactly. Training uses the same path.
 
 Files use the layout ComfyUI's LoRA loader and PEFT read:
-`diffusion_model.<module path>.lora_A.weight` [r, in], `.lora_B.weight` [out, r], `.alpha` [].
+`diffusion_model.<module path>.lora_A.weight` [r, in], `.lora_B.weight` [out, r], `.alpha` []. Adapters of the
+text encoder, when a LoRA has them, sit beside them under `text_encoder.<module path>`, the prefix of the text
+encoder's weights in our checkpoints.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Iterator
@@ -21,8 +24,12 @@ from torch import nn
 from ..checkpoint import CheckpointError, read_safetensors, save_safetensors_atomic
 
 PREFIX = "diffusion_model."
+TEXT_PREFIX = "text_encoder."
 DEFAULT_TARGETS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out", "attn2.to_q", "attn2.to_k",
                    "attn2.to_v", "attn2.to_out", "ff.proj_in", "ff.proj_out")
+# every linear layer of a T5 encoder block: self-attention and the gated feed-forward
+TEXT_TARGETS = ("SelfAttention.q", "SelfAttention.k", "SelfAttention.v", "SelfAttention.o",
+                "DenseReluDense.wi_0", "DenseReluDense.wi_1", "DenseReluDense.wo")
 
 
 class LoRAError(CheckpointError):
@@ -62,10 +69,11 @@ class LoRAAdapter(nn.Module):
 
 
 class LoRA(nn.Module):
-    """A set of adapters keyed by module path."""
+    """A set of adapters keyed by module path; `prefix` names the model they adapt in a file."""
 
-    def __init__(self, adapters: dict[str, LoRAAdapter]):
+    def __init__(self, adapters: dict[str, LoRAAdapter], prefix: str = PREFIX):
         super().__init__()
+        self.prefix = prefix
         self.paths = sorted(adapters)
         # ModuleDict keys may not contain dots.
         self.adapters = nn.ModuleDict({p.replace(".", "/"): adapters[p] for p in self.paths})
@@ -86,35 +94,37 @@ class LoRA(nn.Module):
 
     @classmethod
     def create(cls, model: nn.Module, rank: int = 16, alpha: float | None = None,
-               targets: tuple[str, ...] = DEFAULT_TARGETS) -> LoRA:
+               targets: tuple[str, ...] = DEFAULT_TARGETS, prefix: str = PREFIX) -> LoRA:
         if rank < 1:
             raise ValueError(f"rank={rank} must be at least 1")
         layers = find_targets(model, targets)
-        return cls({p: LoRAAdapter(m.in_features, m.out_features, rank, alpha or rank) for p, m in layers.items()})
+        return cls({p: LoRAAdapter(m.in_features, m.out_features, rank, alpha or rank) for p, m in layers.items()}, prefix)
 
     def comfy_state_dict(self) -> dict[str, torch.Tensor]:
         out = {}
         for p in self.paths:
             a = self[p]
-            out[f"{PREFIX}{p}.lora_A.weight"] = a.lora_A.weight.detach()
-            out[f"{PREFIX}{p}.lora_B.weight"] = a.lora_B.weight.detach()
-            out[f"{PREFIX}{p}.alpha"] = torch.tensor(a.alpha)
+            out[f"{self.prefix}{p}.lora_A.weight"] = a.lora_A.weight.detach()
+            out[f"{self.prefix}{p}.lora_B.weight"] = a.lora_B.weight.detach()
+            out[f"{self.prefix}{p}.alpha"] = torch.tensor(a.alpha)
         return out
 
     @classmethod
-    def from_comfy_state_dict(cls, sd: dict[str, torch.Tensor], model: nn.Module, source: str = "LoRA") -> LoRA:
-        """Rebuild adapters from a file's tensors, checking every path and shape against `model`."""
+    def from_comfy_state_dict(cls, sd: dict[str, torch.Tensor], model: nn.Module, source: str = "LoRA",
+                              prefix: str = PREFIX) -> LoRA:
+        """Rebuild the adapters under `prefix` from a file's tensors, checking every path and shape against `model`."""
         layers = dict(model.named_modules())
-        paths = sorted({k[len(PREFIX):].rsplit(".lora_A.weight", 1)[0] for k in sd if k.endswith(".lora_A.weight")})
+        paths = sorted({k[len(prefix):].rsplit(".lora_A.weight", 1)[0] for k in sd
+                        if k.startswith(prefix) and k.endswith(".lora_A.weight")})
         if not paths:
             raise LoRAError(
-                f"{source}: no '{PREFIX}<module>.lora_A.weight' keys; expected a LoRA in the "
-                f"diffusion_model.*.lora_A/lora_B/alpha layout, found keys like {sorted(sd)[:3]}"
+                f"{source}: no '{prefix}<module>.lora_A.weight' keys; expected a LoRA in the "
+                f"{prefix}*.lora_A/lora_B/alpha layout, found keys like {sorted(sd)[:3]}"
             )
         adapters = {}
         for p in paths:
             layer = layers.get(p)
-            a, b = sd[f"{PREFIX}{p}.lora_A.weight"], sd.get(f"{PREFIX}{p}.lora_B.weight")
+            a, b = sd[f"{prefix}{p}.lora_A.weight"], sd.get(f"{prefix}{p}.lora_B.weight")
             if not isinstance(layer, nn.Linear) or b is None or a.shape[1] != layer.in_features \
                     or b.shape[0] != layer.out_features or b.shape[1] != a.shape[0]:
                 want = f"[r, {layer.in_features}] / [{layer.out_features}, r]" if isinstance(layer, nn.Linear) else "no such layer"
@@ -124,12 +134,37 @@ class LoRA(nn.Module):
                     "the LoRA was trained for another model — load it with the model it was trained on"
                 )
             rank = a.shape[0]
-            alpha = float(sd[f"{PREFIX}{p}.alpha"]) if f"{PREFIX}{p}.alpha" in sd else float(rank)
+            alpha = float(sd[f"{prefix}{p}.alpha"]) if f"{prefix}{p}.alpha" in sd else float(rank)
             ad = LoRAAdapter(layer.in_features, layer.out_features, rank, alpha)
             ad.lora_A.weight.data.copy_(a.float())
             ad.lora_B.weight.data.copy_(b.float())
             adapters[p] = ad
-        return cls(adapters)
+        return cls(adapters, prefix)
+
+
+def text_lora_from(sd: dict[str, torch.Tensor], text_encoder: nn.Module, source: str = "LoRA") -> LoRA | None:
+    """The text encoder's adapters of a LoRA file's tensors, or None when the LoRA adapts the backbone only."""
+    if not any(k.startswith(TEXT_PREFIX) for k in sd):
+        return None
+    return LoRA.from_comfy_state_dict(sd, text_encoder, source, prefix=TEXT_PREFIX)
+
+
+def merged_copy(model: nn.Module, loras: list[tuple[LoRA, float]]) -> nn.Module:
+    """A copy of `model` with `strength * alpha/r * B A` added to each adapted weight. For the text encoder:
+    prompts are encoded once, and a copy has weights of its own, so embedding caches keyed on the weights
+    (`TextEncoder.key`) never hand out the base model's embeddings for the adapted one."""
+    out = copy.deepcopy(model)
+    layers = dict(out.named_modules())
+    with torch.no_grad():
+        for lora, strength in loras:
+            for p in lora.paths:
+                if p not in layers:
+                    raise LoRAError(f"the model has no layer {p!r} that this LoRA adapts; it belongs to another model")
+                a, w = lora[p], layers[p].weight
+                w += (strength * a.alpha / a.rank * (a.lora_B.weight @ a.lora_A.weight)).to(w)
+    if hasattr(out, "source_id"):
+        out.source_id = None  # the key is then the hash of the merged weights
+    return out
 
 
 @contextmanager
@@ -156,9 +191,11 @@ def apply_loras(model: nn.Module, loras: list[tuple[LoRA, float]]) -> Iterator[N
             h.remove()
 
 
-def save_lora(path: str | os.PathLike, lora: LoRA, metadata: dict[str, str] | None = None) -> None:
-    """Atomic write of a LoRA in the ComfyUI/PEFT layout."""
-    save_safetensors_atomic(lora.comfy_state_dict(), path, {"format": "pt", **(metadata or {})})
+def save_lora(path: str | os.PathLike, lora: LoRA, metadata: dict[str, str] | None = None,
+              text_lora: LoRA | None = None) -> None:
+    """Atomic write of a LoRA (and its text encoder's adapters, if any) in the ComfyUI/PEFT layout."""
+    sd = {**lora.comfy_state_dict(), **(text_lora.comfy_state_dict() if text_lora is not None else {})}
+    save_safetensors_atomic(sd, path, {"format": "pt", **(metadata or {})})
 
 
 def load_lora(path: str | os.PathLike, model: nn.Module) -> tuple[LoRA, dict[str, str]]:

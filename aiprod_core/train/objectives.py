@@ -36,13 +36,15 @@ def flow_loss(backbone: nn.Module, x0: torch.Tensor, context: torch.Tensor, mask
 
 
 def output_preservation_loss(backbone: nn.Module, lora, x_t: torch.Tensor, sigma: torch.Tensor,
-                             context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                             context: torch.Tensor, mask: torch.Tensor,
+                             base_context: torch.Tensor | None = None) -> torch.Tensor:
     """MSE between the adapted and the base model's velocity for prompts the LoRA must leave alone, on the
     training clips' own noisy latents (the differential output preservation of Ostris' ai-toolkit). Called
-    with the LoRA's hooks applied; `lora.bypassed()` gives the base model's answer, the target."""
+    with the LoRA's hooks applied; `lora.bypassed()` gives the base model's answer, the target. When the LoRA
+    adapts the text encoder too, `context` is the adapted encoder's and `base_context` the base encoder's."""
     sigma = sigma.to(x_t.dtype)
     with torch.no_grad(), lora.bypassed():
-        target = backbone(x_t, sigma, context, mask)
+        target = backbone(x_t, sigma, context if base_context is None else base_context, mask)
     return F.mse_loss(backbone(x_t, sigma, context, mask).float(), target.float())
 
 

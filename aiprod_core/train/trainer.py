@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..checkpoint import save_checkpoint
 from ..flow.warp import warp_noise
 from ..memory.streaming import stream_blocks
-from ..models.lora import DEFAULT_TARGETS, LoRA, apply_loras, save_lora
+from ..models.lora import DEFAULT_TARGETS, TEXT_PREFIX, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
 from ..pipeline import VideoModel, generate
 from ..text import EmbeddingCache, encode_cached
@@ -63,6 +63,9 @@ class TrainOptions:
     lora_rank: int = 0  # 0 = full training
     lora_alpha: float | None = None
     lora_targets: tuple[str, ...] = DEFAULT_TARGETS
+    # a LoRA run adapts these linear layers of the text encoder too (e.g. models.lora.TEXT_TARGETS), so that a
+    # new word can get a meaning of its own; () keeps the text encoder frozen and its embeddings cached
+    lora_text_targets: tuple[str, ...] = ()
     name: str = "aiprod-v2-tiny"
     stop_after: int | None = None  # stop (saving the state) after this many global steps: one sitting
     progress: bool = True
@@ -95,6 +98,13 @@ class Trainer:
         self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
         torch.manual_seed(opts.seed)
         self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
+        self.text_lora = None
+        if opts.lora_text_targets:
+            if self.lora is None:
+                raise ValueError("lora_text_targets adds text-encoder adapters to a LoRA; set lora_rank too "
+                                 "(full training trains the text encoder itself)")
+            self.text_lora = LoRA.create(model.text_encoder, opts.lora_rank, opts.lora_alpha, opts.lora_text_targets,
+                                         prefix=TEXT_PREFIX)
         if self.lora is not None and any(p.stage != "backbone" for p in phases):
             raise ValueError("LoRA training adapts the backbone only; every phase needs stage='backbone'")
         if opts.offload not in ("none", "stream"):
@@ -117,7 +127,7 @@ class Trainer:
             raise ValueError(f"precision='bf16' but {self.device} has no bf16 autocast; use 'auto' or 'fp32'")
         self.autocast = has_bf16 and (opts.precision == "bf16" or (opts.precision == "auto" and self.device.type == "cuda"))
         self.history: list[dict] = []
-        # the text encoder is frozen in LoRA training: its embeddings are computed once per caption
+        # a LoRA run's frozen text encoder computes each caption's embedding once
         self.text_cache = EmbeddingCache(max_items=4096, directory=self.out / "cache" / "text")
 
     # -- what is saved and what is trained ------------------------------------------------------------
@@ -128,6 +138,8 @@ class Trainer:
             mods["upscaler"] = m.upscaler
         if self.lora is not None:
             mods["lora"] = self.lora
+        if self.text_lora is not None:
+            mods["text_lora"] = self.text_lora
         return mods
 
     def trainable(self, phase: Phase) -> list[torch.nn.Module]:
@@ -141,7 +153,7 @@ class Trainer:
                 raise ValueError("the recipe has an upscaler phase but the model config has no upscaler")
             return [m.upscaler]
         if self.lora is not None:
-            return [self.lora]
+            return [self.lora] if self.text_lora is None else [self.lora, self.text_lora]
         return [m.backbone, m.text_encoder, self.heads] if phase.train_text_encoder else [m.backbone]
 
     @property
@@ -262,7 +274,11 @@ class Trainer:
         """The LoRA hooks for a step's forward and backward (a LoRA run's backbone phases), else nothing."""
         if self.lora is None or phase.stage != "backbone":
             return nullcontext()
-        return apply_loras(self.model.backbone, [(self.lora, 1.0)])
+        stack = ExitStack()
+        stack.enter_context(apply_loras(self.model.backbone, [(self.lora, 1.0)]))
+        if self.text_lora is not None:
+            stack.enter_context(apply_loras(self.model.text_encoder, [(self.text_lora, 1.0)]))
+        return stack
 
     def _videos(self, samples: list[Sample]) -> torch.Tensor:
         return torch.stack([s.video for s in samples]).to(self.device)
@@ -301,13 +317,18 @@ class Trainer:
             noise = self._warped(phase, samples, noise, gens)
         parts = {}
         if self.lora is not None:  # adapters applied by _step
-            context, mask = encode_cached(m.text_encoder, captions, self.text_cache)
+            context, mask = self._lora_context(captions)
             loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
             prompts = self.opts.preserve_prompts
             if prompts:
                 picks = [prompts[int(torch.randint(len(prompts), (), generator=g))] for g in gens]
-                p_context, p_mask = encode_cached(m.text_encoder, picks, self.text_cache)
-                keep = output_preservation_loss(m.backbone, self.lora, noised(x0, noise, sigma), sigma, p_context, p_mask)
+                p_context, p_mask = self._lora_context(picks)
+                base = None
+                if self.text_lora is not None:  # the target: the base model reading the base encoder's embedding
+                    with self.text_lora.bypassed():
+                        base, _ = encode_cached(m.text_encoder, picks, self.text_cache)
+                keep = output_preservation_loss(m.backbone, self.lora, noised(x0, noise, sigma), sigma, p_context,
+                                                p_mask, base)
                 parts = {"flow": loss.item(), "preserve": keep.item()}
                 loss = loss + self.opts.preserve_weight * keep
             return loss, parts
@@ -323,6 +344,15 @@ class Trainer:
             parts["text_aux"] = aux.item()
             loss = loss + phase.text_aux_weight * aux
         return loss, parts
+
+    def _lora_context(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A LoRA run's caption embeddings: cached while the text encoder is frozen, else through its adapters."""
+        te = self.model.text_encoder
+        if self.text_lora is None:
+            return encode_cached(te, captions, self.text_cache)
+        ids, mask = te.tokenize(captions)
+        mask = mask.to(self.device)
+        return te(ids.to(self.device), mask), mask
 
     def _warped(self, phase: Phase, samples: list[Sample], noise: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
         """Replace the noise of a `phase.warped_noise` fraction of items, and of every item marked `always_warp`
@@ -358,10 +388,10 @@ class Trainer:
             write_video(folder / "reconstruction.mp4", ((side.permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1), fps=self.model.config.fps)
         elif phase.stage == "backbone":
             spec = phase.spec
-            loras = [(self.lora, 1.0)] if self.lora is not None else []
-            with apply_loras(self.model.backbone, loras):
+            model = self.model.with_text_loras([(self.text_lora, 1.0)])  # merged, so no cache sees its embeddings
+            with apply_loras(model.backbone, [(self.lora, 1.0)] if self.lora is not None else []):
                 for i, prompt in enumerate(VALIDATION_PROMPTS):
-                    video = generate(self.model, prompt, frames=spec.frames, height=spec.height, width=spec.width,
+                    video = generate(model, prompt, frames=spec.frames, height=spec.height, width=spec.width,
                                      steps=self.opts.validation_steps, seed=i, progress=False)
                     write_video(folder / f"{i}.mp4", video, fps=self.model.config.fps)
                 (folder / "prompts.json").write_text(json.dumps(VALIDATION_PROMPTS, ensure_ascii=False, indent=1))
@@ -418,9 +448,11 @@ class Trainer:
         if self.rank == 0:
             m = self.model
             if self.lora is not None:
-                save_lora(path, self.lora, {"aiprod.base_model": m.config.name, "aiprod.rank": str(self.opts.lora_rank),
-                                            "aiprod.targets": ",".join(self.opts.lora_targets),
-                                            "aiprod.steps": str(self.global_step)})
+                meta = {"aiprod.base_model": m.config.name, "aiprod.rank": str(self.opts.lora_rank),
+                        "aiprod.targets": ",".join(self.opts.lora_targets), "aiprod.steps": str(self.global_step)}
+                if self.text_lora is not None:
+                    meta["aiprod.text_targets"] = ",".join(self.opts.lora_text_targets)
+                save_lora(path, self.lora, meta, self.text_lora)
             else:
                 parts = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder}
                 if m.upscaler is not None:
