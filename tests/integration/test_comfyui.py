@@ -130,3 +130,31 @@ def test_interrupted_training_saves_and_resumes(comfy, tmp_path):
     assert rows[-1]["global_step"] == 20
     steps = [row["global_step"] for row in rows]
     assert steps == sorted(steps)  # resumed, not restarted: no step logged twice
+
+
+def test_a_lora_with_its_text_encoder_trains_and_loads(comfy, tmp_path):
+    """train_text_encoder: the prompts read the trainer's text_encoder output; then the LoRA loader, given the
+    checkpoint's text encoder, hands the adapted one to the prompts of a text-to-video graph."""
+    graph = load_json(ROOT / "workflows" / "api" / "aiprod_lora_train.json")
+    graph["4"]["inputs"].update(frames=9, width=32, height=32)
+    graph["5"]["inputs"].update(steps=6, name="it_star_te", train_text_encoder=True)
+    graph["8"]["inputs"]["steps"] = 2
+    for enc in ("2", "3"):
+        graph[enc]["inputs"]["text_encoder"] = ["5", 3]
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps(graph))
+    r = run_workflow(comfy, train, out=tmp_path / "a")
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    t2v = load_json(ROOT / "workflows" / "api" / "aiprod_t2v.json")
+    t2v["9"] = {"class_type": "AIPRODLoraLoader", "inputs": {"model": ["1", 0], "lora_name": "it_star_te.safetensors",
+                                                              "strength": 1.0, "text_encoder": ["1", 2]}}
+    t2v["5"]["inputs"]["model"] = ["9", 0]
+    for enc in ("2", "3"):
+        t2v[enc]["inputs"]["text_encoder"] = ["9", 1]
+    path = tmp_path / "t2v_lora.json"
+    path.write_text(json.dumps(t2v))
+    r = run_workflow(comfy, path, "5.steps=2", out=tmp_path / "b")
+    assert r.returncode == 0, r.stderr[-3000:]
+    frames, _ = read_video(next((tmp_path / "b").glob("*.mp4")))
+    assert frames.shape == (17, 64, 64, 3)
