@@ -293,10 +293,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.lora:
         from .checkpoint import read_safetensors
         from .eval.adherence import lora_adherence
-        from .models.lora import load_lora, text_lora_from
+        from .models.lora import LoRA, text_lora_from
 
-        lora, _ = load_lora(args.lora, model.backbone)
-        text_lora = text_lora_from(read_safetensors(args.lora)[0], model.text_encoder, args.lora)
+        sd, _ = read_safetensors(args.lora)
+        lora = LoRA.from_comfy_state_dict(sd, model.backbone, args.lora)
+        text_lora = text_lora_from(sd, model.text_encoder, args.lora)
         result = lora_adherence(model, lora, args.lora_strength, name=args.lora, text_lora=text_lora, **kw)
         if args.json:
             print(json.dumps(result, indent=2, ensure_ascii=False))

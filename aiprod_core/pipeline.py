@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, load_into
 from .config import ModelConfig, preset
 from .memory.engine import backbone_stage, check_offload, compute_device, on_device, plan_for, stage_guard
 from .models.backbone import HybridBackbone
-from .models.lora import LoRA, merged_copy
+from .models.lora import LoRA, merged_text_encoder
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
@@ -50,10 +50,8 @@ class VideoModel:
     def with_text_loras(self, loras: list[tuple[LoRA | None, float]]) -> VideoModel:
         """The same model reading prompts through a copy of its text encoder with these LoRAs' text-encoder
         adapters merged in (None, or strength 0: nothing to merge); the backbone is shared, not copied."""
-        loras = [(lo, s) for lo, s in loras if lo is not None and s != 0]
-        if not loras:
-            return self
-        return dataclasses.replace(self, text_encoder=merged_copy(self.text_encoder, loras))
+        text_encoder = merged_text_encoder(self.text_encoder, loras)
+        return self if text_encoder is self.text_encoder else dataclasses.replace(self, text_encoder=text_encoder)
 
 
 def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiprod_core.checkpoint import read_safetensors
-from aiprod_core.models.lora import TEXT_PREFIX, LoRA, merged_copy, text_lora_from
+from aiprod_core.models.lora import TEXT_PREFIX, LoRA, merged_text_encoder, text_lora_from
 from aiprod_core.pipeline import load_component, load_model, preview_factors
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 
@@ -119,5 +119,4 @@ def with_text_lora(sd: dict, text_encoder, strength: float, name: str):
             log.warning("%s adapts the text encoder too: connect the text encoder to the LoRA loader and encode the "
                         "prompts with its output, or the LoRA's new words keep their old meaning", name)
         return None
-    text_lora = text_lora_from(sd, text_encoder, source=name)
-    return text_encoder if text_lora is None or strength == 0 else merged_copy(text_encoder, [(text_lora, strength)])
+    return merged_text_encoder(text_encoder, [(text_lora_from(sd, text_encoder, source=name), strength)])

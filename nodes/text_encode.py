@@ -20,5 +20,8 @@ class TextEncode:
     DESCRIPTION = "Encodes a prompt in any language; the node shows the script it detected."
 
     def encode(self, text_encoder, text):
+        if text_encoder is None:
+            raise ValueError("no text encoder reached this node: an AIPROD LoRA Loader passes one on only when its own "
+                             "text_encoder input is connected; connect the loader's text encoder there")
         hidden, mask = text_encoder.encode([text])
         return {"ui": {"text": [detect_script(text)]}, "result": (to_conditioning(hidden.cpu(), mask.cpu()),)}

@@ -251,6 +251,10 @@ def test_text_encoder_adapters_train_save_and_merge(tmp_path):
     assert all(torch.equal(v, m.text_encoder.state_dict()[k]) for k, v in before.items())
     assert m.with_text_loras([(None, 1.0), (text_lora, 0.0)]) is m
 
+    # a state with text adapters does not resume a run without them: the reason, not an optimizer error
+    assert main(["train", "--model", str(base), "--lora-rank", "4", "--phases", str(phases), "--no-validation", "-q",
+                 "--out", str(tmp_path / "run"), "--resume"]) == 2
+
 
 def test_preservation_target_reads_the_base_encoders_embedding():
     """With text-encoder adapters, the preservation target is the base backbone on the base encoder's embedding:

@@ -36,6 +36,11 @@ def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module]) -> 
     if STATE_KEY not in meta:
         raise CheckpointError(f"{path}: not a training state (no '{STATE_KEY}' metadata); pass a file written by `aiprod train`")
     info = json.loads(meta[STATE_KEY])
+    unknown = sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim"})
+    if unknown:
+        raise CheckpointError(f"{path}: training state holds {unknown}, which this run does not train; it was written "
+                              "for another model or recipe (a LoRA with text-encoder adapters, say): resume with the "
+                              "options it was started with")
     for name, m in modules.items():
         own = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
         missing = set(m.state_dict()) - set(own)

@@ -101,12 +101,13 @@ class Trainer:
         self.text_lora = None
         if opts.lora_text_targets:
             if self.lora is None:
-                raise ValueError("lora_text_targets adds text-encoder adapters to a LoRA; set lora_rank too "
-                                 "(full training trains the text encoder itself)")
+                raise ValueError("text-encoder adapters (--lora-text-encoder) belong to a LoRA; set the LoRA rank "
+                                 "(--lora-rank) too, or leave them out (full training trains the text encoder itself)")
             self.text_lora = LoRA.create(model.text_encoder, opts.lora_rank, opts.lora_alpha, opts.lora_text_targets,
                                          prefix=TEXT_PREFIX)
         if self.lora is not None and any(p.stage != "backbone" for p in phases):
-            raise ValueError("LoRA training adapts the backbone only; every phase needs stage='backbone'")
+            raise ValueError("LoRA training adapts the backbone (and the text encoder) only; every phase needs "
+                             "stage='backbone'")
         if opts.offload not in ("none", "stream"):
             raise ValueError(f"offload={opts.offload!r}; expected 'none' or 'stream'")
         if opts.offload == "stream" and self.lora is None:
@@ -120,6 +121,9 @@ class Trainer:
                 if not (name == "backbone" and opts.offload == "stream"):  # streamed blocks stay in CPU memory
                     m.to(opts.device)
         self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
+        for m in (self.heads, self.lora, self.text_lora):  # made here, on the CPU: they train where the model runs
+            if m is not None:
+                m.to(self.device)
         if opts.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision={opts.precision!r}; expected 'auto', 'bf16' or 'fp32'")
         has_bf16 = torch.cuda.is_bf16_supported() if self.device.type == "cuda" else self.device.type == "cpu"
