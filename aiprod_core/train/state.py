@@ -30,14 +30,16 @@ def save_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module], opt
     save_safetensors_atomic(tensors, path, meta)
 
 
-def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module]) -> tuple[dict, dict | None]:
-    """Load weights in place; return (position, optimizer state dict or None)."""
+def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module],
+               complete: bool = False) -> tuple[dict, dict | None]:
+    """Load weights in place; return (position, optimizer state dict or None). complete: the state must hold no
+    module but `modules` (a run resuming; a reader of some modules leaves it off)."""
     tensors, meta = read_safetensors(path)
     if STATE_KEY not in meta:
         raise CheckpointError(f"{path}: not a training state (no '{STATE_KEY}' metadata); pass a file written by `aiprod train`")
     info = json.loads(meta[STATE_KEY])
     unknown = sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim"})
-    if unknown:
+    if complete and unknown:
         raise CheckpointError(f"{path}: training state holds {unknown}, which this run does not train; it was written "
                               "for another model or recipe (a LoRA with text-encoder adapters, say): resume with the "
                               "options it was started with")

@@ -171,7 +171,7 @@ class Trainer:
         pos = {"phase": 0, "step": 0, "global_step": 0}
         optim_state = None
         if resume and self.state_path.is_file():
-            pos, optim_state = load_state(self.state_path, self.modules())
+            pos, optim_state = load_state(self.state_path, self.modules(), complete=True)
             self._trim_log(pos["global_step"])
             log.info("resuming at phase %d step %d", pos["phase"], pos["step"])
         elif resume:
