@@ -63,10 +63,14 @@ class LoRAAdapter(nn.Module):
         nn.init.zeros_(self.lora_B.weight)  # the adapter starts as the identity change
         self.rank, self.alpha = rank, float(alpha)
 
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
     def delta(self, x: torch.Tensor) -> torch.Tensor:
         a = self.lora_A.weight.to(x.dtype)
         b = self.lora_B.weight.to(x.dtype)
-        return (x @ a.t()) @ b.t() * (self.alpha / self.rank)
+        return (x @ a.t()) @ b.t() * self.scale
 
 
 class LoRA(nn.Module):
@@ -143,9 +147,14 @@ class LoRA(nn.Module):
         return cls(adapters, prefix)
 
 
+def has_text_adapters(sd: dict[str, torch.Tensor]) -> bool:
+    """Whether a LoRA file's tensors adapt the text encoder too."""
+    return any(k.startswith(TEXT_PREFIX) for k in sd)
+
+
 def text_lora_from(sd: dict[str, torch.Tensor], text_encoder: nn.Module, source: str = "LoRA") -> LoRA | None:
     """The text encoder's adapters of a LoRA file's tensors, or None when the LoRA adapts the backbone only."""
-    if not any(k.startswith(TEXT_PREFIX) for k in sd):
+    if not has_text_adapters(sd):
         return None
     return LoRA.from_comfy_state_dict(sd, text_encoder, source, prefix=TEXT_PREFIX)
 
@@ -154,14 +163,11 @@ def merged_copy(model: nn.Module, loras: list[tuple[LoRA, float]]) -> nn.Module:
     """A copy of `model` with `strength * alpha/r * B A` added to each adapted weight (summed in fp32; a bf16
     weight then keeps the change only in steps of about 0.4% of its size)."""
     out = copy.deepcopy(model)
-    layers = dict(out.named_modules())
     with torch.no_grad():
         for lora, strength in loras:
-            for p in lora.paths:
-                if p not in layers:
-                    raise LoRAError(f"the model has no layer {p!r} that this LoRA adapts; it belongs to another model")
-                a, w = lora[p], layers[p].weight
-                delta = strength * a.alpha / a.rank * (a.lora_B.weight.float() @ a.lora_A.weight.float())
+            for layer, a in _adapted_layers(out, lora):
+                w = layer.weight
+                delta = strength * a.scale * (a.lora_B.weight.float() @ a.lora_A.weight.float())
                 w.copy_((w.float() + delta.to(w.device)).to(w.dtype))
     return out
 
@@ -189,25 +195,30 @@ def merged_text_encoder(text_encoder, loras: list[tuple[LoRA | None, float]]):
 @contextmanager
 def apply_loras(model: nn.Module, loras: list[tuple[LoRA, float]]) -> Iterator[None]:
     """Within the block, each adapted layer returns `W x + sum(strength * alpha/r * B A x)`."""
-    layers = dict(model.named_modules())
     handles = []
     try:
         for lora, strength in loras:
             if strength == 0:
                 continue
-            for p in lora.paths:
-                if p not in layers:
-                    raise LoRAError(f"the model has no layer {p!r} that this LoRA adapts; it belongs to another model")
-                adapter = lora[p]
+            for layer, adapter in _adapted_layers(model, lora):
 
                 def hook(_mod, args, out, adapter=adapter, strength=strength, lora=lora):
                     return out + strength * adapter.delta(args[0]) if lora.active else out
 
-                handles.append(layers[p].register_forward_hook(hook))
+                handles.append(layer.register_forward_hook(hook))
         yield
     finally:
         for h in handles:
             h.remove()
+
+
+def _adapted_layers(model: nn.Module, lora: LoRA) -> list[tuple[nn.Module, LoRAAdapter]]:
+    """(layer of `model`, its adapter) for every path `lora` adapts; a path the model lacks is an error."""
+    layers = dict(model.named_modules())
+    missing = [p for p in lora.paths if p not in layers]
+    if missing:
+        raise LoRAError(f"the model has no layer {missing[0]!r} that this LoRA adapts; it belongs to another model")
+    return [(layers[p], lora[p]) for p in lora.paths]
 
 
 def save_lora(path: str | os.PathLike, lora: LoRA, metadata: dict[str, str] | None = None,

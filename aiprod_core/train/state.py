@@ -38,8 +38,8 @@ def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module],
     if STATE_KEY not in meta:
         raise CheckpointError(f"{path}: not a training state (no '{STATE_KEY}' metadata); pass a file written by `aiprod train`")
     info = json.loads(meta[STATE_KEY])
-    unknown = sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim"})
-    if complete and unknown:
+    unknown = complete and sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim"})
+    if unknown:
         raise CheckpointError(f"{path}: training state holds {unknown}, which this run does not train; it was written "
                               "for another model or recipe (a LoRA with text-encoder adapters, say): resume with the "
                               "options it was started with")

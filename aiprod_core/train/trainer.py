@@ -116,14 +116,11 @@ class Trainer:
         if opts.preserve_prompts and self.lora is None:
             raise ValueError("preservation prompts keep a LoRA's outputs near the base model's, so they are for "
                              "LoRA runs (set lora_rank); full training has no base model to keep")
-        if opts.device is not None:
-            for name, m in [*self.modules().items()]:
-                if not (name == "backbone" and opts.offload == "stream"):  # streamed blocks stay in CPU memory
-                    m.to(opts.device)
         self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
-        for m in (self.heads, self.lora, self.text_lora):  # made here, on the CPU: they train where the model runs
-            if m is not None:
-                m.to(self.device)
+        for name, m in self.modules().items():
+            made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
+            if made_here or (opts.device is not None and not (name == "backbone" and opts.offload == "stream")):
+                m.to(self.device)  # (streamed blocks stay in CPU memory)
         if opts.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision={opts.precision!r}; expected 'auto', 'bf16' or 'fp32'")
         has_bf16 = torch.cuda.is_bf16_supported() if self.device.type == "cuda" else self.device.type == "cpu"
