@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, load_into
 from .config import ModelConfig, preset
 from .memory.engine import backbone_stage, check_offload, compute_device, on_device, plan_for, stage_guard
 from .models.backbone import HybridBackbone
-from .models.lora import LoRA, merged_text_encoder
+from .models.lora import LoRA, adapted_text_encoder
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
@@ -48,9 +48,9 @@ class VideoModel:
     trained: bool
 
     def with_text_loras(self, loras: list[tuple[LoRA | None, float]]) -> VideoModel:
-        """The same model reading prompts through a copy of its text encoder with these LoRAs' text-encoder
-        adapters merged in (None, or strength 0: nothing to merge); the backbone is shared, not copied."""
-        text_encoder = merged_text_encoder(self.text_encoder, loras)
+        """The same model reading prompts through these LoRAs' text-encoder adapters (None, or strength 0:
+        nothing to apply); every weight is shared, nothing is copied."""
+        text_encoder = adapted_text_encoder(self.text_encoder, loras)
         return self if text_encoder is self.text_encoder else dataclasses.replace(self, text_encoder=text_encoder)
 
 

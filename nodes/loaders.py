@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiprod_core.checkpoint import read_safetensors
-from aiprod_core.models.lora import LoRA, has_text_adapters, merged_text_encoder, text_lora_from
+from aiprod_core.models.lora import LoRA, adapted_text_encoder, has_text_adapters, text_lora_from
 from aiprod_core.pipeline import load_component, load_model, preview_factors
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 
@@ -112,11 +112,11 @@ class LoraLoader:
 
 
 def with_text_lora(sd: dict, text_encoder, strength: float, name: str):
-    """The text encoder with a LoRA file's text-encoder adapters merged into a copy (the loaded encoder serves other
-    branches unchanged), or as it is when the LoRA has none."""
+    """The text encoder reading prompts through a LoRA file's text-encoder adapters (it shares the loaded encoder's
+    weights, which other branches read unchanged), or as it is when the LoRA has none."""
     if text_encoder is None:
         if has_text_adapters(sd):
             log.warning("%s adapts the text encoder too: connect the text encoder to the LoRA loader and encode the "
                         "prompts with its output, or the LoRA's new words keep their old meaning", name)
         return None
-    return merged_text_encoder(text_encoder, [(text_lora_from(sd, text_encoder, source=name), strength)])
+    return adapted_text_encoder(text_encoder, [(text_lora_from(sd, text_encoder, source=name), strength)])

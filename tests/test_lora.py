@@ -209,9 +209,10 @@ def test_preservation_prompts_keep_the_lora_near_the_base_model_on_them(tmp_path
     assert main(full) == 2  # full training has no base model to keep
 
 
-def test_text_encoder_adapters_train_save_and_merge(tmp_path):
-    """--lora-text-encoder: the file carries text_encoder.* adapters that training moved; merged into a copy of the
-    encoder they give what the hooks give, under another cache key, and the base encoder is left as it was."""
+def test_text_encoder_adapters_train_save_and_apply(tmp_path):
+    """--lora-text-encoder: the file carries text_encoder.* adapters that training moved; the adapted encoder shares
+    the base encoder's weights, gives what the hooks give under a cache key of its own (which follows the adapters),
+    and leaves the base encoder answering as before."""
     import json
 
     from aiprod_core.checkpoint import read_safetensors
@@ -242,13 +243,20 @@ def test_text_encoder_adapters_train_save_and_merge(tmp_path):
     before = {k: v.clone() for k, v in m.text_encoder.state_dict().items()}
     base_ctx, _ = m.text_encoder.encode(prompts)
     adapted = m.with_text_loras([(text_lora, 1.0)])
-    merged_ctx, _ = adapted.text_encoder.encode(prompts)
+    adapted_ctx, _ = adapted.text_encoder.encode(prompts)
     with apply_loras(m.text_encoder, [(text_lora, 1.0)]):
         hooked_ctx, _ = m.text_encoder.encode(prompts)
-    assert torch.allclose(merged_ctx, hooked_ctx, atol=1e-5)
-    assert not torch.allclose(merged_ctx, base_ctx, atol=1e-4)
-    assert adapted.text_encoder.key != m.text_encoder.key and adapted.backbone is m.backbone
+    assert torch.equal(adapted_ctx, hooked_ctx)
+    assert not torch.allclose(adapted_ctx, base_ctx, atol=1e-4)
+    assert torch.equal(m.text_encoder.encode(prompts)[0], base_ctx)  # the hooks are gone after each forward
+    assert adapted.text_encoder.model is m.text_encoder.model and adapted.backbone is m.backbone  # nothing copied
     assert all(torch.equal(v, m.text_encoder.state_dict()[k]) for k, v in before.items())
+    key = adapted.text_encoder.key
+    assert key.startswith(m.text_encoder.key) and key != m.text_encoder.key
+    assert m.with_text_loras([(text_lora, 0.5)]).text_encoder.key != key
+    with torch.no_grad():
+        text_lora[text_lora.paths[0]].lora_B.weight.add_(0.01)  # trained further
+    assert adapted.text_encoder.key != key
     assert m.with_text_loras([(None, 1.0), (text_lora, 0.0)]) is m
 
     # a state with text adapters does not resume a run without them: the reason, not an optimizer error

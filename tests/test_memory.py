@@ -328,18 +328,25 @@ def test_memory_budget_outside_and_inside_comfyui(monkeypatch):
 
 
 def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one_thread):
-    from aiprod_core.models.lora import load_lora
+    from aiprod_core.checkpoint import read_safetensors
+    from aiprod_core.models.lora import TEXT_TARGETS, load_lora
     from aiprod_core.train.phases import Phase
     from aiprod_core.train.trainer import Trainer, TrainOptions
 
-    def train(ckpt: bool, offload: str = "none"):
+    def train(ckpt: bool, offload: str = "none", text: bool = False):
         model = build_model(preset("tiny"))
         torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
         ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 5, "height": 32, "width": 32})]
-        out = tmp_path / f"ckpt{int(ckpt)}-{offload}"
+        out = tmp_path / f"ckpt{int(ckpt)}-{offload}-{int(text)}"
         opts = TrainOptions(out, validate=False, progress=False, checkpoint_every=0, lora_rank=2,
-                            gradient_checkpointing=ckpt, name="l", device="cpu", offload=offload)
-        return load_lora(Trainer(model, ph, opts).run(), model.backbone)[0]
+                            gradient_checkpointing=ckpt, name="l", device="cpu", offload=offload,
+                            lora_text_targets=TEXT_TARGETS if text else ())
+        trainer = Trainer(model, ph, opts)
+        path = trainer.run()
+        if text:  # the whole file: backbone and text adapters
+            assert trainer.text_device.type == "cpu"
+            return read_safetensors(path)[0]
+        return load_lora(path, model.backbone)[0]
 
     plain = train(False)
     ckpt = train(True)  # checkpointed blocks re-run through the adapters in backward
@@ -348,6 +355,12 @@ def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one
         for (n, a), (_, b) in zip(plain.named_parameters(), other.named_parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
     assert any(p.abs().sum() > 0 for n, p in ckpt.named_parameters() if "lora_B" in n)
+    # with text adapters, a streamed run encodes the captions where the text encoder stays (CPU memory) and
+    # trains its adapters there, through the embeddings' move to the device
+    plain, streamed = train(False, text=True), train(False, "stream", text=True)
+    assert plain.keys() == streamed.keys() and any(k.startswith("text_encoder.") for k in plain)
+    for k in plain:
+        torch.testing.assert_close(plain[k], streamed[k], rtol=1e-5, atol=1e-6, msg=k)
     with pytest.raises(ValueError, match="LoRA runs"):
         Trainer(build_model(preset("tiny")), [Phase("x", steps=1)], TrainOptions(tmp_path / "x", offload="stream"))
 

@@ -427,7 +427,8 @@ def plan_memory(
     if lp is not None:
         lp.gradient_checkpointing, lp.tokens = True, ttok
         lp.attention = "fused SDPA" if fused_attention else "math SDPA"
-        lp.note = f"rank {lora_rank}, clip {tf}x{th}x{tw_}, cached latents and text embeddings"
+        lp.note = (f"rank {lora_rank}, clip {tf}x{th}x{tw_}, cached latents; the text encoder (and its adapters, "
+                   "when trained) stays in CPU memory with --offload stream, so it is not counted")
     plan.stages["lora_training"] = lp
 
     required = {"sampling", "vae_decode"} | ({"upscaling"} if upscale else set()) | ({"lora_training"} if train else set())

@@ -12,7 +12,6 @@ encoder's weights in our checkpoints; only this package reads those.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 import os
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import CheckpointError, read_safetensors, save_safetensors_atomic
+from ..text.base import TextEncoder
 
 PREFIX = "diffusion_model."
 TEXT_PREFIX = "text_encoder."
@@ -68,8 +68,8 @@ class LoRAAdapter(nn.Module):
         return self.alpha / self.rank
 
     def delta(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.lora_A.weight.to(x.dtype)
-        b = self.lora_B.weight.to(x.dtype)
+        a = self.lora_A.weight.to(x)  # to the input's device and dtype: the adapted layer may have moved alone
+        b = self.lora_B.weight.to(x)
         return (x @ a.t()) @ b.t() * self.scale
 
 
@@ -159,37 +159,46 @@ def text_lora_from(sd: dict[str, torch.Tensor], text_encoder: nn.Module, source:
     return LoRA.from_comfy_state_dict(sd, text_encoder, source, prefix=TEXT_PREFIX)
 
 
-def merged_copy(model: nn.Module, loras: list[tuple[LoRA, float]]) -> nn.Module:
-    """A copy of `model` with `strength * alpha/r * B A` added to each adapted weight (summed in fp32; a bf16
-    weight then keeps the change only in steps of about 0.4% of its size)."""
-    out = copy.deepcopy(model)
-    with torch.no_grad():
-        for lora, strength in loras:
-            for layer, a in _adapted_layers(out, lora):
-                w = layer.weight
-                delta = strength * a.scale * (a.lora_B.weight.float() @ a.lora_A.weight.float())
-                w.copy_((w.float() + delta.to(w.device)).to(w.dtype))
-    return out
+class AdaptedTextEncoder(TextEncoder):
+    """A text encoder that reads prompts through LoRA adapters, applied by hooks during each forward.
+
+    It shares every weight with the encoder it adapts, so adapting a umT5 costs the adapters, not a second
+    encoder, and the loaded encoder answers other users unchanged between forwards. Its cache key names the
+    LoRAs, so an embedding cache never hands out the base encoder's embeddings for the adapted one, or the
+    reverse; it follows the adapters when they train further.
+    """
+
+    def __init__(self, base: TextEncoder, loras: list[tuple[LoRA, float]]):
+        super().__init__(base.model, base.tokenizer, kind=base.kind, max_length=base.max_length)
+        self.base_key = lambda: base.key  # a callable, so that the base is not registered as a submodule twice
+        self.loras = nn.ModuleList([lo for lo, _ in loras])
+        self.strengths = [float(s) for _, s in loras]
+        self._lora_fingerprint: tuple | None = None
+        self._lora_hash = ""
+
+    @property
+    def key(self) -> str:
+        params = list(self.loras.parameters())
+        fingerprint = tuple((p.data_ptr(), p._version) for p in params)
+        if fingerprint != self._lora_fingerprint:
+            h = hashlib.sha256(repr(self.strengths).encode())
+            for lora in self.loras:
+                for k, v in sorted(lora.comfy_state_dict().items()):
+                    h.update(k.encode())
+                    h.update(v.detach().float().cpu().numpy().tobytes())
+            self._lora_hash, self._lora_fingerprint = h.hexdigest()[:16], fingerprint
+        return f"{self.base_key()}+lora:{self._lora_hash}"
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        with apply_loras(self, list(zip(self.loras, self.strengths))):
+            return super().forward(input_ids, attention_mask)
 
 
-def merged_text_encoder(text_encoder, loras: list[tuple[LoRA | None, float]]):
-    """The text encoder with these LoRAs' text adapters merged into a copy (None, or strength 0: nothing to
-    merge; then the encoder itself). Prompts are encoded once, so merging costs less than hooks; the copy leaves
-    the loaded encoder to other users, and its cache key names the LoRAs, so an embedding cache never hands out
-    the base encoder's embeddings for the adapted one. The copy is the whole encoder: cheap for the byte encoder,
-    gigabytes for a umT5."""
+def adapted_text_encoder(text_encoder: TextEncoder, loras: list[tuple[LoRA | None, float]]) -> TextEncoder:
+    """The text encoder reading prompts through these LoRAs' text adapters (None, or strength 0: nothing to
+    apply; then the encoder itself)."""
     loras = [(lo, s) for lo, s in loras if lo is not None and s != 0]
-    if not loras:
-        return text_encoder
-    out = merged_copy(text_encoder, loras)
-    h = hashlib.sha256(text_encoder.key.encode())
-    for lora, strength in loras:
-        h.update(repr(strength).encode())
-        for k, v in sorted(lora.comfy_state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().float().cpu().numpy().tobytes())
-    out.source_id = f"{text_encoder.key}+lora:{h.hexdigest()[:16]}"
-    return out
+    return AdaptedTextEncoder(text_encoder, loras) if loras else text_encoder
 
 
 @contextmanager

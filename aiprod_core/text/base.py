@@ -130,8 +130,9 @@ def _tie_embedding_in_state_dict(model: nn.Module) -> None:
     """
     shared = getattr(model, "shared", None)
     embed = getattr(getattr(model, "encoder", None), "embed_tokens", None)
-    if shared is None or embed is None or embed.weight is not shared.weight:
-        return
+    if shared is None or embed is None or embed.weight is not shared.weight or getattr(model, "_aiprod_tied", False):
+        return  # (an encoder that shares another's model finds the hooks already there)
+    model._aiprod_tied = True
     model.register_state_dict_post_hook(_drop_tied_embedding)
     model.register_load_state_dict_pre_hook(_restore_tied_embedding)
 

@@ -117,10 +117,14 @@ class Trainer:
             raise ValueError("preservation prompts keep a LoRA's outputs near the base model's, so they are for "
                              "LoRA runs (set lora_rank); full training has no base model to keep")
         self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
+        # a streamed run keeps the text encoder in CPU memory too (a umT5 alone outgrows 8 GB): captions are
+        # encoded there and only their embeddings move; text adapters train there, their gradients coming back
+        # through the move
+        self.text_device = torch.device("cpu") if opts.offload == "stream" else self.device
         for name, m in self.modules().items():
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
             if made_here or (opts.device is not None and not (name == "backbone" and opts.offload == "stream")):
-                m.to(self.device)  # (streamed blocks stay in CPU memory)
+                m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
         if opts.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision={opts.precision!r}; expected 'auto', 'bf16' or 'fp32'")
         has_bf16 = torch.cuda.is_bf16_supported() if self.device.type == "cuda" else self.device.type == "cpu"
@@ -327,7 +331,7 @@ class Trainer:
                 base = None
                 if self.text_lora is not None:  # the target: the base model reading the base encoder's embedding
                     with self.text_lora.bypassed():
-                        base, _ = encode_cached(m.text_encoder, picks, self.text_cache)
+                        base = encode_cached(m.text_encoder, picks, self.text_cache)[0].to(self.device)
                 keep = output_preservation_loss(m.backbone, self.lora, noised(x0, noise, sigma), sigma, p_context,
                                                 p_mask, base)
                 parts = {"flow": loss.item(), "preserve": keep.item()}
@@ -350,10 +354,12 @@ class Trainer:
         """A LoRA run's caption embeddings: cached while the text encoder is frozen, else through its adapters."""
         te = self.model.text_encoder
         if self.text_lora is None:
-            return encode_cached(te, captions, self.text_cache)
-        ids, mask = te.tokenize(captions)
-        mask = mask.to(self.device)
-        return te(ids.to(self.device), mask), mask
+            context, mask = encode_cached(te, captions, self.text_cache)
+        else:
+            ids, mask = te.tokenize(captions)
+            mask = mask.to(self.text_device)
+            context = te(ids.to(self.text_device), mask)
+        return context.to(self.device), mask.to(self.device)
 
     def _warped(self, phase: Phase, samples: list[Sample], noise: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
         """Replace the noise of a `phase.warped_noise` fraction of items, and of every item marked `always_warp`
@@ -389,7 +395,7 @@ class Trainer:
             write_video(folder / "reconstruction.mp4", ((side.permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1), fps=self.model.config.fps)
         elif phase.stage == "backbone":
             spec = phase.spec
-            model = self.model.with_text_loras([(self.text_lora, 1.0)])  # merged, so no cache sees its embeddings
+            model = self.model.with_text_loras([(self.text_lora, 1.0)])  # its own cache key: no cache mixes its embeddings with the base's
             with apply_loras(model.backbone, [(self.lora, 1.0)] if self.lora is not None else []):
                 for i, prompt in enumerate(VALIDATION_PROMPTS):
                     video = generate(model, prompt, frames=spec.frames, height=spec.height, width=spec.width,
