@@ -73,16 +73,18 @@ def test_lora_training_estimate_matches_measured_peak(one_thread):
 
 
 @pytest.mark.parametrize("chunk,tile", [(0, 0), (2, 0), (2, 8)])
-def test_vae_decode_estimate_matches_measured_peak(one_thread, chunk, tile):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_vae_decode_estimate_matches_measured_peak(one_thread, chunk, tile, dtype):
+    """bf16 too: the norms' float32 statistics must not lift the peak above the estimate in the compute dtype."""
     cfg = VAEConfig(latent_channels=16, patch_size=2, channels=(16, 32, 64, 64), down=("space", "time", "all"),
                     layers_per_level=2)
-    vae = CausalVideoVAE(cfg).eval()
+    vae = CausalVideoVAE(cfg).eval().to(dtype)
     _, t, h, w = cfg.latent_shape(33, 128, 128)
-    z = torch.randn(1, 16, t, h, w)
+    z = torch.randn(1, 16, t, h, w, dtype=dtype)
     with torch.no_grad():
         vae.decode(z[:, :, :2], temporal_chunk=chunk, spatial_tile=tile)
         _, measured = measure_peak(lambda: vae.decode(z, temporal_chunk=chunk, spatial_tile=tile))
-    est = P.vae_decode_bytes(cfg, (t, h, w), chunk, tile, 4)
+    est = P.vae_decode_bytes(cfg, (t, h, w), chunk, tile, dtype.itemsize)
     assert abs(est / measured - 1) <= TOLERANCE, (chunk, tile, est, measured)
 
 
