@@ -217,7 +217,7 @@ def test_text_encoder_adapters_train_save_and_apply(tmp_path):
 
     from aiprod_core.checkpoint import read_safetensors
     from aiprod_core.cli import main
-    from aiprod_core.models.lora import text_lora_from
+    from aiprod_core.models.lora import TEXT_TARGETS, adapted_text_encoder, text_lora_from
     from aiprod_core.pipeline import load_model
 
     base = base_file(tmp_path)
@@ -257,6 +257,15 @@ def test_text_encoder_adapters_train_save_and_apply(tmp_path):
     with torch.no_grad():
         text_lora[text_lora.paths[0]].lora_B.weight.add_(0.01)  # trained further
     assert adapted.text_encoder.key != key
+    # two LoRA loaders in a row: the second adapts the first's output, and both apply
+    other = LoRA.create(m.text_encoder, 2, targets=TEXT_TARGETS, prefix="text_encoder.")
+    for p in other.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    both = adapted_text_encoder(adapted.text_encoder, [(other, 0.7)])
+    with apply_loras(m.text_encoder, [(text_lora, 1.0), (other, 0.7)]):
+        hooked_both, _ = m.text_encoder.encode(prompts)
+    assert torch.equal(both.encode(prompts)[0], hooked_both)
+    assert both.key.startswith(m.text_encoder.key + "+lora:") and both.key != adapted.text_encoder.key
     assert m.with_text_loras([(None, 1.0), (text_lora, 0.0)]) is m
 
     # a state with text adapters does not resume a run without them: the reason, not an optimizer error

@@ -187,6 +187,24 @@ def test_streamed_lora_training_step_gives_the_same_adapter_grads(one_thread):
     assert not bb.gradient_checkpointing  # restored
 
 
+def test_streaming_uses_every_weight_it_stores(backbone):
+    """A stored weight (an fp8 file's) replaces the module's own in a streamed forward, a QK norm's gain too:
+    the output is the resident model's with that weight."""
+    x, s, ctx, m = _inputs(backbone.cfg, 1, (3, 8, 8))
+    norm = backbone.blocks[0].attn1.norm_q
+    new, old = torch.full_like(norm.weight, 3.0), norm.weight.detach().clone()
+    with torch.no_grad():
+        plain = backbone(x, s, ctx, m)
+        with stream_blocks(backbone, "cpu", stored={"0.attn1.norm_q.weight": new}):
+            streamed = backbone(x, s, ctx, m)
+        norm.weight.copy_(new)
+        try:
+            ref = backbone(x, s, ctx, m)
+        finally:
+            norm.weight.copy_(old)
+    assert torch.equal(streamed, ref) and not torch.allclose(streamed, plain)
+
+
 def test_streaming_refuses_weights_that_train(backbone):
     x, s, ctx, m = _inputs(backbone.cfg, 1, (1, 4, 4))
     with stream_blocks(backbone, "cpu"), pytest.raises(RuntimeError, match="frozen"):

@@ -43,10 +43,12 @@ def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return torch.addcmul(shift, F.rms_norm(x, (x.shape[-1],), eps=_NORM_EPS), 1 + scale)
 
 
-def _rms_norm(norm: nn.RMSNorm, x: Tensor) -> Tensor:
-    """`norm(x)` with its gain in x's dtype: under bf16 autocast a Linear's output is bf16 while the gain stays
-    float32, and PyTorch's fused kernel takes only matching dtypes (else a slower path that warns)."""
-    return F.rms_norm(x, norm.normalized_shape, norm.weight.to(x.dtype), norm.eps)
+class QKNorm(nn.RMSNorm):
+    """RMSNorm with its gain cast to the input's dtype: under bf16 autocast a Linear's output is bf16 while the
+    gain stays float32, and PyTorch's fused kernel takes only matching dtypes (else a slower path that warns)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
 
 
 class Attention(nn.Module):
@@ -61,8 +63,8 @@ class Attention(nn.Module):
         self.to_q = nn.Linear(width, width)
         self.to_k = nn.Linear(width, width)
         self.to_v = nn.Linear(width, width)
-        self.norm_q = nn.RMSNorm(width, eps=_NORM_EPS)
-        self.norm_k = nn.RMSNorm(width, eps=_NORM_EPS)
+        self.norm_q = QKNorm(width, eps=_NORM_EPS)
+        self.norm_k = QKNorm(width, eps=_NORM_EPS)
         self.to_out = nn.Linear(width, width)
         self.query_chunk = 0  # > 0: queries in chunks, bounding the scores a non-fused SDPA kernel materialises
 
@@ -73,8 +75,8 @@ class Attention(nn.Module):
         b, n, w = x.shape
         kv = x if context is None else context
         # (B, N, W) -> (B, H, N, D); the norm spans all heads before the split, as in LTX
-        q = _rms_norm(self.norm_q, self.to_q(x)).view(b, n, self.heads, -1).transpose(1, 2)
-        k = _rms_norm(self.norm_k, self.to_k(kv)).view(b, kv.shape[1], self.heads, -1).transpose(1, 2)
+        q = self.norm_q(self.to_q(x)).view(b, n, self.heads, -1).transpose(1, 2)
+        k = self.norm_k(self.to_k(kv)).view(b, kv.shape[1], self.heads, -1).transpose(1, 2)
         v = self.to_v(kv).view(b, kv.shape[1], self.heads, -1).transpose(1, 2)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)

@@ -165,12 +165,15 @@ class AdaptedTextEncoder(TextEncoder):
     It shares every weight with the encoder it adapts, so adapting a umT5 costs the adapters, not a second
     encoder, and the loaded encoder answers other users unchanged between forwards. Its cache key names the
     LoRAs, so an embedding cache never hands out the base encoder's embeddings for the adapted one, or the
-    reverse; it follows the adapters when they train further.
+    reverse; it follows the adapters when they train further. Adapting an adapted encoder stacks the LoRAs
+    on the first base.
     """
 
     def __init__(self, base: TextEncoder, loras: list[tuple[LoRA, float]]):
+        if isinstance(base, AdaptedTextEncoder):
+            base, loras = base._base, [*zip(base.loras, base.strengths), *loras]
         super().__init__(base.model, base.tokenizer, kind=base.kind, max_length=base.max_length)
-        self.base_key = lambda: base.key  # a callable, so that the base is not registered as a submodule twice
+        object.__setattr__(self, "_base", base)  # for its key; not a submodule, as its model already is one
         self.loras = nn.ModuleList([lo for lo, _ in loras])
         self.strengths = [float(s) for _, s in loras]
         self._lora_fingerprint: tuple | None = None
@@ -187,7 +190,7 @@ class AdaptedTextEncoder(TextEncoder):
                     h.update(k.encode())
                     h.update(v.detach().float().cpu().numpy().tobytes())
             self._lora_hash, self._lora_fingerprint = h.hexdigest()[:16], fingerprint
-        return f"{self.base_key()}+lora:{self._lora_hash}"
+        return f"{self._base.key}+lora:{self._lora_hash}"
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with apply_loras(self, list(zip(self.loras, self.strengths))):

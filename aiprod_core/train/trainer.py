@@ -263,8 +263,9 @@ class Trainer:
             for p in params:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= self.world
+                grad = p.grad.to(self.device)  # text adapters of a streamed run train in CPU memory: NCCL takes GPU tensors
+                dist.all_reduce(grad)
+                p.grad.copy_(grad / self.world)
             total = torch.tensor([loss.item()])
             dist.all_reduce(total)
             loss_value = total.item() / self.world
