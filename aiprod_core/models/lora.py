@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import CheckpointError, read_safetensors, save_safetensors_atomic
-from ..text.base import TextEncoder
+from ..text.base import TextEncoder, WeightsHash
 
 PREFIX = "diffusion_model."
 TEXT_PREFIX = "text_encoder."
@@ -176,21 +176,14 @@ class AdaptedTextEncoder(TextEncoder):
         object.__setattr__(self, "_base", base)  # for its key; not a submodule, as its model already is one
         self.loras = nn.ModuleList([lo for lo, _ in loras])
         self.strengths = [float(s) for _, s in loras]
-        self._lora_fingerprint: tuple | None = None
-        self._lora_hash = ""
+        # what the adapters' tensors do not hold: strengths and alphas, fixed for this encoder
+        self._settings = repr([(s, [lo[p].alpha for p in lo.paths]) for lo, s in loras])
+        self._adapters_hash = WeightsHash()
 
     @property
     def key(self) -> str:
-        params = list(self.loras.parameters())
-        fingerprint = tuple((p.data_ptr(), p._version) for p in params)
-        if fingerprint != self._lora_fingerprint:
-            h = hashlib.sha256(repr(self.strengths).encode())
-            for lora in self.loras:
-                for k, v in sorted(lora.comfy_state_dict().items()):
-                    h.update(k.encode())
-                    h.update(v.detach().float().cpu().numpy().tobytes())
-            self._lora_hash, self._lora_fingerprint = h.hexdigest()[:16], fingerprint
-        return f"{self._base.key}+lora:{self._lora_hash}"
+        ident = self._settings + self._adapters_hash(self.loras)
+        return f"{self._base.key}+lora:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with apply_loras(self, list(zip(self.loras, self.strengths))):

@@ -31,6 +31,27 @@ def check_width(source: str, found: int, expected: int | None) -> None:
         )
 
 
+class WeightsHash:
+    """sha256 of a module's state dict, for cache keys. Hashing every weight is cheap for the in-checkpoint byte
+    model or a LoRA but not free, so it is redone only when a parameter was replaced or written in place
+    (optimizer step, load_state_dict, .to()): both change (data_ptr, _version)."""
+
+    def __init__(self) -> None:
+        self._fingerprint: tuple | None = None
+        self._digest = ""
+
+    def __call__(self, module: nn.Module) -> str:
+        fingerprint = tuple((p.data_ptr(), p._version) for p in module.parameters())
+        if fingerprint != self._fingerprint:
+            h = hashlib.sha256()
+            for name, t in sorted(module.state_dict().items()):
+                t = t.detach().to("cpu").contiguous()
+                h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            self._digest, self._fingerprint = h.hexdigest(), fingerprint
+        return self._digest
+
+
 class TextEncoder(nn.Module):
     """A T5-family encoder and its tokenizer.
 
@@ -58,8 +79,7 @@ class TextEncoder(nn.Module):
         self.kind = kind
         self.max_length = int(max_length)
         self.source_id = source_id
-        self._weights_fingerprint: tuple | None = None
-        self._weights_hash = ""
+        self._weights_hash = WeightsHash()
         _tie_embedding_in_state_dict(model)
 
     @property
@@ -78,25 +98,9 @@ class TextEncoder(nn.Module):
     @property
     def key(self) -> str:
         """`<kind>:<hash>`; changes when the weights, max_length or compute dtype change."""
-        weights = self.source_id if self.source_id is not None else self._hash_weights()
+        weights = self.source_id if self.source_id is not None else self._weights_hash(self.model)
         ident = json.dumps([self.kind, weights, self.max_length, str(self.dtype)])
         return f"{self.kind}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
-
-    def _hash_weights(self) -> str:
-        # Hashing every weight is cheap for the in-checkpoint byte model but not free, so redo it only
-        # when a parameter was replaced or written in place (optimizer step, load_state_dict, .to()):
-        # both change (data_ptr, _version).
-        params = list(self.model.parameters())
-        fingerprint = tuple((p.data_ptr(), p._version) for p in params)
-        if fingerprint != self._weights_fingerprint:
-            h = hashlib.sha256()
-            for name, t in sorted(self.model.state_dict().items()):
-                t = t.detach().to("cpu").contiguous()
-                h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-            self._weights_hash = h.hexdigest()
-            self._weights_fingerprint = fingerprint
-        return self._weights_hash
 
     def tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts (B) -> input ids `[B, L]` long and mask `[B, L]` bool, on CPU, right-padded."""
