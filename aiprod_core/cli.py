@@ -55,6 +55,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .video_io import write_video
 
     model = load_model(args.model, args.preset)
+    for path, strength in map(_lora_arg, args.lora or ()):
+        model = model.with_lora_file(path, strength)
     t0 = time.perf_counter()
     c = model.config
     flow = guidance_flow(args.frames or c.frames, args.height or c.height, args.width or c.width,
@@ -89,6 +91,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     t, h, w, _ = video.shape
     print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _lora_arg(text: str) -> tuple[str, float]:
+    """"star.safetensors" or "star.safetensors:0.8" -> (path, strength)."""
+    path, sep, strength = text.rpartition(":")
+    if sep and not strength.startswith(("/", "\\")):  # not the colon of a Windows drive
+        try:
+            return path, float(strength)
+        except ValueError as e:
+            raise ValueError(f"--lora {text!r}: strength {strength!r} is not a number; write e.g. {path}:0.8") from e
+    return text, 1.0
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
@@ -373,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory_args(g)
     g.add_argument("--offload", default="auto", choices=["auto", "stream", "none"],
                    help="auto: on a GPU, plan for its free memory (or --vram) and stream when needed; no effect on the CPU")
+    g.add_argument("--lora", action="append", metavar="FILE[:STRENGTH]",
+                   help="apply a LoRA (from aiprod train --lora-rank), at a strength (default 1); repeat to stack LoRAs")
     _add_motion_args(g)
     g.add_argument("--motion-from", metavar="VIDEO", help="follow the motion of this clip (its optical flow)")
     g.add_argument("--camera", metavar="PRESET[:SPEED]", help="follow a camera move: pan-left/right, tilt-up/down, "

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, load_into
+from .checkpoint import load_checkpoint, load_into, read_safetensors
 from .config import ModelConfig, preset
 from .memory.engine import backbone_stage, check_offload, compute_device, on_device, plan_for, stage_guard
 from .models.backbone import HybridBackbone
-from .models.lora import LoRA, adapted_text_encoder
+from .models.lora import LoRA, adapted_text_encoder, apply_loras, text_lora_from
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
@@ -46,12 +47,35 @@ class VideoModel:
     upscaler: LatentUpscaler | None
     source: str  # a file path, or "random init (preset NAME)"
     trained: bool
+    loras: tuple[tuple[LoRA, float], ...] = field(default=())  # backbone adapters applied while sampling
 
     def with_text_loras(self, loras: list[tuple[LoRA | None, float]]) -> VideoModel:
         """The same model reading prompts through these LoRAs' text-encoder adapters (None, or strength 0:
         nothing to apply); every weight is shared, nothing is copied."""
         text_encoder = adapted_text_encoder(self.text_encoder, loras)
         return self if text_encoder is self.text_encoder else dataclasses.replace(self, text_encoder=text_encoder)
+
+    def with_lora(self, lora: LoRA, strength: float = 1.0, text_lora: LoRA | None = None) -> VideoModel:
+        """The same model with a LoRA: its backbone adapters apply while sampling, its text-encoder adapters
+        (if any) while encoding prompts. Nothing is merged or copied, and LoRAs stack."""
+        model = self.with_text_loras([(text_lora, strength)])
+        return dataclasses.replace(model, loras=(*self.loras, (lora, strength))) if strength else model
+
+    def with_lora_file(self, path: str | os.PathLike, strength: float = 1.0) -> VideoModel:
+        """with_lora for a LoRA file written by the trainer (or any file in that layout)."""
+        sd, _ = read_safetensors(path)
+        lora = LoRA.from_comfy_state_dict(sd, self.backbone, str(path))
+        return self.with_lora(lora, strength, text_lora_from(sd, self.text_encoder, str(path)))
+
+    @contextlib.contextmanager
+    def loras_applied(self, device: torch.device | None = None) -> Iterator[None]:
+        """Within the block, the backbone answers with this model's LoRAs, their adapters on `device`
+        (they stay resident while the backbone moves or streams)."""
+        with contextlib.ExitStack() as stack:
+            for lora, _ in self.loras:
+                stack.enter_context(on_device(lora, device or next(lora.parameters()).device))
+            stack.enter_context(apply_loras(self.backbone, list(self.loras)))
+            yield
 
 
 def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:
@@ -296,14 +320,16 @@ def generate(
               memory_plan=plan, weight_dtype=weight_dtype)
     motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
                   flow_pull=flow_pull, warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
-    latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
+    with model.loras_applied(device):
+        latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
     if upscale:
         with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
             up = upsample_latent(model.upscaler, model.vae, latent.to(device))
-        latent = sample_latent(
-            model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape),
-            steps=refine_steps, denoise=refine_denoise, init_latent=up, stage="upscaling", **kw,
-        )
+        with model.loras_applied(device):
+            latent = sample_latent(
+                model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape),
+                steps=refine_steps, denoise=refine_denoise, init_latent=up, stage="upscaling", **kw,
+            )
     bar.close()
     if plan is not None and not (temporal_chunk or spatial_tile):
         temporal_chunk, spatial_tile = plan.stages["vae_decode"].vae_temporal_chunk, plan.stages["vae_decode"].vae_spatial_tile

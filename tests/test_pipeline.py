@@ -106,3 +106,57 @@ def test_export_to_fp16_halves_the_file_and_still_generates(tiny, tmp_path):
     a = generate(load_model(src), "a blue square", frames=5, steps=3, seed=1, progress=False)
     b = generate(load_model(dst), "a blue square", frames=5, steps=3, seed=1, progress=False)
     assert (a - b).abs().mean() < 5e-3
+
+
+def _random_lora_file(model, path, seed=0):
+    """A LoRA of the backbone and the text encoder whose up-projections are not zero, so it changes the clip."""
+    from aiprod_core.models.lora import TEXT_PREFIX, TEXT_TARGETS, LoRA, save_lora
+
+    torch.manual_seed(seed)
+    lora = LoRA.create(model.backbone, rank=2)
+    text_lora = LoRA.create(model.text_encoder, rank=2, targets=TEXT_TARGETS, prefix=TEXT_PREFIX)
+    for lo in (lora, text_lora):
+        for n, p in lo.named_parameters():
+            if "lora_B" in n:
+                p.data.normal_(0, 0.3)
+    save_lora(path, lora, text_lora=text_lora)
+    return lora, text_lora
+
+
+def test_generate_applies_a_lora_file_and_strength_scales_it(tiny, tmp_path):
+    path = tmp_path / "style.safetensors"
+    lora, text_lora = _random_lora_file(tiny, path)
+    kw = dict(frames=5, steps=2, seed=3, progress=False)
+    base = generate(tiny, "a green triangle", **kw)
+    adapted = tiny.with_lora_file(path)
+    assert adapted.loras and adapted.text_encoder is not tiny.text_encoder and not tiny.loras  # the base is unchanged
+    with_file = generate(adapted, "a green triangle", **kw)
+    assert (with_file - base).abs().mean() > 1e-3
+    assert torch.equal(with_file, generate(tiny.with_lora(lora, 1.0, text_lora), "a green triangle", **kw))
+    assert torch.equal(base, generate(tiny.with_lora_file(path, 0.0), "a green triangle", **kw))
+    assert torch.equal(base, generate(tiny, "a green triangle", **kw))  # no hook outlives the run
+    # each part counts: the text adapters alone change the clip too
+    text_only = generate(tiny.with_text_loras([(text_lora, 1.0)]), "a green triangle", **kw)
+    assert (text_only - base).abs().mean() > 1e-4 and (text_only - with_file).abs().mean() > 1e-4
+    # two halves stack to the whole
+    halves = generate(tiny.with_lora_file(path, 0.5).with_lora_file(path, 0.5), "a green triangle", **kw)
+    assert torch.allclose(halves, with_file, atol=1e-4)
+
+
+def test_cli_generate_with_a_lora(tiny, tmp_path, capsys):
+    model_path, lora_path = tmp_path / "tiny.safetensors", tmp_path / "style.safetensors"
+    save_checkpoint(model_path, tiny.config, {"backbone": tiny.backbone, "vae": tiny.vae, "text_encoder": tiny.text_encoder})
+    _random_lora_file(tiny, lora_path)
+    args = ["generate", "a red square", "--model", str(model_path), "--steps", "2", "--frames", "5", "-q"]
+    outs = {}
+    for name, extra in (("base", []), ("lora", ["--lora", str(lora_path)]), ("off", ["--lora", f"{lora_path}:0"])):
+        outs[name] = tmp_path / f"{name}.mp4"
+        assert main([*args, "-o", str(outs[name]), *extra]) == 0
+    frames = {k: read_video(v)[0].astype("float32") for k, v in outs.items()}
+    assert (frames["base"] == frames["off"]).all()
+    assert abs(frames["base"] - frames["lora"]).mean() > 1
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "x.mp4"), "--lora", f"{lora_path}:strong"]) == 2
+    assert "strength 'strong' is not a number" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "x.mp4"), "--lora", str(tmp_path / "none.safetensors")]) == 2
+    assert "no such file" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()

@@ -10,7 +10,7 @@ import logging
 import numpy as np
 import torch
 
-from ..models.lora import LoRA, apply_loras
+from ..models.lora import LoRA
 from ..pipeline import VideoModel, decode_latent, sample_latent
 from ..text import EmbeddingCache, encode_cached
 from ..train.captions import LANGUAGES
@@ -61,14 +61,13 @@ def prompt_adherence(
     split: str = "heldout",
     progress: bool = True,
     candidates: tuple[str, ...] | None = None,
-    loras: list[tuple[LoRA, float]] = (),
     sizes: tuple[str, ...] = ("normal",),
 ) -> dict:
     """Accuracy per language and attribute on held-out caption frames (or, with split="train", on the
     sentence frames training used), with floor and ceiling.
 
     shapes: the shapes the prompts ask for. candidates: the shapes the classifier may answer (default: the
-    default vocabulary plus `shapes`). loras: (LoRA, strength) pairs applied to the backbone while sampling.
+    default vocabulary plus `shapes`). The model's LoRAs (VideoModel.with_lora) apply while sampling.
     sizes: the object sizes of the prompts' scenes (names from world.SIZE_RANGES).
 
     Two ceilings: the world's own renders, and those renders passed through the model's VAE (what the
@@ -88,7 +87,7 @@ def prompt_adherence(
         context, mask = encode_cached(model.text_encoder, [k.caption for k in clips], cache)
         neg, neg_mask = encode_cached(model.text_encoder, [""] * len(clips), cache)
         shape = (len(clips), *c.vae.latent_shape(spec.frames, spec.height, spec.width))
-        with apply_loras(model.backbone, list(loras)):
+        with model.loras_applied():
             latent = sample_latent(model.backbone, context, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed + li)
         videos = decode_latent(model.vae, latent).numpy()
         world = torch.stack([video_tensor(k.frames) for k in clips])
@@ -139,7 +138,7 @@ def lora_adherence(model: VideoModel, lora: LoRA, strength: float = 1.0, name: s
     `kw` as for prompt_adherence."""
     kw.setdefault("candidates", KNOWN_SHAPES)
     without = prompt_adherence(model, **kw)
-    with_lora = prompt_adherence(model.with_text_loras([(text_lora, strength)]), loras=[(lora, strength)], **kw)
+    with_lora = prompt_adherence(model.with_lora(lora, strength, text_lora), **kw)
     return {
         "lora": name,
         "strength": strength,
