@@ -18,6 +18,7 @@ from .train import LoraTrainer, VideoDataset
 from .upscale import LatentUpscale
 
 comfy.register_folders()
+comfy.write_example_input()
 
 # Node ids never change once released: saved workflows refer to them.
 NODES = {

@@ -43,6 +43,27 @@ def register_folders() -> None:
         folder_paths.add_model_folder_path("diffusion_models", str(BUNDLED_DIR))
 
 
+EXAMPLE_INPUT = "aiprod_example.mp4"  # the reference clip the video-to-video and motion-transfer templates load
+
+
+def write_example_input() -> None:
+    """Put the templates' example clip in ComfyUI's input folder when it is not there, so that every shipped
+    workflow runs as loaded: one object of the synthetic world moving up (a motion to transfer). A folder that
+    cannot be written only costs the example."""
+    if not IN_COMFY:
+        return
+    path = input_dir() / EXAMPLE_INPUT
+    if path.exists():
+        return
+    try:
+        from aiprod_core.train.world import WorldSpec, make_clip
+        from aiprod_core.video_io import write_video
+
+        write_video(path, make_clip(4, WorldSpec()).frames, fps=8)
+    except OSError as e:
+        log.warning("could not write the example clip %s (%s); pick your own clip in the templates' Load Video", path, e)
+
+
 def folder_dirs(kind: str) -> list[Path]:
     if kind not in FOLDERS:
         raise ValueError(f"unknown model folder {kind!r}; expected one of {FOLDERS}")

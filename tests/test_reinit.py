@@ -63,8 +63,10 @@ def test_absolute_positions_added_to_a_saved_model_train_and_reload(tmp_path, on
         add_absolute_positions(model, 4)
         assert torch.equal(model.backbone(x, sigma, ctx), before)
     assert model.config.backbone.absolute_positions == 4
-    with pytest.raises(ValueError, match="already has"):
-        add_absolute_positions(model, 4)
+    backbone = model.backbone
+    assert add_absolute_positions(model, 4).backbone is backbone  # asked for what it has: nothing changes
+    with pytest.raises(ValueError, match=r"already has absolute-position features \(4 per axis\), not 8"):
+        add_absolute_positions(model, 8)
 
     phases = tmp_path / "p.json"
     phases.write_text(json.dumps([{"name": "p", "steps": 2, "batch": 1, "warmup": 1,

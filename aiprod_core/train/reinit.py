@@ -5,9 +5,12 @@ backbone that has none."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from ..models.backbone import HybridBackbone
 from ..pipeline import VideoModel, build_model
+
+log = logging.getLogger(__name__)
 
 COMPONENTS = ("backbone", "vae", "text_encoder", "upscaler")
 
@@ -31,12 +34,16 @@ def reinitialise(model: VideoModel, names: list[str] | tuple[str, ...], seed: in
 def add_absolute_positions(model: VideoModel, n: int) -> VideoModel:
     """Give the backbone absolute-position features with `n` frequencies per axis (config.absolute_positions). Their
     projection starts at zero, so the model computes exactly what it did until training moves it. Returns the same
-    model object."""
+    model object; one that has `n` already is left as it is."""
     if n < 1:
         raise ValueError(f"absolute positions n={n}: use at least 1 frequency per axis (4 in the tiny preset)")
     have = model.config.backbone.absolute_positions
+    if have == n:
+        log.info("the backbone already has absolute-position features (%d per axis): nothing to add", n)
+        return model
     if have:
-        raise ValueError(f"this backbone already has absolute-position features ({have} per axis)")
+        raise ValueError(f"this backbone already has absolute-position features ({have} per axis), not {n}; "
+                         "leave out --absolute-positions to keep them")
     config = dataclasses.replace(model.config, backbone=dataclasses.replace(model.config.backbone, absolute_positions=n))
     backbone = HybridBackbone(config.backbone).to(next(model.backbone.parameters()).dtype)
     missing, unexpected = backbone.load_state_dict(model.backbone.state_dict(), strict=False)

@@ -63,16 +63,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory):
-    from aiprod_core.train.world import WorldSpec, make_clip
-    from aiprod_core.video_io import write_video
-
     base = tmp_path_factory.mktemp("comfyui")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / PACK).symlink_to(ROOT, target_is_directory=True)
     (base / "input").mkdir()
     (base / "output").mkdir()
-    # the clip the video-to-video and motion-transfer workflows load: an object moving up, a motion to transfer
-    write_video(base / "input" / "aiprod_example.mp4", make_clip(4, WorldSpec()).frames, fps=8)
+    # the clip the video-to-video and motion-transfer workflows load is written by the pack when it loads
     config = base / "extra_model_paths.yaml"
     config.write_text(f"aiprod_tests:\n  base_path: {base}\n  custom_nodes: custom_nodes\n")
     port = _free_port()
