@@ -1,5 +1,4 @@
 import copy
-import dataclasses
 import json
 import os
 import socket
@@ -264,10 +263,3 @@ def test_made_up_words_in_a_users_captions(tmp_path):
     assert 8 <= sum(changed) <= 32
     assert [data.sample(half, 0, s, 0).caption for s in range(8)] == [data.sample(half, 0, s, 0).caption for s in range(8)]
     assert {data.sample(plain, 0, s, 0).caption for s in range(40)} <= {c.caption for c in data.clips}
-    # a frozen text encoder caches each caption's embedding on disk, but not those of made-up captions, read once
-    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
-    for phase, run in ((plain, "plain"), (dataclasses.replace(half, caption_distractors=1.0), "made_up")):
-        Trainer(model, [dataclasses.replace(phase, steps=2, batch=2, warmup=1)],
-                opts(tmp_path / run, lora_rank=2, name="x"), data=data).run()
-    assert len(list((tmp_path / "plain" / "cache" / "text").glob("*.safetensors"))) >= 1
-    assert not list((tmp_path / "made_up" / "cache" / "text").glob("*.safetensors"))

@@ -323,8 +323,7 @@ class Trainer:
             noise = self._warped(phase, samples, noise, gens)
         parts = {}
         if self.lora is not None:  # adapters applied by _step
-            # made-up words make most captions new: caching them would fill the disk with embeddings read once
-            context, mask = self._lora_context(captions, cache=not phase.caption_distractors)
+            context, mask = self._lora_context(captions)
             loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
             prompts = self.opts.preserve_prompts
             if prompts:
@@ -352,16 +351,11 @@ class Trainer:
             loss = loss + phase.text_aux_weight * aux
         return loss, parts
 
-    def _lora_context(self, captions: list[str], cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """A LoRA run's caption embeddings: while the text encoder is frozen, cached (or, with `cache` off, computed
-        without gradients); else through its adapters."""
+    def _lora_context(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A LoRA run's caption embeddings: cached while the text encoder is frozen, else through its adapters."""
         te = self.model.text_encoder
-        if self.text_lora is None and cache:
+        if self.text_lora is None:
             context, mask = encode_cached(te, captions, self.text_cache)
-        elif self.text_lora is None:
-            with torch.no_grad():
-                ids, mask = te.tokenize(captions)
-                context = te(ids.to(self.text_device), mask.to(self.text_device))
         else:
             ids, mask = te.tokenize(captions)
             mask = mask.to(self.text_device)
