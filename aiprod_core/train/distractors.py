@@ -8,8 +8,8 @@ teach the encoder to let unknown words through. They are drawn from the letters 
 held-out frames stay unseen), and a made-up word that contains an attribute word is drawn again.
 
 A user's captions get the same treatment without a grammar (`caption_distractors`): made-up words of the caption's
-own letters, none of them inside one of its words, so that the words around a new one, in sentences its captions
-never used, carry nothing.
+own letters, none of them inside one of its words. Trained through a text-encoder LoRA, they keep the LoRA's new
+word from leaning on the few sentences its captions use.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from aiprod_core.train.captions import _grammar, attribute_words, frame_ids
 _SLOT = re.compile(r"\{\w+\}")
 _NO_SPACES = ("zh", "ja")  # written without spaces: made-up words go at the ends, set off by a comma
 _COMMA = {"zh": "，", "ja": "、"}
-_TRIES = 100
 
 
 @cache
@@ -43,11 +42,14 @@ def _attribute_forms(language: str) -> tuple[str, ...]:
 
 def made_up_word(language: str, rng: np.random.Generator) -> str:
     """A random string of `language`'s letters that contains none of its attribute words."""
-    letters, forms = _letters(language), _attribute_forms(language)
     short, long_ = (1, 3) if language in _NO_SPACES else (2, 9)
+    return _made_up(_letters(language), _attribute_forms(language), short, long_, rng)
+
+
+def _made_up(letters: str, avoid: tuple[str, ...], short: int, long_: int, rng: np.random.Generator) -> str:
     while True:
         word = "".join(letters[i] for i in rng.integers(len(letters), size=int(rng.integers(short, long_ + 1))))
-        if not any(f in word.lower() for f in forms):
+        if not any(f in word.lower() for f in avoid):
             return word
 
 
@@ -70,37 +72,28 @@ def caption_distractors(text: str, rng: np.random.Generator, most: int = 3) -> s
         pool = "".join(ch for ch in letters if not ch.isupper()) or "".join(letters)
         avoid = tuple(w.lower() for w in words if len(w) > 1)
 
-        def word() -> str | None:
-            for _ in range(_TRIES):  # a caption of one or two letters may leave none to make
-                w = "".join(pool[i] for i in rng.integers(len(pool), size=int(rng.integers(2, 10))))
-                if not any(a in w.lower() or w.lower() in a for a in avoid):
+        def word() -> str:
+            while True:
+                w = _made_up(pool, avoid, 2, 9, rng)
+                if not any(w.lower() in a for a in avoid):
                     return w
-            return None
 
         return _insert(text, word, None, rng, most)
     lo, hi = ord(letters[0]), ord(letters[-1]) + 1
     lo, hi = (max(lo - 64, 0x41), hi + 64) if hi - lo < 256 else (lo, hi)  # a short caption's span: widen it
 
-    def char() -> str | None:
-        for _ in range(_TRIES):
-            if (ch := chr(int(rng.integers(lo, hi)))).isalpha() and ch not in letters:
-                return ch
-        return None
+    def char() -> str:
+        while not (ch := chr(int(rng.integers(lo, hi)))).isalpha() or ch in letters:
+            pass
+        return ch
 
-    def chars() -> str | None:
-        w = [char() for _ in range(int(rng.integers(1, 4)))]
-        return None if None in w else "".join(w)
-
-    return _insert(text, chars, _COMMA["zh"], rng, most)
+    return _insert(text, lambda: "".join(char() for _ in range(int(rng.integers(1, 4)))), _COMMA["zh"], rng, most)
 
 
 def _insert(text: str, word, comma: str | None, rng: np.random.Generator, most: int) -> str:
-    """1..`most` words from `word()` at random word boundaries, or, with `comma`, at the ends set off by it
-    (`word()` None: none was found, and the caption stays as it is)."""
+    """1..`most` words from `word()` at random word boundaries, or, with `comma`, at the ends set off by it."""
     for _ in range(int(rng.integers(1, most + 1))):
         w = word()
-        if w is None:
-            break
         if comma:
             if rng.random() < 0.5:
                 text = w + comma + text
