@@ -226,10 +226,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.phases import scale_steps
 
         scale_steps(phases, args.steps_scale)
-    if args.caption_distractors is not None:
-        import dataclasses
-
-        phases = [dataclasses.replace(p, caption_distractors=args.caption_distractors) for p in phases]
     if args.lora_rank and not (args.model or args.preset):
         model = load_model()
     else:
@@ -420,9 +416,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a LoRA run keeps its outputs for these prompts (UTF-8 text, one per line) near the base "
                         "model's, on each step's noisy latents: it learns its subject without redrawing the rest")
     t.add_argument("--preserve-weight", type=float, default=1.0, help="weight of --preserve-prompts' loss")
-    t.add_argument("--caption-distractors", type=float, metavar="FRACTION",
-                   help="give this fraction of the captions 1-3 made-up words in every phase, so that the words "
-                        "around a new one carry nothing (most useful with --lora-text-encoder)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--absolute-positions", type=int, default=0, metavar="N",
                    help="add absolute-position features (N frequencies per axis) to a backbone without them; they "

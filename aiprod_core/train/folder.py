@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from ..checkpoint import read_safetensors, save_safetensors_atomic
 from ..video_io import read_video
 from .data import Sample, item_seed, video_tensor
-from .distractors import caption_distractors
 from .phases import Phase
 
 log = logging.getLogger(__name__)
@@ -141,12 +140,7 @@ class VideoFolderData:
         r = item_seed(self.seed, phase_index, step) / 2**32
         key = keys[int(np.searchsorted(np.cumsum(weights) / weights.sum(), r, side="right").clip(0, len(keys) - 1))]
         clip = groups[key][item_seed(self.seed, phase_index, step, item, 1) % len(groups[key])]
-        caption = clip.caption
-        if phase.caption_distractors:
-            rng = np.random.default_rng(item_seed(self.seed, phase_index, step, item, 2))
-            if rng.random() < phase.caption_distractors:
-                caption = caption_distractors(caption, rng)
-        return Sample(caption=caption, latent=self.latent(clip, *key))
+        return Sample(caption=clip.caption, latent=self.latent(clip, *key))
 
     @torch.no_grad()
     def latent(self, clip: ClipInfo, frames: int, height: int, width: int) -> torch.Tensor:

@@ -36,8 +36,8 @@ class Phase:
     # a backbone phase also trains the text encoder (and its attribute heads); off, the words keep the meaning
     # earlier phases gave them, e.g. while the backbone learns something the captions do not say (camera moves)
     train_text_encoder: bool = True
-    # fraction of captions (the world's, or a user's) given 1-3 made-up words (train/distractors.py), so that words
-    # the model never saw, such as those of a new sentence frame, carry no attribute
+    # fraction of world captions given 1-3 made-up words (train/distractors.py), so that words the model never saw,
+    # such as those of a new sentence frame, carry no attribute
     caption_distractors: float = 0.0
 
     def __post_init__(self) -> None:
