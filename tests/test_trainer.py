@@ -173,6 +173,15 @@ def test_lora_on_a_folder_of_clips(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) >= 1  # latents cached on disk
 
 
+def test_world_only_phase_option_on_a_users_clips_is_named(tmp_path, caplog):
+    model = build_model(preset("tiny"))
+    data = VideoFolderData(star_folder(tmp_path), model, cache_dir=tmp_path / "cache")
+    ph = [Phase("words", steps=1, world={"frames": 9, "height": 32, "width": 32}, caption_distractors=0.5)]
+    with caplog.at_level("WARNING"):
+        Trainer(model, ph, opts(tmp_path / "run", lora_rank=2), data=data)
+    assert "phase words: caption_distractors applies to the synthetic world's captions only" in caplog.text
+
+
 def test_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no usable clips"):

@@ -95,6 +95,9 @@ class Trainer:
             if p.batch % self.world:
                 raise ValueError(f"phase {p.name!r}: batch={p.batch} does not split over {self.world} processes; "
                                  f"use a multiple of {self.world}")
+            if p.caption_distractors and data is not None:
+                log.warning("phase %s: caption_distractors applies to the synthetic world's captions only; "
+                            "a user's captions are used as written", p.name)
         self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
         torch.manual_seed(opts.seed)
         self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
