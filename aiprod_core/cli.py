@@ -304,13 +304,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.candidates:
         kw["candidates"] = tuple(args.candidates)
     if args.lora:
-        from .checkpoint import read_safetensors
         from .eval.adherence import lora_adherence
-        from .models.lora import LoRA, text_lora_from
+        from .models.lora import read_lora
 
-        sd, _ = read_safetensors(args.lora)
-        lora = LoRA.from_comfy_state_dict(sd, model.backbone, args.lora)
-        text_lora = text_lora_from(sd, model.text_encoder, args.lora)
+        lora, text_lora = read_lora(args.lora, model.backbone, model.text_encoder)
         result = lora_adherence(model, lora, args.lora_strength, name=args.lora, text_lora=text_lora, **kw)
         if args.json:
             print(json.dumps(result, indent=2, ensure_ascii=False))

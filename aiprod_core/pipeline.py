@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, load_into, read_safetensors
+from .checkpoint import load_checkpoint, load_into
 from .config import ModelConfig, preset
 from .memory.engine import backbone_stage, check_offload, compute_device, on_device, plan_for, stage_guard
 from .models.backbone import HybridBackbone
-from .models.lora import LoRA, adapted_text_encoder, apply_loras, text_lora_from
+from .models.lora import LoRA, adapted_text_encoder, apply_loras, read_lora
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
@@ -63,19 +63,22 @@ class VideoModel:
 
     def with_lora_file(self, path: str | os.PathLike, strength: float = 1.0) -> VideoModel:
         """with_lora for a LoRA file written by the trainer (or any file in that layout)."""
-        sd, _ = read_safetensors(path)
-        lora = LoRA.from_comfy_state_dict(sd, self.backbone, str(path))
-        return self.with_lora(lora, strength, text_lora_from(sd, self.text_encoder, str(path)))
+        lora, text_lora = read_lora(path, self.backbone, self.text_encoder)
+        return self.with_lora(lora, strength, text_lora)
 
-    @contextlib.contextmanager
-    def loras_applied(self, device: torch.device | None = None) -> Iterator[None]:
-        """Within the block, the backbone answers with this model's LoRAs, their adapters on `device`
-        (they stay resident while the backbone moves or streams)."""
-        with contextlib.ExitStack() as stack:
-            for lora, _ in self.loras:
-                stack.enter_context(on_device(lora, device or next(lora.parameters()).device))
-            stack.enter_context(apply_loras(self.backbone, list(self.loras)))
-            yield
+    def loras_applied(self, device: torch.device | None = None) -> contextlib.AbstractContextManager[None]:
+        return loras_applied(self.backbone, self.loras, device)
+
+
+@contextlib.contextmanager
+def loras_applied(backbone: torch.nn.Module, loras, device: torch.device | None = None) -> Iterator[None]:
+    """Within the block, `backbone` answers with these (LoRA, strength) pairs, their adapters on `device` (where
+    they stay while the backbone moves or streams; None: where they are)."""
+    with contextlib.ExitStack() as stack:
+        for lora, _ in loras if device is not None else ():
+            stack.enter_context(on_device(lora, device))
+        stack.enter_context(apply_loras(backbone, list(loras)))
+        yield
 
 
 def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:
@@ -322,10 +325,9 @@ def generate(
                   flow_pull=flow_pull, warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
     with model.loras_applied(device):
         latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
-    if upscale:
-        with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
-            up = upsample_latent(model.upscaler, model.vae, latent.to(device))
-        with model.loras_applied(device):
+        if upscale:
+            with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
+                up = upsample_latent(model.upscaler, model.vae, latent.to(device))
             latent = sample_latent(
                 model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape),
                 steps=refine_steps, denoise=refine_denoise, init_latent=up, stage="upscaling", **kw,

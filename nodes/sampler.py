@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
-from aiprod_core.memory.engine import on_device, plan_for
-from aiprod_core.models.lora import apply_loras
-from aiprod_core.pipeline import sample_latent
+from aiprod_core.memory.engine import plan_for
+from aiprod_core.pipeline import loras_applied, sample_latent
 from aiprod_core.sampling import SAMPLERS
 from aiprod_core.text import from_conditioning
 
@@ -88,10 +85,8 @@ class HybridSampler:
         progress = comfy.Progress(steps)
         preview = comfy.previewer(model.preview)
         loras = [(lo, s) for lo, s, _ in model.loras]
-        with torch.inference_mode(False), contextlib.ExitStack() as stack:
-            for lo, _ in loras:  # adapters stay resident; the backbone moves or streams as planned
-                stack.enter_context(on_device(lo, device))
-            stack.enter_context(apply_loras(backbone, loras))
+        # adapters stay resident; the backbone moves or streams as planned
+        with torch.inference_mode(False), loras_applied(backbone, loras, device):
             out = sample_latent(
                 backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
                 sampler=sampler, shift=shift or None, denoise=denoise, init_latent=init if denoise < 1.0 else None,

@@ -233,6 +233,12 @@ def save_lora(path: str | os.PathLike, lora: LoRA, metadata: dict[str, str] | No
     save_safetensors_atomic(sd, path, {"format": "pt", **(metadata or {})})
 
 
+def read_lora(path: str | os.PathLike, backbone: nn.Module, text_encoder: nn.Module) -> tuple[LoRA, LoRA | None]:
+    """A LoRA file's backbone adapters, and its text encoder's (None when it has none)."""
+    sd, _ = read_safetensors(path)
+    return LoRA.from_comfy_state_dict(sd, backbone, str(path)), text_lora_from(sd, text_encoder, str(path))
+
+
 def load_lora(path: str | os.PathLike, model: nn.Module) -> tuple[LoRA, dict[str, str]]:
     sd, meta = read_safetensors(path)
     return LoRA.from_comfy_state_dict(sd, model, source=str(path)), meta
