@@ -45,31 +45,39 @@ def backbone(one_thread):
 
 
 @pytest.mark.parametrize("grid", [(5, 8, 8), (5, 16, 16)])
-def test_sampling_estimate_matches_measured_peak(backbone, grid):
-    x, s, ctx, m = _inputs(backbone.cfg, 2, grid)
-    with torch.no_grad():
-        backbone(x, s, ctx, m)  # warm-up: one-time buffers (RoPE tables) are not activations
-        _, measured = measure_peak(lambda: backbone(x, s, ctx, m))
-    est = P.sampling_activation_bytes(backbone.cfg, 2, grid[0] * grid[1] * grid[2], 4)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_sampling_estimate_matches_measured_peak(backbone, grid, dtype):
+    bb = backbone.to(dtype)
+    try:
+        x, s, ctx, m = (t.to(dtype) if t.is_floating_point() else t for t in _inputs(bb.cfg, 2, grid))
+        with torch.no_grad():
+            bb(x, s, ctx, m)  # warm-up: one-time buffers (RoPE tables) are not activations
+            _, measured = measure_peak(lambda: bb(x, s, ctx, m))
+    finally:
+        backbone.float()
+    est = P.sampling_activation_bytes(bb.cfg, 2, grid[0] * grid[1] * grid[2], dtype.itemsize)
     assert measured > 1e6
     assert abs(est / measured - 1) <= TOLERANCE, (est, measured)
 
 
-def test_lora_training_estimate_matches_measured_peak(one_thread):
+@pytest.mark.parametrize("checkpointing", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_lora_training_estimate_matches_measured_peak(one_thread, dtype, checkpointing):
+    """bf16 too, as on a GPU: rms_norm's float32 copies for backward lift the peak above the fp32 formula halved."""
     torch.manual_seed(0)
-    bb = HybridBackbone(preset("tiny").backbone).train().requires_grad_(False)
-    bb.gradient_checkpointing = True
+    bb = HybridBackbone(preset("tiny").backbone).train().requires_grad_(False).to(dtype)
+    bb.gradient_checkpointing = checkpointing
     lora = LoRA.create(bb, 4)
-    x, s, ctx, m = _inputs(bb.cfg, 1, (5, 16, 16))
+    x, s, ctx, m = (t.to(dtype) if t.is_floating_point() else t for t in _inputs(bb.cfg, 1, (5, 16, 16)))
 
     def step():
         with apply_loras(bb, [(lora, 1.0)]):
-            bb(x, s, ctx, m).pow(2).mean().backward()
+            bb(x, s, ctx, m).float().pow(2).mean().backward()
 
     step()
     _, measured = measure_peak(step)
-    est = P.training_activation_bytes(bb.cfg, 1, 5 * 16 * 16, 4)
-    assert abs(est / measured - 1) <= TOLERANCE, (est, measured)
+    est = P.training_activation_bytes(bb.cfg, 1, 5 * 16 * 16, dtype.itemsize, checkpointing)
+    assert abs(est / measured - 1) <= 0.1, (est, measured)
 
 
 @pytest.mark.parametrize("chunk,tile", [(0, 0), (2, 0), (2, 8)])

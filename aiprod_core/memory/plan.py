@@ -10,7 +10,8 @@ measures them on the CPU; bench/gpu_memory.py on a GPU):
   temporaries: B N e (4 M + 3.5 W) with fused attention (flash / memory-efficient SDPA, no N x N
   scores). Without fused attention the scores B H q N (fp32) of a query chunk q are added.
 - LoRA training with gradient checkpointing: the input of every block (n W) kept for backward, plus one
-  block's recomputed activations and their gradients (6 M + 14 W).
+  block's recomputed activations and their gradients (6 M + 14 W); in bf16/fp16, plus the float32 copies
+  that rms_norm keeps for its backward.
 - VAE decode: the output video plus about 6 tensors of the decoder's largest level for the part
   decoded at once (chunk x tile), plus the causal caches of chunked decoding.
 - upscaler: about 5 mid-width tensors at the output grid.
@@ -186,7 +187,13 @@ def training_activation_bytes(cfg: BackboneConfig, batch: int, tokens: int, e: i
     w, m, n = cfg.width, cfg.mlp_dim, len(cfg.pattern)
     # without checkpointing every block keeps its saved activations (measured average of A and C)
     per_token = n * w + 6 * m + 14 * w if checkpointing else n * (4.4 * m + 9.4 * w)
-    return int(batch * tokens * e * (per_token + 8 * cfg.in_channels))
+    act = batch * tokens * e * (per_token + 8 * cfg.in_channels)
+    if e < 4:
+        # rms_norm upcasts bf16/fp16 input to float32 and keeps that for its backward: measured on the CPU,
+        # 16 W bytes a token in the one recomputed block, or 12 W per attention and 5 W per conv block kept
+        extra = 16 * w if checkpointing else (12 * cfg.attention_blocks + 5 * cfg.conv_blocks) * w
+        act += batch * tokens * extra
+    return int(act)
 
 
 def lora_state_bytes(cfg: BackboneConfig, rank: int) -> int:
