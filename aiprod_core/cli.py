@@ -50,9 +50,11 @@ def _add_motion_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
     from .flow import guidance_flow
     from .pipeline import generate, load_model
-    from .video_io import write_video
+    from .video_io import read_video, write_video
 
     model = load_model(args.model, args.preset)
     for path, strength in map(_lora_arg, args.lora or ()):
@@ -61,6 +63,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     c = model.config
     flow = guidance_flow(args.frames or c.frames, args.height or c.height, args.width or c.width,
                          args.motion_from, args.camera, args.flow_method)
+    image = None
+    if args.image:  # a picture, or a clip whose first frames the generated one continues
+        image = torch.from_numpy(read_video(args.image, max_frames=args.frames or c.frames)[0]).float() / 255
     video = generate(
         model,
         args.prompt,
@@ -85,6 +90,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         flow_pull=args.flow_pull,
         warp_guidance=args.warp_guidance,
         warp_end=args.warp_end,
+        image=image,
     )
     fps = args.fps or model.config.fps
     path = write_video(args.output, video, fps=fps)
@@ -289,6 +295,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                   warp_guidance=args.warp_guidance, warp_end=args.warp_end, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
         return 0
+    if args.what == "i2v":
+        from .eval.image_to_video import image_to_video_adherence
+
+        result = image_to_video_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps,
+                                          cfg=args.cfg, seed=args.seed, progress=not args.quiet)
+        print(json.dumps(result, indent=2))
+        return 0
     if args.what == "reliance":
         from .eval.reliance import text_reliance
 
@@ -386,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lora", action="append", metavar="FILE[:STRENGTH]",
                    help="apply a LoRA (from aiprod train --lora-rank), at a strength (default 1); repeat to stack LoRAs")
     _add_motion_args(g)
+    g.add_argument("--image", metavar="FILE", help="image-to-video: start the clip with this picture (or continue "
+                   "the first frames of this clip); resized and centre-cropped to the clip")
     g.add_argument("--motion-from", metavar="VIDEO", help="follow the motion of this clip (its optical flow)")
     g.add_argument("--camera", metavar="PRESET[:SPEED]", help="follow a camera move: pan-left/right, tilt-up/down, "
                    "zoom-in/out, rotate-cw/ccw, optionally with a speed (pan-left:1.5; 1 = default pace)")
@@ -494,6 +509,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print JSON (always on)")
     m.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=cmd_eval)
+
+    iv = esub.add_parser("i2v", help="image-to-video: first frame kept, prompt and camera followed, text alone vs "
+                                     "text + the first frame (JSON)")
+    _add_model_args(iv)
+    iv.add_argument("--clips", type=int, default=16, help="world clips (each generated both ways)")
+    iv.add_argument("--per-preset", type=int, default=2, help="clips per camera preset (each generated both ways)")
+    iv.add_argument("--steps", type=int, default=20)
+    iv.add_argument("--cfg", type=float, default=3.0)
+    iv.add_argument("--seed", type=int, default=0)
+    iv.add_argument("--json", action="store_true", help="print JSON (always on)")
+    iv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    iv.set_defaults(func=cmd_eval)
 
     fl = sub.add_parser("flow", help="optical flow tools")
     fsub = fl.add_subparsers(dest="what", required=True)

@@ -21,6 +21,7 @@ from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
 from .sampling.noise_guidance import sample_noise_guided, step_range
+from .sampling.noise_mask import kept_velocity, latent_noise_mask
 from .sampling.warp_guidance import warp_guided_velocity
 from .text import EmbeddingCache, TextEncoder, encode_cached, load_text_encoder
 
@@ -167,8 +168,12 @@ def sample_latent(
     warp_guidance: float = 1.0,
     warp_end: float = 0.75,
     compression: tuple[int, int] = (8, 4),
+    noise_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
+
+    noise_mask (1 = generate, 0 = keep; sampling.noise_mask.latent_noise_mask lists the shapes): the positions
+    it keeps stay on `init_latent` (image-to-video: latent frame 0 kept; inpainting), at any denoise.
 
     offload: "none" runs where the backbone is; "auto" follows `memory_plan` (a MemoryPlan, its `stage`)
     on a CUDA device; "stream" streams the blocks (on the CPU too; fp8 storage with weight_dtype="fp8").
@@ -186,6 +191,12 @@ def sample_latent(
         raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
     if denoise < 1.0 and init_latent is None:
         raise ValueError(f"denoise={denoise} < 1 needs an initial latent to start from")
+    if noise_mask is not None:
+        if init_latent is None:
+            raise ValueError("a noise mask keeps part of a given latent; pass that latent as init_latent")
+        if tuple(init_latent.shape) != tuple(shape):
+            raise ValueError(f"initial latent has shape {tuple(init_latent.shape)}; expected {tuple(shape)}")
+        noise_mask = latent_noise_mask(noise_mask, shape)
     tokens = shape[2] * shape[3] * shape[4]
 
     def schedule(n: int) -> torch.Tensor:
@@ -217,6 +228,12 @@ def sample_latent(
     x = start_latent(noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
 
     def run(velocity, x):
+        if noise_mask is not None:  # inside warp guidance, which then carries the kept first frame exactly
+            velocity = kept_velocity(velocity, init_latent, noise, noise_mask)
+            return _keep(run_guided(velocity, x), init_latent, noise_mask)
+        return run_guided(velocity, x)
+
+    def run_guided(velocity, x):
         if warp_flows is not None:
             velocity = warp_guided_velocity(velocity, warp_flows, warp_guidance, warp_sigma_min)
         if guide is not None and any(i > 0 for i in guided):
@@ -239,6 +256,11 @@ def sample_latent(
     with stage_guard(stage, memory_plan), backbone_stage(backbone, device, sp, offload, weight_dtype):
         velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
         return run(velocity, x.to(device))
+
+
+def _keep(latent: torch.Tensor, init: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The kept positions set to the given latent exactly (noise guidance may have nudged them off its path)."""
+    return torch.lerp(init.to(latent), latent, mask.to(latent))
 
 
 @torch.no_grad()
@@ -293,6 +315,7 @@ def generate(
     flow_pull: float = 1.0,
     warp_guidance: float = 1.0,
     warp_end: float = 0.75,
+    image: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
 
@@ -301,6 +324,8 @@ def generate(
     CPU it changes nothing. "stream" always streams the blocks; "none" runs where the model is.
     weight_dtype="fp8" stores the backbone's Linear weights in fp8 while it samples.
     flow: optional motion guidance, a pixel FLOW [N,H,W,2] (any size: resized to the clip); see sample_latent.
+    image: image-to-video, frames [T,H,W,3] in 0..1 that the clip starts with (one image: T = 1); see
+    first_frames_condition.
     """
     c = model.config
     frames, height, width = frames or c.frames, height or c.height, width or c.width
@@ -323,20 +348,69 @@ def generate(
               memory_plan=plan, weight_dtype=weight_dtype)
     motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
                   flow_pull=flow_pull, warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
+    init = keep = None
+    if image is not None:
+        with on_device(model.vae, device):
+            init, keep = first_frames_condition(model.vae, image, shape)
     with model.loras_applied(device):
-        latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps, **kw, **motion)
+        latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps,
+                               init_latent=init, noise_mask=keep, **kw, **motion)
         if upscale:
             with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
-                up = upsample_latent(model.upscaler, model.vae, latent.to(device))
+                up = upsample_latent(model.upscaler, model.vae, latent.to(device)).cpu()
+                if image is not None:  # the first frames again, encoded at twice the size
+                    init, keep = first_frames_condition(model.vae, image, tuple(up.shape))
+                    up = torch.lerp(init, up, keep)
             latent = sample_latent(
-                model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape),
-                steps=refine_steps, denoise=refine_denoise, init_latent=up, stage="upscaling", **kw,
+                model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape), steps=refine_steps,
+                denoise=refine_denoise, init_latent=up, noise_mask=keep, stage="upscaling", **kw,
             )
     bar.close()
     if plan is not None and not (temporal_chunk or spatial_tile):
         temporal_chunk, spatial_tile = plan.stages["vae_decode"].vae_temporal_chunk, plan.stages["vae_decode"].vae_spatial_tile
     with stage_guard("vae_decode", plan), on_device(model.vae, device):
         return decode_latent(model.vae, latent.to(device), temporal_chunk, spatial_tile, to_cpu=True)[0]
+
+
+@torch.no_grad()
+def first_frames_condition(vae: CausalVideoVAE, frames: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image-to-video: the initial latent and the noise mask that make a clip of latent `shape` start with `frames`.
+
+    frames: [T,H,W,3] in 0..1 (one image: T = 1; [H,W,3] is taken as one), any size: centre-cropped to the clip's
+    aspect and resized. The first 1 + k * temporal compression of them (as many as the clip holds) are encoded;
+    the causal VAE gives them latent frames of their own, which the mask keeps (0) while the rest is generated.
+    """
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+        raise ValueError(f"image has shape {tuple(frames.shape)}; expected frames [T,H,W,3] (or one image [H,W,3]) in 0..1")
+    _, _, t, h, w = shape
+    tc, sc = vae.cfg.temporal_compression, vae.cfg.spatial_compression
+    n = min(1 + (frames.shape[0] - 1) // tc, t)  # latent frames the given frames fill
+    video = fit_frames(frames[: 1 + (n - 1) * tc].float(), h * sc, w * sc)
+    p = next(vae.parameters())
+    z = vae.encode((video.permute(3, 0, 1, 2)[None] * 2 - 1).to(p.device, p.dtype)).float().cpu()
+    init = torch.zeros(shape)
+    init[:, :, :n] = z
+    keep = torch.ones(1, 1, t, h, w)
+    keep[:, :, :n] = 0
+    return init, keep
+
+
+def fit_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Frames [T,H,W,3] centre-cropped to the aspect of `width` x `height` and resized to it (a note in the log)."""
+    import torch.nn.functional as F
+
+    _, fh, fw, _ = frames.shape
+    if (fh, fw) == (height, width):
+        return frames
+    crop_h, crop_w = min(fh, round(fw * height / width)), min(fw, round(fh * width / height))
+    top, left = (fh - crop_h) // 2, (fw - crop_w) // 2
+    x = frames[:, top : top + crop_h, left : left + crop_w].permute(0, 3, 1, 2)
+    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    log.info("first frames of %dx%d centre-cropped to %dx%d and resized to the clip's %dx%d", fw, fh, crop_w, crop_h,
+             width, height)
+    return x.permute(0, 2, 3, 1).clamp(0, 1)
 
 
 def _embedding_dir() -> Path:

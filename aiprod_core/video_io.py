@@ -12,6 +12,7 @@ import torch
 
 VIDEO_EXTS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 IMAGE_EXTS = (".webp", ".gif")
+PICTURE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")  # read as one frame (image-to-video)
 
 
 def to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -84,16 +85,19 @@ def _write_pil(path: str, data: np.ndarray, fps: float, ext: str) -> None:
 
 
 def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[np.ndarray, float]:
-    """(frames uint8 [T,H,W,3], fps) of a video or animated image file."""
+    """(frames uint8 [T,H,W,3], fps) of a video or animated image file, or of a picture (one frame)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such video file")
-    if path.suffix.lower() in IMAGE_EXTS:
-        from PIL import Image, ImageSequence
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() in IMAGE_EXTS + PICTURE_EXTS:
+        from PIL import Image, ImageSequence, UnidentifiedImageError
 
-        with Image.open(path) as im:
-            frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
-            fps = 1000 / max(1, im.info.get("duration", 125))
+        try:
+            with Image.open(path) as im:
+                frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+                fps = 1000 / max(1, im.info.get("duration", 125))
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"{path}: could not be read as an image ({e}); expected a {path.suffix} picture") from e
         return np.stack(frames[:max_frames]), fps
     import av
 

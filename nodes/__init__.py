@@ -3,7 +3,7 @@
 from . import comfy
 from .decode import VAEDecode
 from .flow import CameraMotion, FlowExtractor, FlowVisualize
-from .latent import EmptyLatentVideo, VAEEncode
+from .latent import EmptyLatentVideo, ImageToVideo, VAEEncode
 from .loaders import (
     BackboneLoader,
     CheckpointLoader,
@@ -31,6 +31,7 @@ NODES = {
     "AIPRODTextEncode": (TextEncode, "AIPROD Multilingual Text Encode"),
     "AIPRODEmptyLatentVideo": (EmptyLatentVideo, "AIPROD Empty Latent Video"),
     "AIPRODVAEEncode": (VAEEncode, "AIPROD VAE Encode"),
+    "AIPRODImageToVideo": (ImageToVideo, "AIPROD Image To Video"),
     "AIPRODSampler": (HybridSampler, "AIPROD Hybrid Sampler"),
     "AIPRODLatentUpscale": (LatentUpscale, "AIPROD Latent Upscale 2x"),
     "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),

@@ -1,8 +1,10 @@
-"""Empty video latents and VAE encoding of frames (for video-to-video)."""
+"""Empty video latents, VAE encoding of frames (for video-to-video) and first frames to start from (image-to-video)."""
 
 from __future__ import annotations
 
 import torch
+
+from aiprod_core.pipeline import first_frames_condition
 
 MAX = 8192
 
@@ -45,3 +47,29 @@ class VAEEncode:
         video = image.permute(3, 0, 1, 2)[None].float() * 2 - 1  # [1,3,T,H,W] in [-1,1]
         dev = next(vae.parameters()).device
         return ({"samples": vae.encode(video.to(dev)).cpu()},)
+
+
+class ImageToVideo:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "vae": ("AIPROD_VAE", {"tooltip": "The model's VAE: encodes the image"}),
+            "image": ("IMAGE", {"tooltip": "The clip's first frame (several frames: the clip continues them); "
+                                           "centre-cropped and resized to width x height"}),
+            "width": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
+            "height": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
+            "frames": ("INT", {"default": 17, "min": 1, "max": 1025, "step": 1, "tooltip": "1 + k x the VAE's temporal compression (17, 21... for tiny)"}),
+            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Clips sampled at once, all from this image"}),
+        }}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "make"
+    CATEGORY = "AIPROD/latent"
+    DESCRIPTION = ("A latent whose first frames are the image's, with a noise mask that keeps them: the Hybrid Sampler "
+                   "generates the rest of the clip from there (denoise 1).")
+
+    @torch.no_grad()
+    def make(self, vae, image, width, height, frames, batch_size):
+        shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
+        init, keep = first_frames_condition(vae, image, shape)
+        return ({"samples": init, "noise_mask": keep},)

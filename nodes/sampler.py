@@ -34,7 +34,8 @@ class HybridSampler:
             "model": ("AIPROD_MODEL", {"tooltip": "The backbone, with any LoRAs from LoRA loaders"}),
             "positive": ("CONDITIONING", {"tooltip": "What the clip should show"}),
             "negative": ("CONDITIONING", {"tooltip": "What to steer away from (an empty prompt is fine)"}),
-            "latent": ("LATENT", {"tooltip": "An empty video latent, or an encoded/upscaled one with denoise < 1"}),
+            "latent": ("LATENT", {"tooltip": "An empty video latent, an image-to-video one (its noise mask keeps the "
+                                             "first frames), or an encoded/upscaled one with denoise < 1"}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "control_after_generate": True,
                              "tooltip": "The same seed gives the same clip"}),
             "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Sampling steps"}),
@@ -71,6 +72,7 @@ class HybridSampler:
         c = model.config.backbone.in_channels
         if init.shape[1] != c:
             raise ValueError(f"latent has {init.shape[1]} channels but the model takes {c}; use this model's VAE")
+        keep = latent.get("noise_mask")  # AIPROD Image To Video, or core's Set Latent Noise Mask: 0 = keep
         device = comfy.torch_device()
         backbone = model.backbone
         comfy.free_memory(comfy.module_bytes(backbone))
@@ -89,7 +91,8 @@ class HybridSampler:
         with torch.inference_mode(False), loras_applied(backbone, loras, device):
             out = sample_latent(
                 backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
-                sampler=sampler, shift=shift or None, denoise=denoise, init_latent=init if denoise < 1.0 else None,
+                sampler=sampler, shift=shift or None, denoise=denoise,
+                init_latent=init if denoise < 1.0 or keep is not None else None, noise_mask=keep,
                 callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), offload=budget.offload,
                 memory_plan=plan, flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
                 warp_guidance=warp_guidance, warp_end=warp_end, compression=(v.spatial_compression, v.temporal_compression),
