@@ -299,7 +299,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .eval.image_to_video import image_to_video_adherence
 
         result = image_to_video_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps,
-                                          cfg=args.cfg, seed=args.seed, progress=not args.quiet)
+                                          cfg=args.cfg, seed=args.seed, progress=not args.quiet,
+                                          flow_strength=args.flow_strength, flow_start=args.flow_start,
+                                          flow_end=args.flow_end, flow_pull=args.flow_pull,
+                                          warp_guidance=args.warp_guidance, warp_end=args.warp_end)
         print(json.dumps(result, indent=2))
         return 0
     if args.what == "reliance":
@@ -518,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--steps", type=int, default=20)
     iv.add_argument("--cfg", type=float, default=3.0)
     iv.add_argument("--seed", type=int, default=0)
+    _add_motion_args(iv)
     iv.add_argument("--json", action="store_true", help="print JSON (always on)")
     iv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     iv.set_defaults(func=cmd_eval)

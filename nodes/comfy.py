@@ -44,24 +44,34 @@ def register_folders() -> None:
 
 
 EXAMPLE_INPUT = "aiprod_example.mp4"  # the reference clip the video-to-video and motion-transfer templates load
+EXAMPLE_IMAGE = "aiprod_example.png"  # its first frame, which the image-to-video template starts from
 
 
 def write_example_input() -> None:
-    """Put the templates' example clip in ComfyUI's input folder when it is not there, so that every shipped
-    workflow runs as loaded: one object of the synthetic world moving up (a motion to transfer). A folder that
-    cannot be written only costs the example."""
+    """Put the templates' example clip and picture in ComfyUI's input folder when they are not there, so that
+    every shipped workflow runs as loaded: one object of the synthetic world moving up (a motion to transfer), and
+    its first frame. A folder that cannot be written only costs the examples."""
     if not IN_COMFY:
         return
-    path = input_dir() / EXAMPLE_INPUT
-    if path.exists():
+    clip, image = input_dir() / EXAMPLE_INPUT, input_dir() / EXAMPLE_IMAGE
+    if clip.exists() and image.exists():
         return
     try:
-        from aiprod_core.train.world import WorldSpec, make_clip
-        from aiprod_core.video_io import write_video
+        from PIL import Image
 
-        write_video(path, make_clip(4, WorldSpec()).frames, fps=8)
+        from aiprod_core.train.world import WorldSpec, make_clip
+        from aiprod_core.video_io import to_uint8, write_video
+
+        frames = make_clip(4, WorldSpec()).frames
+        if not clip.exists():
+            write_video(clip, frames, fps=8)
+        if not image.exists():
+            tmp = image.with_name(f".{image.name}.tmp.png")
+            Image.fromarray(to_uint8(frames[:1])[0]).save(tmp)
+            os.replace(tmp, image)
     except OSError as e:
-        log.warning("could not write the example clip %s (%s); pick your own clip in the templates' Load Video", path, e)
+        log.warning("could not write the templates' examples to %s (%s); pick your own in their Load Video and Load "
+                    "Image nodes", input_dir(), e)
 
 
 def folder_dirs(kind: str) -> list[Path]:

@@ -121,3 +121,15 @@ def test_image_to_video_eval_runs_both_ways(tiny):
     # the picture is kept whatever the weights (a random-init model draws nothing like it from text)
     assert world["text_and_image"]["first_frame_error"] < world["text"]["first_frame_error"]
     assert cam["world_render"]["two_objects"] > 0.5
+
+
+def test_core_set_latent_noise_mask_inpaints_an_encoded_clip(pack, node):
+    model, vae, te, _ = node("AIPRODCheckpointLoader").load("tiny.safetensors")
+    (pos,), (neg,) = node("AIPRODTextEncode").encode(te, "a red circle")["result"], node("AIPRODTextEncode").encode(te, "")["result"]
+    (encoded,) = node("AIPRODVAEEncode").encode(vae, torch.rand(9, 64, 64, 3))
+    mask = torch.zeros(64, 64)
+    mask[:, 32:] = 1  # redraw the right half
+    latent = {**encoded, "noise_mask": mask.reshape(-1, 1, 64, 64)}  # as core's Set Latent Noise Mask stores it
+    (out,) = node("AIPRODSampler").sample(model, pos, neg, latent, 1, 3, 3.0, "euler", 0.0, 1.0)
+    kept, redrawn = (out["samples"] - encoded["samples"]).abs().split(4, dim=-1)
+    assert kept.max() < 1e-5 and redrawn.mean() > 0.1

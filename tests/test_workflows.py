@@ -12,6 +12,7 @@ from aiprod_core.workflow import check_api, check_ui, load_json, set_input, ui_t
 ROOT = Path(__file__).resolve().parent.parent
 UI = sorted((ROOT / "workflows").glob("*.json"))
 EXAMPLE_INPUT = "aiprod_example.mp4"  # what the video-to-video graph loads from ComfyUI's input folder
+EXAMPLE_IMAGE = "aiprod_example.png"  # and what the image-to-video one loads
 
 
 def definition(cls) -> dict:
@@ -25,6 +26,7 @@ def node_defs(pack):
     pkg, _ = pack
     defs = json.loads((ROOT / "tests" / "data" / "comfyui_core_nodes.json").read_text())
     defs["LoadVideo"]["input"]["required"]["file"][1]["options"] = [EXAMPLE_INPUT]
+    defs["LoadImage"]["input"]["required"]["image"][0] = [EXAMPLE_IMAGE]
     defs.update({k: definition(c) for k, c in pkg.NODE_CLASS_MAPPINGS.items()})
     # the shipped model is listed by the checkpoint loader wherever the pack is installed
     defs["AIPRODCheckpointLoader"]["input"]["required"]["ckpt_name"][0].append("aiprod-v2-tiny.safetensors")
@@ -34,7 +36,7 @@ def node_defs(pack):
 def test_every_graph_has_an_api_twin():
     assert {p.name for p in UI} == {p.name for p in (ROOT / "workflows" / "api").glob("*.json")}
     assert {"aiprod_t2v.json", "aiprod_t2v_upscale.json", "aiprod_v2v.json", "aiprod_lora_train.json",
-            "aiprod_motion_transfer.json", "aiprod_camera_motion.json"} <= {p.name for p in UI}
+            "aiprod_motion_transfer.json", "aiprod_camera_motion.json", "aiprod_i2v.json"} <= {p.name for p in UI}
 
 
 @pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)

@@ -37,8 +37,10 @@ def _frames01(frames: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int = 2, steps: int = 20,
-                             cfg: float = 3.0, seed: int = 0, progress: bool = True) -> dict:
-    """Text-only vs text + first frame, for world clips and camera presets (module doc)."""
+                             cfg: float = 3.0, seed: int = 0, progress: bool = True, **motion) -> dict:
+    """Text-only vs text + first frame, for world clips and camera presets (module doc). `motion`: the camera
+    clips' guidance settings (sample_latent's flow_strength, flow_start, flow_end, flow_pull, warp_guidance,
+    warp_end)."""
     c = model.config
     frames, height, width = c.frames, c.height, c.width
     compression = (c.vae.spatial_compression, c.vae.temporal_compression)
@@ -71,7 +73,8 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
         for cond in CONDITIONS:
             extra = dict(init_latent=init, noise_mask=keep) if cond == "text_and_image" else {}
             latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg,
-                                   seed=seed + (group == "camera"), flow=flows, compression=compression, **extra)
+                                   seed=seed + (group == "camera"), flow=flows, compression=compression, **extra,
+                                   **(motion if flows else {}))
             videos[cond].extend(decode_latent(model.vae, latent).numpy())
             bar.update(len(part))
     bar.close()
@@ -80,7 +83,8 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
     ceiling = [(dominant_preset(extract_flow(v, "farneback").flow)[0] == p, count_objects(v[len(v) // 2]) >= 2)
                for kind, k, p in items if kind == "camera" for v in [render(k.scene, frames, height, width)]]
     out: dict = {"model": model.source,
-                 "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed}}
+                 "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
+                              **motion}}
     for group in ("world", "camera"):
         rows = {cond: [] for cond in CONDITIONS}
         for cond in CONDITIONS:

@@ -21,6 +21,7 @@ FAST = {  # fewer steps than the shipped defaults: the same graphs, quicker on a
     "aiprod_lora_train": ["5.steps=6", "8.steps=4", "5.name=it_star"],
     "aiprod_motion_transfer": ["8.steps=4"],
     "aiprod_camera_motion": ["8.steps=4"],
+    "aiprod_i2v": ["6.steps=4"],
 }
 SIZE = {"aiprod_t2v_upscale": 128}
 
