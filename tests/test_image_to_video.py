@@ -10,7 +10,7 @@ from aiprod_core.config import preset
 from aiprod_core.eval.image_to_video import image_to_video_adherence
 from aiprod_core.pipeline import build_model, first_frames_condition, generate, load_model, sample_latent
 from aiprod_core.sampling.noise_mask import latent_noise_mask
-from aiprod_core.train.world import EASY, make_clip
+from aiprod_core.train.world import EASY, make_clip, render
 from aiprod_core.video_io import read_video
 
 
@@ -83,6 +83,10 @@ def test_generate_starts_from_the_picture(shipped):
     started = generate(shipped, clip.caption, steps=10, progress=False, image=picture)
     assert (started[0] - picture).abs().mean() < 0.02 < (free[0] - picture).abs().mean()
     assert started[1:].max() > 0.3  # the rest of the clip is drawn, not left black
+    # upscaled and refined, the clip starts from the picture at twice the size (the world's own 128 px render)
+    big = generate(shipped, clip.caption, steps=6, refine_steps=2, upscale=True, progress=False, image=picture)
+    # (the VAE's own error at 128 px is about 0.003; refined without keeping it, 0.006)
+    assert (big[0] - torch.from_numpy(render(clip.scene, 17, 128, 128)[0])).abs().mean() < 0.0045
 
 
 def test_cli_image_to_video(tmp_path, capsys):
