@@ -16,6 +16,7 @@ from aiprod_core.models.lora import load_lora
 from aiprod_core.pipeline import build_model, load_model
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData
+from aiprod_core.train.objectives import flow_loss
 from aiprod_core.train.phases import Phase, load_phases, save_phases, tiny_recipe
 from aiprod_core.train.trainer import Trainer, TrainOptions
 from aiprod_core.video_io import write_video
@@ -115,6 +116,47 @@ def test_a_phase_can_keep_the_text_encoder_frozen(tmp_path):
     parts = load_checkpoint(out)[1]
     assert all(torch.equal(v, parts["text_encoder"][k].to(v.dtype)) for k, v in text.items())
     assert any(not torch.equal(v, parts["backbone"][k].to(v.dtype)) for k, v in backbone.items())
+
+
+def test_first_frame_conditioning_shows_frame_0_clean_and_scores_the_rest():
+    x0, noise = torch.randn(2, 4, 3, 2, 2), torch.randn(2, 4, 3, 2, 2)
+    sigma = torch.tensor([0.9, 0.5])
+    seen = []
+
+    def backbone(x, s, ctx, m, spoil=0.0):
+        seen.append(x)
+        v = noise - x0
+        v[:, :, 0] += spoil  # a wrong answer on frame 0 only
+        return v + 0.1
+
+    def loss(generate, spoil):
+        return flow_loss(lambda *a: backbone(*a, spoil=spoil), x0, None, None, sigma, noise, generate)
+
+    keep_first = torch.ones(2, 1, 3, 1, 1)
+    keep_first[0, :, 0] = 0  # item 0 conditioned on its first frame, item 1 not
+    loss(keep_first, 0.0)
+    assert torch.equal(seen[-1][0, :, 0], x0[0, :, 0]) and not torch.equal(seen[-1][1, :, 0], x0[1, :, 0])
+    # frame 0 of item 0 is not scored, that of item 1 is; each scored position counts once
+    assert torch.isclose(loss(keep_first, 0.0), torch.tensor(0.01))
+    assert loss(keep_first, 5.0) > 1 and torch.isclose(loss(torch.ones(2, 1, 3, 1, 1), 0.0), loss(None, 0.0))
+    spoiled_first_only = torch.ones(2, 1, 3, 1, 1)
+    spoiled_first_only[:, :, 0] = 0
+    assert torch.isclose(loss(spoiled_first_only, 5.0), torch.tensor(0.01))
+    with pytest.raises(ValueError, match="first_frame=2"):
+        Phase("bad", first_frame=2)
+
+
+def test_a_phase_trains_with_first_frames_given(tmp_path):
+    model = build_model(preset("tiny"))
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+    world = {"frames": 5, "height": 32, "width": 32}
+    runs = {}
+    for share in (0.0, 1.0):  # the same model, data and noise; only the first frames differ
+        t = Trainer(copy.deepcopy(model), [Phase("p", steps=2, batch=2, warmup=1, first_frame=share, world=world)],
+                    opts(tmp_path / str(share), log_every=1))
+        t.run()
+        runs[share] = [r["flow"] for r in t.history]
+    assert all(a == a for a in runs[1.0]) and runs[1.0] != runs[0.0]
 
 
 def test_phase_files_round_trip_and_errors(tmp_path):

@@ -39,6 +39,9 @@ class Phase:
     # fraction of world captions given 1-3 made-up words (train/distractors.py), so that words the model never saw,
     # such as those of a new sentence frame, carry no attribute
     caption_distractors: float = 0.0
+    # fraction of samples shown their first latent frame clean and scored on the rest (image-to-video, as LTX-Video
+    # trains it): the model learns to continue a given first frame, as the sampler's noise mask asks of it
+    first_frame: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -47,6 +50,8 @@ class Phase:
             raise ValueError(f"phase {self.name!r}: steps, batch and lr must be positive (got {self.steps}, {self.batch}, {self.lr})")
         if not 0.0 <= self.warped_noise <= 1.0:
             raise ValueError(f"phase {self.name!r}: warped_noise={self.warped_noise} is a fraction of samples; use 0..1")
+        if not 0.0 <= self.first_frame <= 1.0:
+            raise ValueError(f"phase {self.name!r}: first_frame={self.first_frame} is a fraction of samples; use 0..1")
         if not 0.0 <= self.caption_distractors <= 1.0:
             raise ValueError(
                 f"phase {self.name!r}: caption_distractors={self.caption_distractors} is a fraction of captions; use 0..1")

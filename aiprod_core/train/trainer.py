@@ -324,10 +324,16 @@ class Trainer:
         noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)
         if phase.warped_noise > 0 or any(s.always_warp for s in samples):
             noise = self._warped(phase, samples, noise, gens)
+        generate = None
+        if phase.first_frame > 0:  # drawn last, so a phase without it sees the same random numbers as before
+            generate = torch.ones(x0.shape[0], 1, x0.shape[2], 1, 1)
+            for j, g in enumerate(gens):
+                if torch.rand((), generator=g).item() < phase.first_frame:
+                    generate[j, :, 0] = 0
         parts = {}
         if self.lora is not None:  # adapters applied by _step
             context, mask = self._lora_context(captions)
-            loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
+            loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate)
             prompts = self.opts.preserve_prompts
             if prompts:
                 picks = [prompts[int(torch.randint(len(prompts), (), generator=g))] for g in gens]
@@ -344,7 +350,7 @@ class Trainer:
         ids, mask = m.text_encoder.tokenize(captions)
         with torch.set_grad_enabled(phase.train_text_encoder):
             context = m.text_encoder(ids.to(self.device), mask.to(self.device))
-        loss = flow_loss(m.backbone, x0, context, mask, sigma, noise)
+        loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate)
         parts["flow"] = loss.item()
         if phase.train_text_encoder and phase.text_aux_weight and samples[0].labels is not None:
             labels = {k: torch.tensor([-1 if d else s.labels[k] for s, d in zip(samples, drop)], device=self.device)
