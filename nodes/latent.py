@@ -9,15 +9,22 @@ from aiprod_core.pipeline import first_frames_condition
 MAX = 8192
 
 
+def clip_size(batch_tooltip: str) -> dict:
+    """The width, height, frames and batch inputs of a node that makes a video latent."""
+    return {
+        "width": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
+        "height": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
+        "frames": ("INT", {"default": 17, "min": 1, "max": 1025, "step": 1, "tooltip": "1 + k x the VAE's temporal compression (17, 21... for tiny)"}),
+        "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": batch_tooltip}),
+    }
+
+
 class EmptyLatentVideo:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "vae": ("AIPROD_VAE", {"tooltip": "Sets the latent size: the VAE's compression and channels"}),
-            "width": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
-            "height": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
-            "frames": ("INT", {"default": 17, "min": 1, "max": 1025, "step": 1, "tooltip": "1 + k x the VAE's temporal compression (17, 21... for tiny)"}),
-            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Clips sampled at once"}),
+            **clip_size("Clips sampled at once"),
         }}
 
     RETURN_TYPES = ("LATENT",)
@@ -56,10 +63,7 @@ class ImageToVideo:
             "vae": ("AIPROD_VAE", {"tooltip": "The model's VAE: encodes the image"}),
             "image": ("IMAGE", {"tooltip": "The clip's first frame (several frames: the clip continues them); "
                                            "centre-cropped and resized to width x height"}),
-            "width": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
-            "height": ("INT", {"default": 64, "min": 8, "max": MAX, "step": 8, "tooltip": "Pixels; a multiple of the VAE's spatial compression"}),
-            "frames": ("INT", {"default": 17, "min": 1, "max": 1025, "step": 1, "tooltip": "1 + k x the VAE's temporal compression (17, 21... for tiny)"}),
-            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Clips sampled at once, all from this image"}),
+            **clip_size("Clips sampled at once, all from this image"),
         }}
 
     RETURN_TYPES = ("LATENT",)
