@@ -89,3 +89,14 @@ def test_lora_training_template_draws_a_live_loss_curve(page):
     run_and_wait(page, 400_000)
     points = page.evaluate("() => Number(document.querySelector('canvas.aiprod-loss-curve')?.dataset.points || 0)")
     assert points == 6
+
+
+def test_image_to_video_template_starts_from_the_example_picture(page):
+    open_template(page, "aiprod_i2v")
+    assert_no_missing_nodes(page)
+    # Load Image shows the picture the pack wrote into ComfyUI's input folder
+    assert page.evaluate("() => window.app.graph.getNodeById(4).widgets.find(w => w.name === 'image').value") \
+        == "aiprod_example.png"
+    page.wait_for_function("() => window.app.graph.getNodeById(4).imgs?.[0]?.naturalWidth === 64", timeout=30_000)
+    set_widget(page, 6, "steps", 4)
+    run_and_wait(page, 300_000)
