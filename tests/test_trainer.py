@@ -213,6 +213,11 @@ def test_lora_on_a_folder_of_clips(tmp_path):
     assert meta["aiprod.rank"] == "4" and any(p.endswith("attn1.to_q") for p in lora.paths)
     assert any(p.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n)  # it learned something
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) >= 1  # latents cached on disk
+    # the same clips with their first frames given (an image-to-video LoRA): cached latents, other adapters
+    ph_i2v = [Phase("lora", steps=3, batch=2, warmup=1, first_frame=1.0, world=ph[0].world)]
+    out_i2v = Trainer(model, ph_i2v, opts(tmp_path / "run_i2v", lora_rank=4, name="star"), data=data).run()
+    lora_i2v, _ = load_lora(out_i2v, model.backbone)
+    assert any(not torch.equal(a, b) for a, b in zip(lora.parameters(), lora_i2v.parameters()))
 
 
 def test_world_only_phase_option_on_a_users_clips_is_named(tmp_path, caplog):
