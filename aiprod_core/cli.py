@@ -91,6 +91,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         warp_guidance=args.warp_guidance,
         warp_end=args.warp_end,
         image=image,
+        image_strength=args.image_strength,
     )
     fps = args.fps or model.config.fps
     path = write_video(args.output, video, fps=fps)
@@ -404,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_motion_args(g)
     g.add_argument("--image", metavar="FILE", help="image-to-video: start the clip with this picture (or continue "
                    "the first frames of this clip); resized and centre-cropped to the clip")
+    g.add_argument("--image-strength", type=float, default=1.0,
+                   help="how much of --image the first frames keep, 0..1 (1 = as given, 0 = ignored)")
     g.add_argument("--motion-from", metavar="VIDEO", help="follow the motion of this clip (its optical flow)")
     g.add_argument("--camera", metavar="PRESET[:SPEED]", help="follow a camera move: pan-left/right, tilt-up/down, "
                    "zoom-in/out, rotate-cw/ccw, optionally with a speed (pan-left:1.5; 1 = default pace)")

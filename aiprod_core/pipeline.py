@@ -316,6 +316,7 @@ def generate(
     warp_guidance: float = 1.0,
     warp_end: float = 0.75,
     image: torch.Tensor | None = None,
+    image_strength: float = 1.0,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
 
@@ -324,8 +325,8 @@ def generate(
     CPU it changes nothing. "stream" always streams the blocks; "none" runs where the model is.
     weight_dtype="fp8" stores the backbone's Linear weights in fp8 while it samples.
     flow: optional motion guidance, a pixel FLOW [N,H,W,2] (any size: resized to the clip); see sample_latent.
-    image: image-to-video, frames [T,H,W,3] in 0..1 that the clip starts with (one image: T = 1); see
-    first_frames_condition.
+    image: image-to-video, frames [T,H,W,3] in 0..1 that the clip starts with (one image: T = 1), kept by
+    `image_strength`; see first_frames_condition.
     """
     c = model.config
     frames, height, width = frames or c.frames, height or c.height, width or c.width
@@ -351,7 +352,7 @@ def generate(
     init = keep = None
     if image is not None:
         with on_device(model.vae, device):
-            init, keep = first_frames_condition(model.vae, image, shape)
+            init, keep = first_frames_condition(model.vae, image, shape, image_strength)
     with model.loras_applied(device):
         latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps,
                                init_latent=init, noise_mask=keep, **kw, **motion)
@@ -359,7 +360,7 @@ def generate(
             with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
                 up = upsample_latent(model.upscaler, model.vae, latent.to(device)).cpu()
                 if image is not None:  # the first frames again, encoded at twice the size
-                    init, keep = first_frames_condition(model.vae, image, tuple(up.shape))
+                    init, keep = first_frames_condition(model.vae, image, tuple(up.shape), image_strength)
                     up = torch.lerp(init, up, keep)
             latent = sample_latent(
                 model.backbone, context, mask, neg_context, neg_mask, tuple(up.shape), steps=refine_steps,
@@ -373,13 +374,17 @@ def generate(
 
 
 @torch.no_grad()
-def first_frames_condition(vae: CausalVideoVAE, frames: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def first_frames_condition(vae: CausalVideoVAE, frames: torch.Tensor, shape: tuple[int, ...],
+                           strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Image-to-video: the initial latent and the noise mask that make a clip of latent `shape` start with `frames`.
 
     frames: [T,H,W,3] in 0..1 (one image: T = 1; [H,W,3] is taken as one), any size: centre-cropped to the clip's
     aspect and resized. The first 1 + k * temporal compression of them (as many as the clip holds) are encoded;
     the causal VAE gives them latent frames of their own, which the mask keeps (0) while the rest is generated.
+    strength < 1 keeps them that much (mask 1 - strength): 0 is text-to-video.
     """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"image strength {strength} is out of range; expected 0..1 (1 keeps the first frames as given)")
     if frames.ndim == 3:
         frames = frames[None]
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
@@ -393,7 +398,7 @@ def first_frames_condition(vae: CausalVideoVAE, frames: torch.Tensor, shape: tup
     init = torch.zeros(shape)
     init[:, :, :n] = z
     keep = torch.ones(1, 1, t, h, w)
-    keep[:, :, :n] = 0
+    keep[:, :, :n] = 1 - strength
     return init, keep
 
 

@@ -64,6 +64,9 @@ class ImageToVideo:
             "image": ("IMAGE", {"tooltip": "The clip's first frame (several frames: the clip continues them); "
                                            "centre-cropped and resized to width x height"}),
             **clip_size("Clips sampled at once, all from this image"),
+            "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip":
+                                   "How much of the image the first frames keep: 1 as given, less lets the sampler "
+                                   "change them, 0 ignores the image"}),
         }}
 
     RETURN_TYPES = ("LATENT",)
@@ -73,7 +76,7 @@ class ImageToVideo:
                    "generates the rest of the clip from there (denoise 1).")
 
     @torch.no_grad()
-    def make(self, vae, image, width, height, frames, batch_size):
+    def make(self, vae, image, width, height, frames, batch_size, strength=1.0):
         shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
-        init, keep = first_frames_condition(vae, image, shape)
+        init, keep = first_frames_condition(vae, image, shape, strength)
         return ({"samples": init, "noise_mask": keep},)

@@ -74,6 +74,13 @@ def test_first_frames_are_fitted_and_encoded_alone(tiny):
     assert int((keep5 == 0).sum()) == 2 * 8 * 8
     with pytest.raises(ValueError, match=r"expected frames \[T,H,W,3\]"):
         first_frames_condition(vae, torch.rand(64, 64), shape)
+    # strength: how much of the picture is kept; 0 is text-to-video exactly
+    _, half = first_frames_condition(vae, wide, shape, strength=0.75)
+    assert torch.allclose(half[:, :, 0], torch.full_like(half[:, :, 0], 0.25))
+    init0, keep0 = first_frames_condition(vae, wide, shape, strength=0.0)
+    assert torch.equal(_sample(tiny, shape, init_latent=init0, noise_mask=keep0), _sample(tiny, shape))
+    with pytest.raises(ValueError, match="strength 2"):
+        first_frames_condition(vae, wide, shape, strength=2)
 
 
 def test_generate_starts_from_the_picture(shipped):
