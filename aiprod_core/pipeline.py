@@ -343,16 +343,16 @@ def generate(
         context, mask = encode_cached(model.text_encoder, [prompt], cache)
         neg_context, neg_mask = encode_cached(model.text_encoder, [negative], cache) if cfg != 1.0 else (None, None)
 
+    init = keep = None
+    if image is not None:
+        with on_device(model.vae, device):
+            init, keep = first_frames_condition(model.vae, image, shape, image_strength)
     total = steps + (refine_steps if upscale else 0)
     bar = _progress(total, progress)
     kw = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1), offload=offload,
               memory_plan=plan, weight_dtype=weight_dtype)
     motion = dict(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
                   flow_pull=flow_pull, warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
-    init = keep = None
-    if image is not None:
-        with on_device(model.vae, device):
-            init, keep = first_frames_condition(model.vae, image, shape, image_strength)
     with model.loras_applied(device):
         latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps,
                                init_latent=init, noise_mask=keep, **kw, **motion)

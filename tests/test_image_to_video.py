@@ -110,6 +110,8 @@ def test_cli_image_to_video(tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not a picture")
     assert main(["generate", "x", "--image", str(tmp_path / "bad.png"), "-o", str(tmp_path / "no.mp4")]) == 2
     assert "could not be read as an image" in capsys.readouterr().err
+    assert main(["generate", "x", "--image", str(pic), "--image-strength", "2", "-o", str(tmp_path / "no.mp4")]) == 2
+    assert "expected 0..1" in capsys.readouterr().err and not (tmp_path / "no.mp4").exists()
 
 
 def test_image_to_video_node_through_the_sampler(pack, node):
