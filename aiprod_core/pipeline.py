@@ -21,7 +21,7 @@ from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
 from .sampling.noise_guidance import sample_noise_guided, step_range
-from .sampling.noise_mask import kept_velocity, latent_noise_mask
+from .sampling.noise_mask import keep_latent, kept_velocity, latent_noise_mask
 from .sampling.warp_guidance import warp_guided_velocity
 from .text import EmbeddingCache, TextEncoder, encode_cached, load_text_encoder
 
@@ -230,7 +230,7 @@ def sample_latent(
     def run(velocity, x):
         if noise_mask is not None:  # inside warp guidance, which then carries the kept first frame exactly
             velocity = kept_velocity(velocity, init_latent, noise, noise_mask)
-            return _keep(run_guided(velocity, x), init_latent, noise_mask)
+            return keep_latent(run_guided(velocity, x), init_latent, noise_mask)
         return run_guided(velocity, x)
 
     def run_guided(velocity, x):
@@ -256,11 +256,6 @@ def sample_latent(
     with stage_guard(stage, memory_plan), backbone_stage(backbone, device, sp, offload, weight_dtype):
         velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
         return run(velocity, x.to(device))
-
-
-def _keep(latent: torch.Tensor, init: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The kept positions set to the given latent exactly (noise guidance may have nudged them off its path)."""
-    return torch.lerp(init.to(latent), latent, mask.to(latent))
 
 
 @torch.no_grad()
@@ -406,15 +401,15 @@ def fit_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Frames [T,H,W,3] centre-cropped to the aspect of `width` x `height` and resized to it (a note in the log)."""
     import torch.nn.functional as F
 
+    from .video_io import centre_crop
+
     _, fh, fw, _ = frames.shape
     if (fh, fw) == (height, width):
         return frames
-    crop_h, crop_w = min(fh, round(fw * height / width)), min(fw, round(fh * width / height))
-    top, left = (fh - crop_h) // 2, (fw - crop_w) // 2
-    x = frames[:, top : top + crop_h, left : left + crop_w].permute(0, 3, 1, 2)
+    x = centre_crop(frames.permute(0, 3, 1, 2), height, width)
+    log.info("first frames of %dx%d centre-cropped to %dx%d and resized to the clip's %dx%d", fw, fh, x.shape[-1],
+             x.shape[-2], width, height)
     x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    log.info("first frames of %dx%d centre-cropped to %dx%d and resized to the clip's %dx%d", fw, fh, crop_w, crop_h,
-             width, height)
     return x.permute(0, 2, 3, 1).clamp(0, 1)
 
 

@@ -15,6 +15,17 @@ IMAGE_EXTS = (".webp", ".gif")
 PICTURE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")  # read as one frame (image-to-video)
 
 
+def centre_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """x [..., H, W] cut to the aspect of `width` x `height` about its centre (the whole of the other side kept)."""
+    h, w = x.shape[-2:]
+    target = width / height
+    if w / h > target:
+        cw = round(h * target)
+        return x[..., (w - cw) // 2 : (w - cw) // 2 + cw]
+    ch = round(w / target)
+    return x[..., (h - ch) // 2 : (h - ch) // 2 + ch, :]
+
+
 def to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
     """[T,H,W,3] float in 0..1 (or uint8) -> uint8 numpy [T,H,W,3]."""
     if isinstance(frames, torch.Tensor):

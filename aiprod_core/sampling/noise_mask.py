@@ -56,3 +56,9 @@ def kept_velocity(velocity: Velocity, latent: torch.Tensor, noise: torch.Tensor,
         return torch.lerp(n - z, velocity(torch.lerp(z, x, m), sigma), m)
 
     return kept
+
+
+def keep_latent(latent: torch.Tensor, given: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A sampled latent with its kept positions set to the given latent exactly (noise guidance between the steps
+    may have nudged them off its path)."""
+    return torch.lerp(given.to(latent), latent, mask.to(latent))

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import read_safetensors, save_safetensors_atomic
-from ..video_io import read_video
+from ..video_io import centre_crop, read_video
 from .data import Sample, item_seed, video_tensor
 from .phases import Phase
 
@@ -75,15 +75,7 @@ def bucket_for(height: int, width: int, area: int, multiple: int) -> tuple[int, 
 
 def fit_clip(frames: np.ndarray, n: int, height: int, width: int) -> torch.Tensor:
     """The first n frames, centre-cropped to the bucket's aspect and resized: [3,n,height,width] in [-1,1]."""
-    x = video_tensor(frames[:n])  # [3,n,H,W]
-    _, _, h, w = x.shape
-    target = width / height
-    if w / h > target:
-        cw = round(h * target)
-        x = x[..., (w - cw) // 2 : (w - cw) // 2 + cw]
-    else:
-        ch = round(w / target)
-        x = x[:, :, (h - ch) // 2 : (h - ch) // 2 + ch]
+    x = centre_crop(video_tensor(frames[:n]), height, width)  # [3,n,h,w]
     return F.interpolate(x.transpose(0, 1), size=(height, width), mode="area").transpose(0, 1)
 
 
