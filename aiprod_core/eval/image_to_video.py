@@ -85,24 +85,22 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
     out: dict = {"model": model.source,
                  "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
                               **motion}}
-    for group in ("world", "camera"):
-        rows = {cond: [] for cond in CONDITIONS}
-        for cond in CONDITIONS:
-            for (kind, k, preset), video in zip(items, videos[cond]):
-                if kind != group:
-                    continue
-                row = {"first_frame_error": float(np.abs(video[0] - _frames01(k.frames[0]).numpy()).mean())}
-                if kind == "world":
-                    o, lab = k.scene.objects[0], classify_clip(video)
-                    row.update(colour=float(lab.colour == o.colour), shape=float(lab.shape == o.shape),
-                               direction=float(lab.direction == o.motion))
-                else:
-                    row.update(direction_agrees=float(dominant_preset(extract_flow(video, "farneback").flow)[0] == preset),
-                               two_objects=float(count_objects(video[len(video) // 2]) >= 2))
-                rows[cond].append(row)
-        if rows[CONDITIONS[0]]:
-            out["world_clips" if group == "world" else "camera_presets"] = {
-                cond: {key: float(np.mean([r[key] for r in rs])) for key in rs[0]} for cond, rs in rows.items()}
+    rows = {(kind, cond): [] for kind in ("world", "camera") for cond in CONDITIONS}
+    for cond in CONDITIONS:
+        for (kind, k, preset), video in zip(items, videos[cond]):
+            row = {"first_frame_error": float(np.abs(video[0] - _frames01(k.frames[0]).numpy()).mean())}
+            if kind == "world":
+                o, lab = k.scene.objects[0], classify_clip(video)
+                row.update(colour=float(lab.colour == o.colour), shape=float(lab.shape == o.shape),
+                           direction=float(lab.direction == o.motion))
+            else:
+                row.update(direction_agrees=float(dominant_preset(extract_flow(video, "farneback").flow)[0] == preset),
+                           two_objects=float(count_objects(video[len(video) // 2]) >= 2))
+            rows[kind, cond].append(row)
+    for kind, name in (("world", "world_clips"), ("camera", "camera_presets")):
+        if rows[kind, CONDITIONS[0]]:
+            out[name] = {cond: {key: float(np.mean([r[key] for r in rows[kind, cond]])) for key in rows[kind, cond][0]}
+                         for cond in CONDITIONS}
     if ceiling:
         out["camera_presets"]["world_render"] = {"direction_agrees": float(np.mean([a for a, _ in ceiling])),
                                                  "two_objects": float(np.mean([b for _, b in ceiling]))}
