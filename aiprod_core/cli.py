@@ -21,6 +21,21 @@ def _add_model_args(p: argparse.ArgumentParser, default: str = "the embedded aip
     g.add_argument("--preset", choices=sorted(PRESETS), help="build a preset with random weights instead")
 
 
+def _add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="the backbone's, upscaler's and VAE's weights: auto = bf16 on a CUDA GPU that has it (what "
+                        "`aiprod info --plan` plans for), fp32 elsewhere; bf16 on the CPU too (faster on CPUs with "
+                        "native bf16, e.g. avx512_bf16)")
+
+
+def _load_for_inference(args: argparse.Namespace, offload: str = "auto"):
+    """The model of --model / --preset in the dtype --precision picks for where it will run."""
+    from .memory.engine import compute_device, precision_dtype
+    from .pipeline import load_model
+
+    return load_model(args.model, args.preset, dtype=precision_dtype(args.precision, compute_device(offload)))
+
+
 def _add_memory_args(p: argparse.ArgumentParser, default_vram: float | None = None,
                      dtypes: tuple[str, ...] = ("fp8",)) -> None:
     p.add_argument("--vram", type=float, default=default_vram,
@@ -53,10 +68,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from .flow import guidance_flow
-    from .pipeline import generate, load_model
+    from .pipeline import generate
     from .video_io import read_video, write_video
 
-    model = load_model(args.model, args.preset)
+    model = _load_for_inference(args, args.offload)
     for path, strength in map(_lora_arg, args.lora or ()):
         model = model.with_lora_file(path, strength)
     t0 = time.perf_counter()
@@ -209,8 +224,10 @@ def _lora_targets(text: str | None) -> tuple[str, ...]:
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
+    import torch
     import torch.distributed as dist
 
+    from .memory.engine import precision_dtype
     from .pipeline import load_model
     from .train.phases import RECIPES, load_phases, lora_recipe
     from .train.trainer import Trainer, TrainOptions
@@ -220,8 +237,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        import torch
-
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if args.phases:
         phases = load_phases(args.phases)
@@ -233,10 +248,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.phases import scale_steps
 
         scale_steps(phases, args.steps_scale)
+    # a LoRA's frozen backbone in bf16 where the run computes in bf16: half the memory and the streamed copies,
+    # as the planner plans; the VAE keeps float32 for the latents it encodes once. Full training keeps float32
+    # weights (the optimizer updates them).
+    compute = precision_dtype(args.precision, torch.device(args.device or "cpu"))
+    dtype = torch.bfloat16 if args.lora_rank and compute == torch.bfloat16 else None
     if args.lora_rank and not (args.model or args.preset):
-        model = load_model()
+        model = load_model(dtype=dtype, vae_dtype=torch.float32)
     else:
-        model = load_model(args.model, args.preset or (None if args.model else "tiny"))
+        model = load_model(args.model, args.preset or (None if args.model else "tiny"), dtype=dtype,
+                           vae_dtype=torch.float32)
     if args.reinit:
         from .train.reinit import reinitialise
 
@@ -271,7 +292,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .eval.adherence import prompt_adherence
-    from .pipeline import load_model
 
     if args.what == "words":
         from .eval.words import load_text_state, read_attributes
@@ -286,7 +306,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             for lang, splits in result["per_language"].items():
                 print(f"  {lang}  held out " + "  ".join(f"{k} {v:.2f}" for k, v in splits["heldout"].items()))
         return 0
-    model = load_model(args.model, args.preset)
+    model = _load_for_inference(args)
     if args.what == "motion":
         from .eval.motion import motion_adherence
 
@@ -413,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flow-method", default="dis-fast", help="optical flow of --motion-from: dis-ultrafast, dis-fast, "
                    "dis-medium, farneback or raft")
     _add_model_args(g)
+    _add_precision_arg(g)
     g.set_defaults(func=cmd_generate)
 
     t = sub.add_parser("train", help="curriculum training (full or LoRA); runs under torchrun too")
@@ -461,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     esub = e.add_subparsers(dest="what", required=True)
     a = esub.add_parser("adherence", help="prompt adherence on held-out caption frames in every language")
     _add_model_args(a)
+    _add_precision_arg(a)
     a.add_argument("--per-language", type=int, default=8, help="clips per language")
     a.add_argument("--steps", type=int, default=20)
     a.add_argument("--cfg", type=float, default=3.0)
@@ -483,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_eval)
     u = esub.add_parser("upscale", help="PSNR of the 2x latent upscaler vs bicubic, against the world's 2x render")
     _add_model_args(u)
+    _add_precision_arg(u)
     u.add_argument("--clips", type=int, default=16)
     u.add_argument("--seed", type=int, default=0)
     u.set_defaults(func=cmd_eval)
@@ -490,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = esub.add_parser("reliance", help="how much the denoising loss rises when the caption names the wrong colour, "
                                          "shape or direction, per noise level (JSON): which words the model reads")
     _add_model_args(r)
+    _add_precision_arg(r)
     r.add_argument("--clips", type=int, default=48)
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_eval)
@@ -507,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
         """An eval of world clips and camera-preset clips, each generated several ways (JSON)."""
         e = esub.add_parser(name, help=text)
         _add_model_args(e)
+        _add_precision_arg(e)
         e.add_argument("--clips", type=int, default=16, help=f"world clips (each generated {ways})")
         e.add_argument("--per-preset", type=int, default=2, help=f"clips per camera preset (each generated {ways})")
         e.add_argument("--steps", type=int, default=20)

@@ -96,12 +96,23 @@ def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:
     )
 
 
-def load_model(path: str | os.PathLike | None = None, preset_name: str | None = None) -> VideoModel:
+def load_model(path: str | os.PathLike | None = None, preset_name: str | None = None,
+               dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None) -> VideoModel:
     """Load a checkpoint; with neither argument, the embedded default model.
 
     `preset_name` without a path builds that preset with random weights (and says so): useful for
-    shapes and speed, not for pictures.
+    shapes and speed, not for pictures. dtype: the backbone's and upscaler's weights (None: float32, as
+    trained), vae_dtype the VAE's (None: as dtype); the text encoder keeps float32 (its states are cast
+    where the backbone reads them). memory.engine.precision_dtype picks them for a device.
     """
+    model = _load_model(path, preset_name)
+    for module, dt in ((model.backbone, dtype), (model.upscaler, dtype), (model.vae, vae_dtype or dtype)):
+        if module is not None and dt is not None:
+            module.to(dt)
+    return model
+
+
+def _load_model(path: str | os.PathLike | None, preset_name: str | None) -> VideoModel:
     if path is None and preset_name is None:
         path = default_model_path()
         if path is None:
@@ -134,10 +145,12 @@ def components_from(config: ModelConfig, parts: dict[str, dict[str, torch.Tensor
     return out
 
 
-def load_component(path: str | os.PathLike, name: str) -> tuple[ModelConfig, torch.nn.Module]:
-    """One component from an all-in-one or single-component file."""
+def load_component(path: str | os.PathLike, name: str,
+                   dtype: torch.dtype | None = None) -> tuple[ModelConfig, torch.nn.Module]:
+    """One component from an all-in-one or single-component file (in `dtype`; None: float32)."""
     config, parts = load_checkpoint(path, require=(name,))
-    return config, components_from(config, {name: parts[name]}, path)[name]
+    module = components_from(config, {name: parts[name]}, path)[name]
+    return config, module.to(dtype) if dtype is not None else module
 
 
 def sample_latent(
@@ -353,7 +366,7 @@ def generate(
                                init_latent=init, noise_mask=keep, **kw, **motion)
         if upscale:
             with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
-                up = upsample_latent(model.upscaler, model.vae, latent.to(device)).cpu()
+                up = upsample_latent(model.upscaler, model.vae, latent.to(device)).float().cpu()
                 if image is not None:  # the first frames again, encoded at twice the size
                     init, keep = first_frames_condition(model.vae, image, tuple(up.shape), image_strength)
                     up = torch.lerp(init, up, keep)

@@ -138,6 +138,18 @@ def torch_device() -> torch.device:
     return mm.get_torch_device() if IN_COMFY else torch.device("cpu")
 
 
+def weight_dtype(kind: str) -> torch.dtype:
+    """The dtype ComfyUI's memory manager gives a model's weights on its device: "diffusion" (the backbone and
+    upscaler) or "vae". bf16 on GPUs that have it, float32 on the CPU and older GPUs; --bf16-unet, --fp32-vae and
+    the like decide instead (a forced fp8 stores bf16: the engine's fp8 storage is the planner's choice).
+    Outside ComfyUI: float32."""
+    if not IN_COMFY:
+        return torch.float32
+    dev, allowed = mm.get_torch_device(), [torch.bfloat16, torch.float32]
+    dt = mm.vae_dtype(dev, allowed) if kind == "vae" else mm.unet_dtype(dev, supported_dtypes=allowed)
+    return dt if dt in (torch.bfloat16, torch.float16, torch.float32) else torch.bfloat16
+
+
 def free_memory(nbytes: int) -> None:
     """Ask ComfyUI's memory manager to unload other models until `nbytes` fit (honours --reserve-vram)."""
     if IN_COMFY:

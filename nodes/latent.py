@@ -53,7 +53,7 @@ class VAEEncode:
     def encode(self, vae, image):
         video = image.permute(3, 0, 1, 2)[None].float() * 2 - 1  # [1,3,T,H,W] in [-1,1]
         dev = next(vae.parameters()).device
-        return ({"samples": vae.encode(video.to(dev)).cpu()},)
+        return ({"samples": vae.encode(video.to(dev)).float().cpu()},)
 
 
 class ImageToVideo:

@@ -30,10 +30,16 @@ class CheckpointLoader:
 
     def load(self, ckpt_name):
         path = comfy.resolve("diffusion_models", ckpt_name)
-        m = comfy.CACHE.get(path, load_model)
+        dtypes = comfy.weight_dtype("diffusion"), comfy.weight_dtype("vae")
+        m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes), *dtypes)
         preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview")
         comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
         return (ModelPatch(m.backbone, m.config, str(path), preview=preview), m.vae, m.text_encoder, m.upscaler)
+
+
+def _load_model(path, dtype, vae_dtype):
+    log.info("AIPROD: loading %s, backbone and upscaler in %s, VAE in %s", path.name, str(dtype)[6:], str(vae_dtype)[6:])
+    return load_model(path, dtype=dtype, vae_dtype=vae_dtype)
 
 
 def _component_loader(kind: str, component: str, out_type: str, what: str):
@@ -49,7 +55,8 @@ def _component_loader(kind: str, component: str, out_type: str, what: str):
 
         def load(self, name):
             path = comfy.resolve(kind, name)
-            config, module = comfy.CACHE.get(path, lambda p: load_component(p, component), component)
+            dtype = comfy.weight_dtype("vae" if component == "vae" else "diffusion")
+            config, module = comfy.CACHE.get(path, lambda p: load_component(p, component, dtype), component, dtype)
             comfy.free_memory(comfy.module_bytes(module))
             if component == "backbone":
                 return (ModelPatch(module, config, str(path)),)

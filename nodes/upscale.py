@@ -26,4 +26,4 @@ class LatentUpscale:
         z = latent["samples"].float()
         if z.ndim != 5 or z.shape[1] != upscaler.cfg.latent_channels:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{upscaler.cfg.latent_channels},t,h,w] of this model")
-        return ({**latent, "samples": upsample_latent(upscaler, vae, z)},)
+        return ({**latent, "samples": upsample_latent(upscaler, vae, z).float()},)

@@ -54,6 +54,25 @@ def compute_device(offload: str, module: nn.Module | None = None) -> torch.devic
     return torch.device("cpu")
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype the model's weights (or a training run's autocast) use on `device` for a precision setting.
+
+    "auto": bf16 on a CUDA GPU that has it (half the weight memory and copy traffic of float32, what the
+    planner assumes), float32 elsewhere: GPUs without bf16, and the CPU, where only CPUs with native bf16
+    (avx512_bf16, AMX) gain from it. "bf16" asks for it anywhere it runs (the CPU included); "fp32" never.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; expected one of {PRECISIONS}")
+    has_bf16 = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu"
+    if precision == "bf16" and not has_bf16:
+        raise ValueError(f"precision='bf16' but {device} has no bf16; use 'auto' or 'fp32'")
+    use = precision == "bf16" or (precision == "auto" and device.type == "cuda" and has_bf16)
+    return torch.bfloat16 if use else torch.float32
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return _DTYPE_NAMES.get(dtype, "fp32")
 

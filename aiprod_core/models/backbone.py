@@ -270,6 +270,9 @@ class HybridBackbone(nn.Module):
         self._check_inputs(x, sigma, context, context_mask)
         b, _, t, h, w = x.shape
         grid = (t, h, w)
+        # a bf16 model under a float32 sampler: the input is cast to the weights and the velocity back, so the
+        # sampler's state keeps full precision (under autocast both are float32 and nothing changes)
+        out_dtype, x = x.dtype, x.to(self.proj_in.weight.dtype)
         tokens = self.proj_in(x.flatten(2).transpose(1, 2))  # (B, N, W), tokens in (t,h,w) order
         if self.cfg.absolute_positions:
             n = self.cfg.absolute_positions
@@ -299,4 +302,4 @@ class HybridBackbone(nn.Module):
         shift, scale = (self.scale_shift_table + emb[:, None]).unsqueeze(2).unbind(1)  # (B, 1, W) each
         out = F.layer_norm(tokens, (tokens.shape[-1],), eps=_NORM_EPS)
         out = self.proj_out(torch.addcmul(shift, out, 1 + scale))  # (B, N, C)
-        return out.transpose(1, 2).reshape(b, -1, t, h, w)
+        return out.transpose(1, 2).reshape(b, -1, t, h, w).to(out_dtype)

@@ -145,7 +145,7 @@ class VideoFolderData:
             return read_safetensors(path)[0]["latent"]
         video, _ = read_video(clip.path, max_frames=frames)
         x = fit_clip(video, frames, height, width)
-        z = self.model.vae.encode(x[None].to(next(self.model.vae.parameters()).device))[0].cpu()
+        z = self.model.vae.encode(x[None].to(next(self.model.vae.parameters()).device))[0].float().cpu()
         if path is not None:
             save_safetensors_atomic({"latent": z}, path, {"source": str(clip.path)})
         return z

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
 from ..flow.warp import warp_noise
+from ..memory.engine import precision_dtype
 from ..memory.streaming import stream_blocks
 from ..models.lora import DEFAULT_TARGETS, TEXT_PREFIX, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
@@ -128,12 +129,7 @@ class Trainer:
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
             if made_here or (opts.device is not None and not (name == "backbone" and opts.offload == "stream")):
                 m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
-        if opts.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"precision={opts.precision!r}; expected 'auto', 'bf16' or 'fp32'")
-        has_bf16 = torch.cuda.is_bf16_supported() if self.device.type == "cuda" else self.device.type == "cpu"
-        if opts.precision == "bf16" and not has_bf16:
-            raise ValueError(f"precision='bf16' but {self.device} has no bf16 autocast; use 'auto' or 'fp32'")
-        self.autocast = has_bf16 and (opts.precision == "bf16" or (opts.precision == "auto" and self.device.type == "cuda"))
+        self.autocast = precision_dtype(opts.precision, self.device) == torch.bfloat16
         self.history: list[dict] = []
         # a LoRA run's frozen text encoder computes each caption's embedding once
         self.text_cache = EmbeddingCache(max_items=4096, directory=self.out / "cache" / "text")
@@ -318,7 +314,7 @@ class Trainer:
             x0 = torch.stack([s.latent for s in samples]).to(self.device)
         else:
             with torch.no_grad():
-                x0 = m.vae.encode(self._videos(samples))
+                x0 = m.vae.encode(self._videos(samples)).float()
         tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
         sigma = torch.cat([sample_sigmas(1, tokens, g, shift=phase.sigma_shift) for g in gens]).to(self.device)
         noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)

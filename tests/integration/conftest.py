@@ -61,9 +61,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def comfy(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfyui")
+def _start(base: Path, *flags: str) -> tuple[subprocess.Popen, Comfy]:
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / PACK).symlink_to(ROOT, target_is_directory=True)
     (base / "input").mkdir()
@@ -75,7 +73,7 @@ def comfy(tmp_path_factory):
     log = base / "comfyui.log"
     cmd = [COMFYUI_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
            "--extra-model-paths-config", str(config), "--output-directory", str(base / "output"),
-           "--input-directory", str(base / "input"), "--preview-method", "latent2rgb"]
+           "--input-directory", str(base / "input"), "--preview-method", "latent2rgb", *flags]
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=COMFYUI_DIR, stdout=f, stderr=subprocess.STDOUT)
     server = Comfy(f"http://127.0.0.1:{port}", base, log)
@@ -85,17 +83,34 @@ def comfy(tmp_path_factory):
             pytest.fail(f"ComfyUI exited with {proc.returncode} while starting:\n{log.read_text()[-3000:]}")
         try:
             server.get("/system_stats")
-            break
+            return proc, server
         except OSError:
             if time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail(f"ComfyUI did not answer within 240 s:\n{log.read_text()[-3000:]}")
             time.sleep(1)
-    yield server
-    for name in ("it_star", "it_resume", "browser_star"):  # LoRAs the tests trained into ComfyUI's models/loras
-        (Path(COMFYUI_DIR) / "models" / "loras" / f"{name}.safetensors").unlink(missing_ok=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory):
+    proc, server = _start(tmp_path_factory.mktemp("comfyui"))
+    yield server
+    for name in ("it_star", "it_resume", "browser_star"):  # LoRAs the tests trained into ComfyUI's models/loras
+        (Path(COMFYUI_DIR) / "models" / "loras" / f"{name}.safetensors").unlink(missing_ok=True)
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def comfy_bf16(tmp_path_factory):
+    """A second ComfyUI told to keep diffusion models and VAEs in bf16 (on a GPU with bf16 it picks that itself)."""
+    proc, server = _start(tmp_path_factory.mktemp("comfyui_bf16"), "--bf16-unet", "--bf16-vae")
+    yield server
+    _stop(proc)

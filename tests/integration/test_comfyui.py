@@ -76,6 +76,20 @@ def test_every_workflow_runs_headless(comfy, path, tmp_path):
         assert "it_star.safetensors" in loras  # saved where the LoRA loader looks
 
 
+def test_bf16_weights_when_comfyui_keeps_models_in_bf16(comfy, comfy_bf16, tmp_path):
+    path = ROOT / "workflows" / "api" / "aiprod_t2v_upscale.json"
+    clips = {}
+    for name, server in (("fp32", comfy), ("bf16", comfy_bf16)):
+        r = run_workflow(server, path, *FAST[path.stem], out=tmp_path / name)
+        assert r.returncode == 0, r.stderr[-3000:]
+        clips[name], _ = read_video(next((tmp_path / name).glob("*.mp4")))
+    assert "backbone and upscaler in bfloat16, VAE in bfloat16" in comfy_bf16.log.read_text()
+    assert "backbone and upscaler in float32, VAE in float32" in comfy.log.read_text()
+    assert clips["bf16"].shape == (17, 128, 128, 3) and clips["bf16"].max() > 60
+    diff = abs(clips["bf16"].astype(float) - clips["fp32"].astype(float)).mean()
+    assert diff < 4, diff  # the same clip at bf16's precision (0..255, through the video codec)
+
+
 def test_a_ui_format_graph_runs_too(comfy, tmp_path):
     r = run_workflow(comfy, ROOT / "workflows" / "aiprod_t2v.json", "5.steps=2", "4.frames=9", out=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
