@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from aiprod_core.cli import main
 from aiprod_core.memory.engine import precision_dtype
@@ -92,15 +93,19 @@ def test_a_lora_trains_on_a_frozen_bf16_backbone_like_on_a_float32_one(tmp_path)
     from aiprod_core.train.trainer import Trainer, TrainOptions
 
     ph = [Phase("lora", steps=4, batch=2, warmup=1, lr=2e-3, world={"frames": 5, "height": 32, "width": 32})]
-    out = {}
+    out, losses = {}, {}
     for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
         model = load_model(dtype=dtype, vae_dtype=torch.float32)
         opts = TrainOptions(tmp_path / name, validate=False, progress=False, checkpoint_every=0, lora_rank=4,
-                            precision="bf16")
-        out[name] = read_safetensors(Trainer(model, ph, opts).run())[0]
+                            precision="bf16", log_every=1)
+        trainer = Trainer(model, ph, opts)
+        out[name] = read_safetensors(trainer.run())[0]
+        losses[name] = torch.tensor([h["loss"] for h in trainer.history])
         assert next(model.backbone.parameters()).dtype == (dtype or torch.float32)  # still frozen as loaded
     torch.manual_seed(0)  # the trainer's seed: the adapters both runs started from
     start = LoRA.create(load_model().backbone, 4).comfy_state_dict()
     delta = {k: torch.cat([(out[k][n].float() - start[n].float()).flatten() for n in start]) for k in out}
-    rel = ((delta["bf16"] - delta["fp32"]).norm() / delta["fp32"].norm()).item()
-    assert 0 < rel < 0.1, rel  # the same training, at bf16's precision (measured: 0.015)
+    # Adam's first steps move each weight by about lr whatever its gradient's size, so compare directions
+    assert F.cosine_similarity(delta["bf16"], delta["fp32"], dim=0) > 0.95
+    assert not torch.equal(delta["bf16"], delta["fp32"])  # bf16 ran
+    assert torch.allclose(losses["bf16"], losses["fp32"], rtol=0.02), losses

@@ -111,7 +111,8 @@ class TextEncoder(nn.Module):
 
         Differentiable, for training the byte encoder jointly; `encode` is the inference entry.
         """
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask.long()).last_hidden_state
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask.long())
+        out = getattr(out, "last_hidden_state", out)  # transformers' encoders wrap it; the byte model's does not
         return out.float().masked_fill(~attention_mask.bool()[..., None], 0.0)
 
     @torch.no_grad()

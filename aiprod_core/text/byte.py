@@ -1,4 +1,4 @@
-"""Byte-level encoder for `TextEncoderConfig(kind="byte")`: ByT5's tokenizer and a small T5 encoder.
+"""Byte-level encoder for `TextEncoderConfig(kind="byte")`: ByT5's tokenization and a small T5 encoder.
 
 ByT5 (Xue et al. 2022, arXiv 2105.13626) reads UTF-8 bytes: ids 0-2 are <pad>, </s>, <unk>, bytes are
 3..258, and the vocabulary is padded to 384 with sentinel ids. No vocabulary file is needed, so every
@@ -13,37 +13,36 @@ import torch
 
 from ..config import ConfigError, TextEncoderConfig
 from .base import TextEncoder, TextEncoderError
-from .tokenizer import HFTokenizer
+from .t5_encoder import T5Encoder, T5EncoderConfig
+from .tokenizer import ByteTokenizer
 
 logger = logging.getLogger(__name__)
 
-BYT5_VOCAB_SIZE = 384
+BYT5_VOCAB_SIZE = ByteTokenizer.vocab_size
 
 
-def byte_t5_config(cfg: TextEncoderConfig):
-    """The transformers `T5Config` of the byte encoder described by `cfg` (gated-GELU, as T5 v1.1/ByT5)."""
-    from transformers import T5Config
-
+def byte_t5_config(cfg: TextEncoderConfig) -> T5EncoderConfig:
+    """The T5 encoder of the byte model described by `cfg` (gated-GELU, as T5 v1.1/ByT5)."""
     if cfg.dim % cfg.heads:
         raise ConfigError(
             f"text.dim={cfg.dim} is not divisible by text.heads={cfg.heads}; the byte encoder's head "
             f"width is dim / heads, e.g. use heads={_divisor_near(cfg.dim, cfg.heads)}"
         )
-    return T5Config(
-        vocab_size=BYT5_VOCAB_SIZE,
-        d_model=cfg.dim,
-        d_kv=cfg.dim // cfg.heads,
-        num_heads=cfg.heads,
-        num_layers=cfg.layers,
-        d_ff=cfg.ff_dim,
-        feed_forward_proj="gated-gelu",
-        dropout_rate=0.0,  # dropout is the trainer's choice, not a property of the stored weights
-        is_encoder_decoder=False,
-        use_cache=False,
-        tie_word_embeddings=False,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
+    return T5EncoderConfig(vocab_size=BYT5_VOCAB_SIZE, d_model=cfg.dim, d_kv=cfg.dim // cfg.heads,
+                           num_heads=cfg.heads, num_layers=cfg.layers, d_ff=cfg.ff_dim)
+
+
+def _t5_init(c: T5EncoderConfig) -> dict[str, torch.Tensor]:
+    """Random weights drawn as transformers' T5EncoderModel draws them (T5's initialisation, the same random
+    numbers), so a seeded run from scratch starts where it always has; only training from scratch needs it."""
+    from transformers import T5Config, T5EncoderModel
+
+    hf = T5EncoderModel(T5Config(
+        vocab_size=c.vocab_size, d_model=c.d_model, d_kv=c.d_kv, num_heads=c.num_heads, num_layers=c.num_layers,
+        d_ff=c.d_ff, feed_forward_proj="gated-gelu", dropout_rate=0.0, is_encoder_decoder=False, use_cache=False,
+        tie_word_embeddings=False, pad_token_id=0, eos_token_id=1,
+    ))
+    return hf.state_dict()
 
 
 def _divisor_near(n: int, k: int) -> int:
@@ -51,21 +50,23 @@ def _divisor_near(n: int, k: int) -> int:
 
 
 class ByteTextEncoder(TextEncoder):
-    """ByT5 tokenizer + a randomly initialised `T5EncoderModel` built from `cfg`.
+    """ByT5 tokenization + a randomly initialised T5 encoder built from `cfg`.
 
     `encode(prompts)` -> hidden `[B, L, cfg.dim]` float32, mask `[B, L]` bool, L <= cfg.max_length
     bytes (EOS included). `state_dict()` keys are `model.<HF T5 encoder key>`, e.g.
     `model.encoder.block.0.layer.0.SelfAttention.q.weight`, and hold each tensor once.
     """
 
-    def __init__(self, cfg: TextEncoderConfig) -> None:
-        from transformers import ByT5Tokenizer, T5EncoderModel
-
+    def __init__(self, cfg: TextEncoderConfig, init: bool = True) -> None:
+        """init=False leaves the weights uninitialised, for a state dict to fill."""
         if cfg.kind != "byte":
             raise ConfigError(f"ByteTextEncoder takes text.kind='byte'; got {cfg.kind!r}")
         cfg.validate()
-        model = T5EncoderModel(byte_t5_config(cfg))
-        super().__init__(model, HFTokenizer(ByT5Tokenizer()), kind="byte", max_length=cfg.max_length)
+        with torch.random.fork_rng(devices=[]):  # its default init is overwritten: leave the seeded stream alone
+            model = T5Encoder(byte_t5_config(cfg))
+        if init:
+            model.load_state_dict(_t5_init(model.config))
+        super().__init__(model, ByteTokenizer(), kind="byte", max_length=cfg.max_length)
         self.cfg = cfg
 
 
@@ -77,7 +78,7 @@ def load_byte_encoder(
 ) -> ByteTextEncoder:
     """Build the byte encoder and load `state_dict` (keys as `ByteTextEncoder.state_dict()`; a leading
     `text_encoder.` is accepted). Without a state dict the weights are random, for training from scratch."""
-    encoder = ByteTextEncoder(cfg)
+    encoder = ByteTextEncoder(cfg, init=not state_dict)
     if state_dict:
         state_dict = _strip_prefix(state_dict, "text_encoder.")
         expected = set(encoder.state_dict())

@@ -1,7 +1,8 @@
 """Tokenizer adapters: one call turns a batch of prompts into right-padded ids and a mask.
 
-Two backends cover every encoder we load:
-- `HFTokenizer` wraps a transformers tokenizer (ByT5's byte tokenizer, or a `tokenizer.json` folder).
+Three backends cover every encoder we load:
+- `ByteTokenizer`: ByT5's bytes, for the built-in byte encoder (no vocabulary, no transformers import).
+- `HFTokenizer` wraps a transformers tokenizer (a `tokenizer.json` folder).
 - `SentencePieceTokenizer` drives a `.model` proto with the `sentencepiece` library directly, as ComfyUI
   does for the `spiece_model` tensor inside its umT5 files. Converting a proto to a transformers
   tokenizer needs `protobuf`, which is not a dependency of this package, so we avoid that path.
@@ -25,6 +26,29 @@ def check_prompts(prompts: list[str]) -> None:
     bad = [type(p).__name__ for p in prompts if not isinstance(p, str)]
     if bad:
         raise TypeError(f"prompts must all be str; found {sorted(set(bad))}")
+
+
+def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = True
+    return ids, mask
+
+
+class ByteTokenizer:
+    """ByT5's tokenization (Xue et al. 2022): UTF-8 byte b is id b + 3 after <pad> 0, </s> 1, <unk> 2; EOS ends
+    each prompt (a long one is cut to max_length - 1 bytes first, as transformers' truncation does)."""
+
+    pad_id, eos_id, offset = 0, 1, 3
+    vocab_size = 384  # 3 specials + 256 bytes + 125 sentinel ids, as transformers' ByT5Tokenizer
+
+    def __call__(self, prompts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        check_prompts(prompts)
+        rows = [[b + self.offset for b in p.encode("utf-8")[: max_length - 1]] + [self.eos_id] for p in prompts]
+        return _padded(rows, self.pad_id)
 
 
 class HFTokenizer:
@@ -85,11 +109,4 @@ class SentencePieceTokenizer:
     def __call__(self, prompts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         check_prompts(prompts)
         # Truncate before EOS so a long prompt still ends with EOS, as HF's truncation does.
-        rows = [[*ids[: max_length - 1], self.eos_id] for ids in self.sp.encode(list(prompts))]
-        length = max(len(r) for r in rows)
-        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), length), dtype=torch.bool)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, : len(r)] = True
-        return ids, mask
+        return _padded([[*ids[: max_length - 1], self.eos_id] for ids in self.sp.encode(list(prompts))], self.pad_id)
