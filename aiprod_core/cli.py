@@ -277,7 +277,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         lora_text_targets=TEXT_TARGETS if args.lora_text_encoder else (),
         name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
-        device=args.device, offload=args.offload, preserve_weight=args.preserve_weight, precision=args.precision,
+        device=args.device, offload=args.offload, vram_gb=args.vram, preserve_weight=args.preserve_weight, precision=args.precision,
         preserve_prompts=_read_prompts(args.preserve_prompts) if args.preserve_prompts else (),
     )
     out = Trainer(model, phases, opts, data).run(resume=args.resume)
@@ -471,8 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: bf16 autocast on CUDA GPUs with bf16, fp32 elsewhere; bf16: also on the CPU (about 0.78x "
                         "the step time on CPUs with native bf16, e.g. avx512_bf16)")
     t.add_argument("--device", help="train on this device, e.g. cuda (default: where the model is loaded, the CPU)")
-    t.add_argument("--offload", default="none", choices=["none", "stream"],
-                   help="stream: a LoRA run keeps the frozen blocks in CPU memory and streams them to --device")
+    t.add_argument("--offload", default="auto", choices=["auto", "none", "stream"],
+                   help="a LoRA run on a GPU (--device cuda): auto keeps as many frozen blocks on it as the memory "
+                        "planner fits in --vram (default: what is free) and streams the rest from CPU memory; stream "
+                        "streams them all; none moves the whole model. No effect in full training, nor on the CPU without --vram")
+    t.add_argument("--vram", type=float, help="GPU memory budget in GB for --offload auto (default: what is free)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_args(t, default="a LoRA trains on the embedded aiprod-v2-tiny model; full training starts from a "
                                   "random tiny preset, so pass the embedded file to continue training it")

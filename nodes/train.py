@@ -171,20 +171,20 @@ class LoraTrainer:
                                         "loss": row["loss"], "phase": row["phase"]})
             progress.update(row["global_step"])  # raises ComfyUI's interrupt: the trainer saves first
 
-        device = comfy.torch_device()
+        budget = comfy.memory_budget()  # --reserve-vram kept free; --lowvram / --novram stream every frozen block
         mods = (model.backbone, vae, text_encoder)
         comfy.free_memory(sum(comfy.module_bytes(m) for m in mods))
         with torch.inference_mode(False), torch.enable_grad():
             for m in mods:
                 _outside_inference_mode(m)
-                m.to(device)
             vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True)
             data = WorldData(seed) if dataset.folder is None else VideoFolderData(
                 dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
             opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
                                 lora_rank=rank, lora_alpha=float(rank), lora_targets=layers, name=name, result_path=result,
                                 on_step=on_step, progress=False, preserve_prompts=keep, preserve_weight=preserve_weight,
-                                precision=precision, lora_text_targets=TEXT_TARGETS if train_text_encoder else ())
+                                precision=precision, lora_text_targets=TEXT_TARGETS if train_text_encoder else (),
+                                device=str(comfy.torch_device()), offload=budget.offload, vram_gb=budget.vram_gb)
             try:
                 with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):
                     Trainer(vm, plan, opts, data).run(resume=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -391,6 +392,39 @@ def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one
         torch.testing.assert_close(plain[k], streamed[k], rtol=1e-5, atol=1e-6, msg=k)
     with pytest.raises(ValueError, match="LoRA runs"):
         Trainer(build_model(preset("tiny")), [Phase("x", steps=1)], TrainOptions(tmp_path / "x", offload="stream"))
+
+
+def test_planned_lora_training_keeps_the_planned_blocks_resident_and_learns_the_same(tmp_path, one_thread, caplog):
+    """offload='auto' with a budget: the phase's clips and batch are planned, as many frozen blocks stay resident as
+    fit and the rest stream (a preset whose weights outweigh its activations, so the budget splits them)."""
+    from aiprod_core.memory.engine import training_plan
+    from aiprod_core.models.lora import load_lora
+    from aiprod_core.train.phases import Phase
+    from aiprod_core.train.trainer import Trainer, TrainOptions
+
+    ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 9, "height": 64, "width": 64})]
+
+    def train(offload: str, vram_gb: float | None = None):
+        model = build_model(preset("small"))
+        torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+        opts = TrainOptions(tmp_path / f"{offload}-{vram_gb}", validate=False, progress=False, checkpoint_every=0,
+                            lora_rank=2, name="l", offload=offload, vram_gb=vram_gb)
+        return load_lora(Trainer(model, ph, opts).run(), model.backbone)[0]
+
+    lp = training_plan(preset("small"), ph[0], torch.device("cpu"), 0.12, 2, False, torch.float32)
+    n = len(preset("small").backbone.pattern)
+    assert 0 < lp.blocks_resident < n and lp.blocks_streamed == n - lp.blocks_resident
+    plain = train("none")
+    with caplog.at_level(logging.INFO, logger="aiprod_core.train.trainer"):
+        planned = train("auto", 0.12)
+    assert f"{lp.blocks_resident} blocks resident, {lp.blocks_streamed} streamed" in caplog.text
+    for (name, a), (_, b) in zip(plain.named_parameters(), planned.named_parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    bigger = training_plan(preset("small"), Phase("x", steps=1, batch=32, world=ph[0].world), torch.device("cpu"),
+                           0.12, 2, False, torch.float32)
+    assert bigger.blocks_resident < lp.blocks_resident  # 32 clips a step leave room for fewer blocks
+    with pytest.raises(P.MemoryPlanError, match="lora training needs about .* the smallest budget that works"):
+        train("auto", 0.03)
 
 
 def test_plan_vae_decode_shrinks_with_the_budget():

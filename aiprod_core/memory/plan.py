@@ -325,18 +325,20 @@ def plan_memory(
     fp8_block: int = 0,
     lora_rank: int = 16,
     train_clip: tuple[int, int, int] | None = None,
+    train_batch: int = 1,
     text_params: int | None = None,
     fused_attention: bool = True,
     reserve_gb: float = 1.0,
     train: bool = False,
+    required: tuple[str, ...] | None = None,
 ) -> MemoryPlan:
     """Plan every stage of text -> video (and LoRA training) for a clip inside `vram_gb`.
 
     reserve_gb is kept free for the CUDA context and allocator slack. weight_dtype: "auto" (the
     compute dtype, fp8 only when that cannot fit), or one of fp32/bf16/fp16/fp8. train_clip: (frames,
-    height, width) of LoRA training (default: the clip). Raises MemoryPlanError naming the smallest
+    height, width) and train_batch the clips per step of LoRA training (default: the clip, one). Raises MemoryPlanError naming the smallest
     budget that fits when a required stage (sampling, decode, upscaling with `upscale`, LoRA training
-    with `train`) has no plan; an optional stage that does not fit is marked "off".
+    with `train`; or those named in `required`) has no plan; an optional stage that does not fit is marked "off".
     """
     frames, height, width = frames or config.frames, height or config.height, width or config.width
     if compute_dtype not in ("fp32", "bf16", "fp16"):
@@ -427,18 +429,20 @@ def plan_memory(
     tf, th, tw_ = train_clip or (frames, height, width)
     _, tt, tht, twt = config.vae.latent_shape(tf, th, tw_)
     ttok = tt * tht * twt
-    act = training_activation_bytes(b, 1, ttok, e)
+    act = training_activation_bytes(b, train_batch, ttok, e)
     extra = lora_state_bytes(b, lora_rank) + config.text.max_length * b.text_dim * e
     lp = _blocks_plan("lora_training", blocks, rest, compute_dtype, wds, act, extra, usable, prefetch, fp8_block)
     needs["lora_training"] = _min_blocks_peak(blocks, rest, compute_dtype, act, extra, fp8_block, train=True)
     if lp is not None:
         lp.gradient_checkpointing, lp.tokens = True, ttok
         lp.attention = "fused SDPA" if fused_attention else "math SDPA"
-        lp.note = (f"rank {lora_rank}, clip {tf}x{th}x{tw_}, cached latents; the text encoder (and its adapters, "
-                   "when trained) stays in CPU memory with --offload stream, so it is not counted")
+        lp.note = (f"rank {lora_rank}, clip {tf}x{th}x{tw_}" + (f", batch {train_batch}" if train_batch > 1 else "")
+                   + ", cached latents; the text encoder (and its adapters, when trained) stays in CPU memory with "
+                   "--offload auto or stream, so it is not counted")
     plan.stages["lora_training"] = lp
 
-    required = {"sampling", "vae_decode"} | ({"upscaling"} if upscale else set()) | ({"lora_training"} if train else set())
+    if required is None:
+        required = ("sampling", "vae_decode", *(("upscaling",) if upscale else ()), *(("lora_training",) if train else ()))
     for k, sp in plan.stages.items():
         if sp is None and k not in required:
             plan.stages[k] = StagePlan(k, "off", note=f"does not fit: needs about {needs[k] / GiB + reserve_gb:.1f} GB")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
 from ..flow.warp import warp_noise
-from ..memory.engine import precision_dtype
+from ..memory.engine import on_device, precision_dtype, training_plan
 from ..memory.streaming import stream_blocks
 from ..models.lora import DEFAULT_TARGETS, TEXT_PREFIX, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
@@ -73,7 +73,12 @@ class TrainOptions:
     result_path: str | os.PathLike | None = None  # the final model or LoRA (default: out_dir/name.safetensors)
     on_step: Callable[[dict], None] | None = None  # called after every step with {global_step, phase, loss}
     device: str | None = None  # None: where the backbone is; else the model (and LoRA) moves there
-    offload: str = "none"  # "stream": a LoRA run keeps the frozen blocks in CPU memory and streams them to `device`
+    # a LoRA run on a GPU: "auto" keeps as many frozen blocks on it as the memory planner fits in `vram_gb` (None:
+    # what is free) for each phase's clips and batch, and streams the rest from CPU memory; "stream" streams them
+    # all; "none" moves the model to `device`. Full training runs as "none", and so does "auto" on the CPU unless
+    # vram_gb is given (then the planned code path runs there, its copies no-ops, as "stream" does).
+    offload: str = "none"
+    vram_gb: float | None = None
     # a LoRA run pulls its outputs for these prompts, on each step's noisy latents, to the base model's
     # (output preservation: the LoRA learns its subject without redrawing what these prompts show)
     preserve_prompts: tuple[str, ...] = ()
@@ -112,8 +117,8 @@ class Trainer:
         if self.lora is not None and any(p.stage != "backbone" for p in phases):
             raise ValueError("LoRA training adapts the backbone (and the text encoder) only; every phase needs "
                              "stage='backbone'")
-        if opts.offload not in ("none", "stream"):
-            raise ValueError(f"offload={opts.offload!r}; expected 'none' or 'stream'")
+        if opts.offload not in ("none", "auto", "stream"):
+            raise ValueError(f"offload={opts.offload!r}; expected 'none', 'auto' or 'stream'")
         if opts.offload == "stream" and self.lora is None:
             raise ValueError("offload='stream' streams frozen blocks, so it is for LoRA runs (set lora_rank); "
                              "full training updates every weight")
@@ -124,10 +129,13 @@ class Trainer:
         # a streamed run keeps the text encoder in CPU memory too (a umT5 alone outgrows 8 GB): captions are
         # encoded there and only their embeddings move; text adapters train there, their gradients coming back
         # through the move
-        self.text_device = torch.device("cpu") if opts.offload == "stream" else self.device
+        # the frozen backbone streams, or stays where it is until a phase places it as planned
+        planned = opts.offload == "auto" and (self.device.type == "cuda" or opts.vram_gb is not None)
+        self.streams = self.lora is not None and (opts.offload == "stream" or planned)
+        self.text_device = torch.device("cpu") if self.streams else self.device
         for name, m in self.modules().items():
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
-            if made_here or (opts.device is not None and not (name == "backbone" and opts.offload == "stream")):
+            if made_here or (opts.device is not None and not (name == "backbone" and self.streams)):
                 m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
         self.autocast = precision_dtype(opts.precision, self.device) == torch.bfloat16
         self.history: list[dict] = []
@@ -198,8 +206,8 @@ class Trainer:
         gc = self.opts.gradient_checkpointing
         self.model.backbone.gradient_checkpointing = self.device.type == "cuda" if gc is None else gc
         streaming = ExitStack()  # closed in the `finally` below
-        if self.opts.offload == "stream" and phase.stage == "backbone":
-            streaming.enter_context(stream_blocks(self.model.backbone, self.device, prefetch=1))
+        if self.streams and phase.stage == "backbone":
+            streaming.enter_context(self._placed_backbone(phase))
         optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
@@ -248,6 +256,21 @@ class Trainer:
             return phase.lr * (step + 1) / phase.warmup
         t = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
         return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _placed_backbone(self, phase: Phase):
+        """The frozen backbone on the device for a LoRA phase: every block streamed (offload='stream'), or as the
+        memory planner fits this phase's clips and batch (offload='auto')."""
+        backbone = self.model.backbone
+        if self.opts.offload == "stream":
+            return stream_blocks(backbone, self.device, prefetch=1)
+        lp = training_plan(self.model.config, phase, self.device, self.opts.vram_gb, self.opts.lora_rank,
+                           self.autocast, next(backbone.parameters()).dtype, self.world)
+        log.info("phase %s: %d blocks resident, %d streamed (prefetch %d), %s weights; about %.2f GB", phase.name,
+                 lp.blocks_resident, lp.blocks_streamed, lp.prefetch, lp.weight_dtype, lp.peak_bytes / 2**30)
+        if lp.blocks_streamed == 0 and lp.weight_dtype != "fp8":
+            return on_device(backbone, self.device)
+        return stream_blocks(backbone, self.device, resident=lp.blocks_resident, prefetch=lp.prefetch,
+                             weight_dtype="fp8" if lp.weight_dtype == "fp8" else None)
 
     def _step(self, pi: int, phase: Phase, step: int, params: list, optimizer) -> tuple[float, dict]:
         items = list(range(self.rank, phase.batch, self.world))
