@@ -306,7 +306,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             for lang, splits in result["per_language"].items():
                 print(f"  {lang}  held out " + "  ".join(f"{k} {v:.2f}" for k, v in splits["heldout"].items()))
         return 0
-    model = _load_for_inference(args)
+    model = _load_for_inference(args, "none")  # the evals run on the CPU: "auto" precision is float32 there
     if args.what == "motion":
         from .eval.motion import motion_adherence
 

@@ -141,13 +141,15 @@ def torch_device() -> torch.device:
 def weight_dtype(kind: str) -> torch.dtype:
     """The dtype ComfyUI's memory manager gives a model's weights on its device: "diffusion" (the backbone and
     upscaler) or "vae". bf16 on GPUs that have it, float32 on the CPU and older GPUs; --bf16-unet, --fp32-vae and
-    the like decide instead (a forced fp8 stores bf16: the engine's fp8 storage is the planner's choice).
-    Outside ComfyUI: float32."""
+    the like decide instead. A forced fp16 or fp8 gives bf16 where the device has it and float32 elsewhere, as
+    ComfyUI does for LTX-Video (fp16 overflows; fp8 storage is the engine planner's choice). Outside ComfyUI: float32."""
     if not IN_COMFY:
         return torch.float32
     dev, allowed = mm.get_torch_device(), [torch.bfloat16, torch.float32]
     dt = mm.vae_dtype(dev, allowed) if kind == "vae" else mm.unet_dtype(dev, supported_dtypes=allowed)
-    return dt if dt in (torch.bfloat16, torch.float16, torch.float32) else torch.bfloat16
+    if dt in allowed:
+        return dt
+    return torch.bfloat16 if mm.should_use_bf16(dev) else torch.float32
 
 
 def free_memory(nbytes: int) -> None:

@@ -171,9 +171,9 @@ class LoraTrainer:
                                         "loss": row["loss"], "phase": row["phase"]})
             progress.update(row["global_step"])  # raises ComfyUI's interrupt: the trainer saves first
 
-        budget = comfy.memory_budget()  # --reserve-vram kept free; --lowvram / --novram stream every frozen block
         mods = (model.backbone, vae, text_encoder)
         comfy.free_memory(sum(comfy.module_bytes(m) for m in mods))
+        budget = comfy.memory_budget()  # --reserve-vram kept free; --lowvram / --novram stream every frozen block
         with torch.inference_mode(False), torch.enable_grad():
             for m in mods:
                 _outside_inference_mode(m)

@@ -404,26 +404,34 @@ def test_planned_lora_training_keeps_the_planned_blocks_resident_and_learns_the_
 
     ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 9, "height": 64, "width": 64})]
 
+    resident = []  # blocks the running phase keeps resident, seen from inside each step
+
     def train(offload: str, vram_gb: float | None = None):
         model = build_model(preset("small"))
         torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
         opts = TrainOptions(tmp_path / f"{offload}-{vram_gb}", validate=False, progress=False, checkpoint_every=0,
-                            lora_rank=2, name="l", offload=offload, vram_gb=vram_gb)
-        return load_lora(Trainer(model, ph, opts).run(), model.backbone)[0]
+                            lora_rank=2, name="l", offload=offload, vram_gb=vram_gb,
+                            on_step=lambda _: resident.append(trainer.streamer and trainer.streamer.resident))
+        trainer = Trainer(model, ph, opts)
+        return load_lora(trainer.run(), model.backbone)[0]
 
-    lp = training_plan(preset("small"), ph[0], torch.device("cpu"), 0.12, 2, False, torch.float32)
+    def lora_plan(phase):
+        return training_plan(preset("small"), phase, torch.device("cpu"), 0.12, 2, False, torch.float32).stages["lora_training"]
+
+    lp = lora_plan(ph[0])
     n = len(preset("small").backbone.pattern)
     assert 0 < lp.blocks_resident < n and lp.blocks_streamed == n - lp.blocks_resident
     plain = train("none")
+    assert resident == [None, None]
     with caplog.at_level(logging.INFO, logger="aiprod_core.train.trainer"):
         planned = train("auto", 0.12)
+    assert resident[2:] == [lp.blocks_resident] * 2
     assert f"{lp.blocks_resident} blocks resident, {lp.blocks_streamed} streamed" in caplog.text
     for (name, a), (_, b) in zip(plain.named_parameters(), planned.named_parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
-    bigger = training_plan(preset("small"), Phase("x", steps=1, batch=32, world=ph[0].world), torch.device("cpu"),
-                           0.12, 2, False, torch.float32)
+    bigger = lora_plan(Phase("x", steps=1, batch=32, world=ph[0].world))
     assert bigger.blocks_resident < lp.blocks_resident  # 32 clips a step leave room for fewer blocks
-    with pytest.raises(P.MemoryPlanError, match="lora training needs about .* the smallest budget that works"):
+    with pytest.raises(P.MemoryPlanError, match=r"lora training needs about .* the smallest budget that works"):
         train("auto", 0.03)
 
 

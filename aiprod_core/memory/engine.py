@@ -94,8 +94,8 @@ def plan_for(config, frames: int, height: int, width: int, device: torch.device,
 
 
 def training_plan(config, phase, device: torch.device, vram_gb: float | None, lora_rank: int, autocast: bool,
-                  weights: torch.dtype, processes: int = 1) -> StagePlan:
-    """The planner's LoRA-training stage for a training phase's clips (its frames, height and width: a user's
+                  weights: torch.dtype, processes: int = 1) -> MemoryPlan:
+    """The plan whose "lora_training" stage fits a training phase's clips (its frames, height and width: a user's
     clips are bucketed to that area) and its batch per process, with the frozen weights as loaded (fp8 only when
     those in the compute dtype do not fit). Raises MemoryPlanError, naming the smallest budget that fits, when
     nothing does."""
@@ -105,7 +105,7 @@ def training_plan(config, phase, device: torch.device, vram_gb: float | None, lo
     plan = plan_memory(config, spec.height, spec.width, spec.frames, budget, cfg=False, required=("lora_training",),
                        compute_dtype=compute, weight_dtype="auto" if dtype_name(weights) == compute else dtype_name(weights),
                        lora_rank=lora_rank, train_batch=max(1, phase.batch // processes), reserve_gb=min(1.0, budget / 8))
-    return plan.stages["lora_training"]
+    return plan
 
 
 @contextmanager

@@ -138,8 +138,9 @@ class VideoFolderData:
     def latent(self, clip: ClipInfo, frames: int, height: int, width: int) -> torch.Tensor:
         """[C,t,h,w] latent of the clip in this bucket, from the disk cache when present."""
         st = clip.path.stat()
+        dtype = next(self.model.vae.parameters()).dtype  # a bf16 VAE's latents are not a float32 one's
         name = hashlib.sha256(f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{frames}x{height}x{width}|"
-                              f"{self.model.source}".encode()).hexdigest()[:32]
+                              f"{self.model.source}{'' if dtype == torch.float32 else f'|{dtype}'}".encode()).hexdigest()[:32]
         path = self.cache_dir / f"{name}.safetensors" if self.cache_dir else None
         if path is not None and path.is_file():
             return read_safetensors(path)[0]["latent"]

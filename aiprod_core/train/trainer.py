@@ -126,18 +126,20 @@ class Trainer:
             raise ValueError("preservation prompts keep a LoRA's outputs near the base model's, so they are for "
                              "LoRA runs (set lora_rank); full training has no base model to keep")
         self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
-        # a streamed run keeps the text encoder in CPU memory too (a umT5 alone outgrows 8 GB): captions are
-        # encoded there and only their embeddings move; text adapters train there, their gradients coming back
-        # through the move
+        self.autocast = precision_dtype(opts.precision, self.device) == torch.bfloat16
         # the frozen backbone streams, or stays where it is until a phase places it as planned
-        planned = opts.offload == "auto" and (self.device.type == "cuda" or opts.vram_gb is not None)
-        self.streams = self.lora is not None and (opts.offload == "stream" or planned)
-        self.text_device = torch.device("cpu") if self.streams else self.device
+        planned = self.lora is not None and opts.offload == "auto" and (self.device.type == "cuda" or opts.vram_gb is not None)
+        self.streams = planned or (self.lora is not None and opts.offload == "stream")
+        self.streamer = None  # the running phase's BlockStreamer, when its blocks stream
+        # a streamed run keeps the text encoder in CPU memory (a umT5 alone outgrows 8 GB) unless the plan leaves
+        # room for it: captions are encoded there and only their embeddings move; text adapters train there, their
+        # gradients coming back through the move
+        on_cpu = self.streams and not (planned and self._text_fits())
+        self.text_device = torch.device("cpu") if on_cpu else self.device
         for name, m in self.modules().items():
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
             if made_here or (opts.device is not None and not (name == "backbone" and self.streams)):
                 m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
-        self.autocast = precision_dtype(opts.precision, self.device) == torch.bfloat16
         self.history: list[dict] = []
         # a LoRA run's frozen text encoder computes each caption's embedding once
         self.text_cache = EmbeddingCache(max_items=4096, directory=self.out / "cache" / "text")
@@ -205,9 +207,6 @@ class Trainer:
             m.train()
         gc = self.opts.gradient_checkpointing
         self.model.backbone.gradient_checkpointing = self.device.type == "cuda" if gc is None else gc
-        streaming = ExitStack()  # closed in the `finally` below
-        if self.streams and phase.stage == "backbone":
-            streaming.enter_context(self._placed_backbone(phase))
         optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
@@ -216,6 +215,9 @@ class Trainer:
         bar = tqdm(total=phase.steps, initial=start, desc=f"{pi + 1}/{len(self.phases)} {phase.name}",
                    unit="step", disable=not self.opts.progress or self.rank != 0)
         done = start  # steps of this phase completed
+        streaming = ExitStack()  # closed in the `finally` below
+        if self.streams and phase.stage == "backbone":
+            self.streamer = streaming.enter_context(self._placed_backbone(phase))
         try:
             for step in range(start, phase.steps):
                 for g in optimizer.param_groups:
@@ -247,6 +249,7 @@ class Trainer:
         finally:
             bar.close()
             streaming.close()
+            self.streamer = None
         self._end_phase(pi, phase)
         self._save({"phase": pi + 1, "step": 0, "global_step": self.global_step}, None)
         return self.opts.stop_after is not None and self.global_step >= self.opts.stop_after
@@ -257,14 +260,23 @@ class Trainer:
         t = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
         return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
+    def _plan(self, phase: Phase):
+        return training_plan(self.model.config, phase, self.device, self.opts.vram_gb, self.opts.lora_rank,
+                             self.autocast, next(self.model.backbone.parameters()).dtype, self.world)
+
+    def _text_fits(self) -> bool:
+        """Whether the text encoder fits on the device beside the largest phase's planned training peak."""
+        plans = [self._plan(p) for p in self.phases]
+        room = min(p.usable_bytes - p.stages["lora_training"].peak_bytes for p in plans)
+        return sum(p.numel() * p.element_size() for p in self.model.text_encoder.parameters()) <= room
+
     def _placed_backbone(self, phase: Phase):
         """The frozen backbone on the device for a LoRA phase: every block streamed (offload='stream'), or as the
         memory planner fits this phase's clips and batch (offload='auto')."""
         backbone = self.model.backbone
         if self.opts.offload == "stream":
             return stream_blocks(backbone, self.device, prefetch=1)
-        lp = training_plan(self.model.config, phase, self.device, self.opts.vram_gb, self.opts.lora_rank,
-                           self.autocast, next(backbone.parameters()).dtype, self.world)
+        lp = self._plan(phase).stages["lora_training"]
         log.info("phase %s: %d blocks resident, %d streamed (prefetch %d), %s weights; about %.2f GB", phase.name,
                  lp.blocks_resident, lp.blocks_streamed, lp.prefetch, lp.weight_dtype, lp.peak_bytes / 2**30)
         if lp.blocks_streamed == 0 and lp.weight_dtype != "fp8":
