@@ -451,10 +451,10 @@ def plan_memory(
         need_gb = max(needs[k] for k in required) / GiB + reserve_gb
         smallest = math.ceil(need_gb * 10) / 10
         names = ", ".join(s.replace("_", " ") for s in failed)
+        least = " and the VAE decoded one latent frame at a time in small tiles" if "vae_decode" in failed else ""
         raise MemoryPlanError(
             f"vram {vram_gb:g} GB is too small for {config.name} at {width}x{height}x{frames}: {names} needs about "
-            f"{need_gb:.2f} GB even with every block streamed in fp8 and the VAE decoded one latent frame at a time "
-            f"in small tiles ({reserve_gb:g} GB kept free); the smallest budget that works is --vram {smallest:g}, "
-            "or plan a smaller clip (fewer frames or pixels)"
+            f"{need_gb:.2f} GB even with every block streamed in fp8{least} ({reserve_gb:g} GB kept free); the "
+            f"smallest budget that works is --vram {smallest:g}, or plan a smaller clip (fewer frames or pixels)"
         )
     return plan
