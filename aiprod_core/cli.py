@@ -68,9 +68,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from .flow import guidance_flow
-    from .pipeline import generate
+    from .pipeline import continuation_frames, generate, join_clips
     from .video_io import read_video, write_video
 
+    if args.image and args.extend:
+        raise ValueError("--image and --extend both give the clip its first frames; use one of them")
     model = _load_for_inference(args, args.offload)
     for path, strength in map(_lora_arg, args.lora or ()):
         model = model.with_lora_file(path, strength)
@@ -78,9 +80,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     c = model.config
     flow = guidance_flow(args.frames or c.frames, args.height or c.height, args.width or c.width,
                          args.motion_from, args.camera, args.flow_method)
-    image = None
+    image = source = None
     if args.image:  # a picture, or a clip whose first frames the generated one continues
         image = torch.from_numpy(read_video(args.image, max_frames=args.frames or c.frames)[0]).float() / 255
+    if args.extend:  # the new frames start from the clip's last ones; the file holds the clip, then them
+        frames, source_fps = read_video(args.extend)
+        source = torch.from_numpy(frames).float() / 255
+        image = continuation_frames(source, c.vae.temporal_compression, args.extend_context)
     video = generate(
         model,
         args.prompt,
@@ -109,6 +115,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         image_strength=args.image_strength,
     )
     fps = args.fps or model.config.fps
+    if source is not None:
+        video, fps = join_clips(source, video, image.shape[0]), args.fps or source_fps
     path = write_video(args.output, video, fps=fps)
     t, h, w, _ = video.shape
     print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")
@@ -426,7 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image", metavar="FILE", help="image-to-video: start the clip with this picture (or continue "
                    "the first frames of this clip); resized and centre-cropped to the clip")
     g.add_argument("--image-strength", type=float, default=1.0,
-                   help="how much of --image the first frames keep, 0..1 (1 = as given, 0 = ignored)")
+                   help="how much of --image (or --extend) the first frames keep, 0..1 (1 = as given, 0 = ignored)")
+    g.add_argument("--extend", metavar="CLIP", help="video extension: continue this clip; the new frames start from "
+                   "its last ones and the output holds the clip, then the new frames (resized to the clip size)")
+    g.add_argument("--extend-context", type=int, default=2, metavar="K",
+                   help="with --extend: start from the clip's last 1 + K x temporal compression frames (default 2: "
+                        "9 frames for the tiny model); --frames counts them too")
     g.add_argument("--motion-from", metavar="VIDEO", help="follow the motion of this clip (its optical flow)")
     g.add_argument("--camera", metavar="PRESET[:SPEED]", help="follow a camera move: pan-left/right, tilt-up/down, "
                    "zoom-in/out, rotate-cw/ccw, optionally with a speed (pan-left:1.5; 1 = default pace)")

@@ -3,7 +3,7 @@
 from . import comfy
 from .decode import VAEDecode
 from .flow import CameraMotion, FlowExtractor, FlowVisualize
-from .latent import EmptyLatentVideo, ImageToVideo, VAEEncode
+from .latent import EmptyLatentVideo, ExtendVideo, ImageToVideo, JoinClips, VAEEncode
 from .loaders import (
     BackboneLoader,
     CheckpointLoader,
@@ -32,6 +32,8 @@ NODES = {
     "AIPRODEmptyLatentVideo": (EmptyLatentVideo, "AIPROD Empty Latent Video"),
     "AIPRODVAEEncode": (VAEEncode, "AIPROD VAE Encode"),
     "AIPRODImageToVideo": (ImageToVideo, "AIPROD Image To Video"),
+    "AIPRODExtendVideo": (ExtendVideo, "AIPROD Extend Video"),
+    "AIPRODJoinClips": (JoinClips, "AIPROD Join Clips"),
     "AIPRODSampler": (HybridSampler, "AIPROD Hybrid Sampler"),
     "AIPRODLatentUpscale": (LatentUpscale, "AIPROD Latent Upscale 2x"),
     "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),

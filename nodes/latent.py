@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from aiprod_core.pipeline import first_frames_condition
+from aiprod_core.pipeline import continuation_frames, first_frames_condition, fit_frames, join_clips
 
 MAX = 8192
 
@@ -54,6 +54,56 @@ class VAEEncode:
         video = image.permute(3, 0, 1, 2)[None].float() * 2 - 1  # [1,3,T,H,W] in [-1,1]
         dev = next(vae.parameters()).device
         return ({"samples": vae.encode(video.to(dev)).float().cpu()},)
+
+
+class ExtendVideo:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "vae": ("AIPROD_VAE", {"tooltip": "The model's VAE: encodes the clip's last frames"}),
+            "video": ("IMAGE", {"tooltip": "The clip to continue (its frames)"}),
+            **clip_size("Continuations sampled at once"),
+            "context": ("INT", {"default": 2, "min": 0, "max": 16, "tooltip":
+                                "The continuation starts with the clip's last 1 + context x the VAE's temporal "
+                                "compression frames (2: the last 9 for tiny); frames counts them too"}),
+            "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip":
+                                   "How much of those frames the continuation keeps: 1 as given"}),
+        }}
+
+    RETURN_TYPES = ("LATENT", "IMAGE", "INT")
+    RETURN_NAMES = ("latent", "video", "overlap")
+    FUNCTION = "make"
+    CATEGORY = "AIPROD/latent"
+    DESCRIPTION = ("Video extension: a latent that starts with the clip's last frames (kept by a noise mask) for the "
+                   "Hybrid Sampler to continue, the clip resized to width x height, and how many frames the "
+                   "continuation repeats; AIPROD Join Clips puts the two together.")
+
+    @torch.no_grad()
+    def make(self, vae, video, width, height, frames, batch_size, context=2, strength=1.0):
+        shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
+        last = continuation_frames(video, vae.cfg.temporal_compression, context)
+        init, keep = first_frames_condition(vae, last, shape, strength)
+        return ({"samples": init, "noise_mask": keep}, fit_frames(video.float(), height, width), last.shape[0])
+
+
+class JoinClips:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "first": ("IMAGE", {"tooltip": "The clip that comes first"}),
+            "second": ("IMAGE", {"tooltip": "The clip that continues it (one clip: batch size 1)"}),
+            "overlap": ("INT", {"default": 0, "min": 0, "max": 1024, "tooltip":
+                                "Frames at the start of the second clip that repeat the end of the first (AIPROD "
+                                "Extend Video's overlap); they are dropped"}),
+        }}
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "join"
+    CATEGORY = "AIPROD/latent"
+    DESCRIPTION = "One clip from two: the first (resized to the second's size), then the second without its overlap."
+
+    def join(self, first, second, overlap):
+        return (join_clips(first, second, overlap),)
 
 
 class ImageToVideo:

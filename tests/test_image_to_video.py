@@ -132,9 +132,11 @@ def test_image_to_video_node_through_the_sampler(pack, node):
 def test_image_to_video_eval_runs_both_ways(tiny):
     r = image_to_video_adherence(tiny, clips=2, per_preset=1, steps=2, progress=False)
     world, cam = r["world_clips"], r["camera_presets"]
-    assert set(world) == {"text", "text_and_image"} and set(cam) == {"text", "text_and_image", "world_render"}
+    assert set(world) == {"text", "text_and_image", "extension", "extension_world_render"}
+    assert set(cam) == {"text", "text_and_image", "world_render"}
     # the picture is kept whatever the weights (a random-init model draws nothing like it from text)
     assert world["text_and_image"]["first_frame_error"] < world["text"]["first_frame_error"]
+    assert world["extension"]["kept_frames_error"] < world["text"]["first_frame_error"]  # so are a clip's last frames
     assert cam["world_render"]["two_objects"] > 0.5
 
 

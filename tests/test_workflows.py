@@ -36,7 +36,8 @@ def node_defs(pack):
 def test_every_graph_has_an_api_twin():
     assert {p.name for p in UI} == {p.name for p in (ROOT / "workflows" / "api").glob("*.json")}
     assert {"aiprod_t2v.json", "aiprod_t2v_upscale.json", "aiprod_v2v.json", "aiprod_lora_train.json",
-            "aiprod_motion_transfer.json", "aiprod_camera_motion.json", "aiprod_i2v.json"} <= {p.name for p in UI}
+            "aiprod_motion_transfer.json", "aiprod_camera_motion.json", "aiprod_i2v.json",
+            "aiprod_extend.json"} <= {p.name for p in UI}
 
 
 @pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)

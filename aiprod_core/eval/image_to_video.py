@@ -9,6 +9,10 @@ frame of the world's own clip (`pipeline.first_frames_condition`):
   flow: whether the preset is the clip's dominant motion, and whether both objects are on screen. From text alone
   the model mostly draws one object (see eval.motion), and then turns and zooms look like pans; from the picture
   both objects are there.
+
+And video extension: each world clip continued from its last 1 + temporal compression frames
+(`pipeline.continuation_frames`) with its caption: the kept frames' error, and colour, shape and direction of the
+continuation, against the world's own render of the same scene carried on as far (objects may leave the frame).
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ import torch
 
 from ..flow.camera import PRESETS, camera_flow, dominant_preset
 from ..flow.extract import extract_flow
-from ..pipeline import VideoModel, decode_latent, first_frames_condition, sample_latent
+from ..pipeline import (
+    EXTEND_CONTEXT,
+    VideoModel,
+    continuation_frames,
+    decode_latent,
+    first_frames_condition,
+    sample_latent,
+)
 from ..text import EmbeddingCache, encode_cached
 from ..train.captions import caption
 from ..train.data import item_seed
@@ -58,7 +69,7 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
 
     cache = EmbeddingCache()
     shape1 = c.vae.latent_shape(frames, height, width)
-    bar = tqdm(total=2 * len(items), desc="image-to-video", unit="clip", disable=not progress)
+    bar = tqdm(total=2 * len(items) + clips, desc="image-to-video", unit="clip", disable=not progress)
     videos = {cond: [] for cond in CONDITIONS}
     for group in ("world", "camera"):
         part = [it for it in items if it[0] == group]
@@ -77,6 +88,14 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
                                    **(motion if flows else {}))
             videos[cond].extend(decode_latent(model.vae, latent).numpy())
             bar.update(len(part))
+        if group == "world":  # the same clips continued from their last frames
+            lasts = [continuation_frames(_frames01(k.frames), compression[1]) for _, k, _ in part]
+            init = torch.cat([first_frames_condition(model.vae, x, (1, *shape1))[0] for x in lasts])
+            keep = first_frames_condition(model.vae, lasts[0], (1, *shape1))[1]
+            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed,
+                                   init_latent=init, noise_mask=keep)
+            extended = list(zip(lasts, decode_latent(model.vae, latent).numpy()))
+            bar.update(len(part))
     bar.close()
 
     # ceiling of the camera set: the world's own render of each scene, measured the same way
@@ -84,6 +103,7 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
                for kind, k, p in items if kind == "camera" for v in [render(k.scene, frames, height, width)]]
     out: dict = {"model": model.source,
                  "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
+                              "extend_context": EXTEND_CONTEXT,
                               **motion}}
     rows = {(kind, cond): [] for kind in ("world", "camera") for cond in CONDITIONS}
     for cond in CONDITIONS:
@@ -104,4 +124,18 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
     if ceiling:
         out["camera_presets"]["world_render"] = {"direction_agrees": float(np.mean([a for a, _ in ceiling])),
                                                  "two_objects": float(np.mean([b for _, b in ceiling]))}
+    if clips:
+        world = [k for kind, k, _ in items if kind == "world"]
+        n = extended[0][0].shape[0]  # frames the continuation starts with
+
+        def scores(k, video) -> dict:
+            o, lab = k.scene.objects[0], classify_clip(video)
+            return {"colour": float(lab.colour == o.colour), "shape": float(lab.shape == o.shape),
+                    "direction": float(lab.direction == o.motion)}
+
+        rows = [{"kept_frames_error": float(np.abs(video[:n] - last.numpy()).mean()), **scores(k, video)}
+                for k, (last, video) in zip(world, extended)]
+        on = [scores(k, render(k.scene, 2 * frames - n, height, width)[frames - n:]) for k in world]
+        out["world_clips"]["extension"] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+        out["world_clips"]["extension_world_render"] = {key: float(np.mean([r[key] for r in on])) for key in on[0]}
     return out

@@ -100,3 +100,14 @@ def test_image_to_video_template_starts_from_the_example_picture(page):
     page.wait_for_function("() => window.app.graph.getNodeById(4).imgs?.[0]?.naturalWidth === 64", timeout=30_000)
     set_widget(page, 6, "steps", 4)
     run_and_wait(page, 300_000)
+
+
+def test_extension_template_opens_with_the_example_clip_and_runs(page):
+    open_template(page, "aiprod_extend")
+    assert_no_missing_nodes(page)
+    assert page.evaluate("() => window.app.graph.getNodeById(4).widgets.find(w => w.name === 'file').value") \
+        == "aiprod_example.mp4"
+    # the join's overlap comes from the extension node through a link, not from its own widget
+    assert page.evaluate("() => window.app.graph.getNodeById(11).inputs.find(i => i.name === 'overlap').link") == 21
+    set_widget(page, 7, "steps", 4)
+    run_and_wait(page, 300_000)
