@@ -68,7 +68,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from .flow import guidance_flow
-    from .pipeline import continuation_frames, generate, join_clips
+    from .pipeline import continuation_frames, fit_frames, generate, join_clips
     from .video_io import read_video, write_video
 
     if args.image and args.extend:
@@ -84,9 +84,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.image:  # a picture, or a clip whose first frames the generated one continues
         image = torch.from_numpy(read_video(args.image, max_frames=args.frames or c.frames)[0]).float() / 255
     if args.extend:  # the new frames start from the clip's last ones; the file holds the clip, then them
-        frames, source_fps = read_video(args.extend)
-        source = torch.from_numpy(frames).float() / 255
-        image = continuation_frames(source, c.vae.temporal_compression, args.extend_context)
+        source, source_fps = read_video(args.extend)  # uint8: a long clip in float32 would take four times the memory
+        image = continuation_frames(torch.from_numpy(source), c.vae.temporal_compression, args.extend_context)
+        image = image.float() / 255
     video = generate(
         model,
         args.prompt,
@@ -115,8 +115,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         image_strength=args.image_strength,
     )
     fps = args.fps or model.config.fps
-    if source is not None:
-        video, fps = join_clips(source, video, image.shape[0]), args.fps or source_fps
+    if source is not None:  # the clip resized to the new frames' size a few frames at a time, then joined
+        start = torch.cat([fit_frames(torch.from_numpy(source[i : i + 16]).float() / 255, *video.shape[1:3])
+                           for i in range(0, len(source), 16)])
+        video, fps = join_clips(start, video, image.shape[0]), args.fps or source_fps
     path = write_video(args.output, video, fps=fps)
     t, h, w, _ = video.shape
     print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")

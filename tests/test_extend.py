@@ -6,7 +6,7 @@ import torch
 
 from aiprod_core.cli import main
 from aiprod_core.pipeline import continuation_frames, join_clips
-from aiprod_core.video_io import read_video
+from aiprod_core.video_io import read_video, write_video
 
 PROMPT = "a red circle moving to the left"
 
@@ -44,6 +44,11 @@ def test_the_command_extends_a_clip_where_it_ends(tmp_path, capsys):
     steps = np.diff(x)
     assert (steps < 0).all(), x  # the circle keeps moving left across the seam (frames 16 -> 17)
     assert abs(steps[16]) < 3 * np.median(np.abs(steps)), steps  # no jump where the continuation starts
+    wide = tmp_path / "wide.mp4"  # another size and length: resized, in chunks, to the new frames' size
+    write_video(wide, np.repeat(a[:1], 20, axis=0)[:, :, np.r_[0:64, 0:32]][:, np.r_[0:64, 0:16]], fps=12)
+    assert main(["generate", PROMPT, "--extend", str(wide), "-o", str(longer), "--steps", "4", "-q"]) == 0
+    c, fps_c = read_video(longer)
+    assert c.shape == (20 + 17 - 9, 64, 64, 3) and fps_c == 12
     assert main(["generate", "x", "--extend", str(base), "--image", str(base), "-o", str(tmp_path / "no.mp4")]) == 2
     assert "use one of them" in capsys.readouterr().err and not (tmp_path / "no.mp4").exists()
 
