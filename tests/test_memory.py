@@ -356,6 +356,36 @@ def test_memory_budget_outside_and_inside_comfyui(monkeypatch):
     assert mod.memory_budget().offload == "none"
 
 
+def test_weight_dtype_follows_comfyuis_memory_manager(monkeypatch):
+    """The loaders' dtype: ComfyUI's unet_dtype / vae_dtype, offered bf16 and float32; a forced fp16 or fp8 falls
+    back to bf16 where the device has it. (The real server with --bf16-unet is in tests/integration.)"""
+    from types import SimpleNamespace
+
+    mod = _comfy_module()
+    assert mod.weight_dtype("diffusion") == torch.float32  # outside ComfyUI
+    asked = {}
+
+    def unet_dtype(dev, supported_dtypes):
+        asked["unet"] = supported_dtypes
+        return forced["unet"]
+
+    def vae_dtype(dev, allowed):
+        asked["vae"] = allowed
+        return forced["vae"]
+
+    mm = SimpleNamespace(get_torch_device=lambda: torch.device("cuda", 0), unet_dtype=unet_dtype, vae_dtype=vae_dtype,
+                         should_use_bf16=lambda dev: bf16[0])
+    monkeypatch.setattr(mod, "IN_COMFY", True)
+    monkeypatch.setattr(mod, "mm", mm, raising=False)
+    forced, bf16 = {"unet": torch.bfloat16, "vae": torch.float32}, [True]
+    assert (mod.weight_dtype("diffusion"), mod.weight_dtype("vae")) == (torch.bfloat16, torch.float32)
+    assert asked["unet"] == asked["vae"] == [torch.bfloat16, torch.float32]
+    forced["unet"] = torch.float16  # --fp16-unet: LTX-style models overflow in fp16
+    assert mod.weight_dtype("diffusion") == torch.bfloat16
+    forced["unet"], bf16[0] = torch.float8_e4m3fn, False  # --fp8_e4m3fn-unet on a GPU without bf16
+    assert mod.weight_dtype("diffusion") == torch.float32
+
+
 def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one_thread):
     from aiprod_core.checkpoint import read_safetensors
     from aiprod_core.models.lora import TEXT_TARGETS, load_lora
