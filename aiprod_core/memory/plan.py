@@ -437,8 +437,8 @@ def plan_memory(
         lp.gradient_checkpointing, lp.tokens = True, ttok
         lp.attention = "fused SDPA" if fused_attention else "math SDPA"
         lp.note = (f"rank {lora_rank}, clip {tf}x{th}x{tw_}" + (f", batch {train_batch}" if train_batch > 1 else "")
-                   + ", cached latents; the text encoder (and its adapters, when trained) stays in CPU memory with "
-                   "--offload auto or stream, so it is not counted")
+                   + ", cached latents; the text encoder (and its adapters, when trained) is not counted: it stays "
+                   "in CPU memory with --offload stream, and with auto unless it fits beside this")
     plan.stages["lora_training"] = lp
 
     if required is None:
