@@ -46,6 +46,23 @@ def _frames01(frames: np.ndarray) -> torch.Tensor:
     return x / 255 if frames.dtype == np.uint8 else x
 
 
+def _condition(vae, starts: list[torch.Tensor], shape1: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Initial latents of a batch whose clips start with these frames, and their (shared) noise mask."""
+    conds = [first_frames_condition(vae, x, (1, *shape1)) for x in starts]
+    return torch.cat([z for z, _ in conds]), conds[0][1]
+
+
+def _world_scores(clip, video: np.ndarray) -> dict:
+    """Colour, shape and direction of a clip of one world object against the object the scene holds."""
+    o, lab = clip.scene.objects[0], classify_clip(video)
+    return {"colour": float(lab.colour == o.colour), "shape": float(lab.shape == o.shape),
+            "direction": float(lab.direction == o.motion)}
+
+
+def _means(rows: list[dict]) -> dict:
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+
+
 @torch.no_grad()
 def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int = 2, steps: int = 20,
                              cfg: float = 3.0, seed: int = 0, progress: bool = True, **motion) -> dict:
@@ -79,8 +96,7 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
         neg, neg_mask = encode_cached(model.text_encoder, [""] * len(part), cache)
         shape = (len(part), *shape1)
         flows = [camera_flow(p, frames, height, width, 1.0) for _, _, p in part] if group == "camera" else None
-        conds = [first_frames_condition(model.vae, _frames01(k.frames[:1]), (1, *shape1)) for _, k, _ in part]
-        init, keep = torch.cat([z for z, _ in conds]), conds[0][1]
+        init, keep = _condition(model.vae, [_frames01(k.frames[:1]) for _, k, _ in part], shape1)
         for cond in CONDITIONS:
             extra = dict(init_latent=init, noise_mask=keep) if cond == "text_and_image" else {}
             latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg,
@@ -90,8 +106,7 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
             bar.update(len(part))
         if group == "world":  # the same clips continued from their last frames
             lasts = [continuation_frames(_frames01(k.frames), compression[1]) for _, k, _ in part]
-            init = torch.cat([first_frames_condition(model.vae, x, (1, *shape1))[0] for x in lasts])
-            keep = first_frames_condition(model.vae, lasts[0], (1, *shape1))[1]
+            init, keep = _condition(model.vae, lasts, shape1)
             latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed,
                                    init_latent=init, noise_mask=keep)
             extended = list(zip(lasts, decode_latent(model.vae, latent).numpy()))
@@ -99,7 +114,8 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
     bar.close()
 
     # ceiling of the camera set: the world's own render of each scene, measured the same way
-    ceiling = [(dominant_preset(extract_flow(v, "farneback").flow)[0] == p, count_objects(v[len(v) // 2]) >= 2)
+    ceiling = [{"direction_agrees": float(dominant_preset(extract_flow(v, "farneback").flow)[0] == p),
+                "two_objects": float(count_objects(v[len(v) // 2]) >= 2)}
                for kind, k, p in items if kind == "camera" for v in [render(k.scene, frames, height, width)]]
     out: dict = {"model": model.source,
                  "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
@@ -110,32 +126,22 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
         for (kind, k, preset), video in zip(items, videos[cond]):
             row = {"first_frame_error": float(np.abs(video[0] - _frames01(k.frames[0]).numpy()).mean())}
             if kind == "world":
-                o, lab = k.scene.objects[0], classify_clip(video)
-                row.update(colour=float(lab.colour == o.colour), shape=float(lab.shape == o.shape),
-                           direction=float(lab.direction == o.motion))
+                row.update(_world_scores(k, video))
             else:
                 row.update(direction_agrees=float(dominant_preset(extract_flow(video, "farneback").flow)[0] == preset),
                            two_objects=float(count_objects(video[len(video) // 2]) >= 2))
             rows[kind, cond].append(row)
     for kind, name in (("world", "world_clips"), ("camera", "camera_presets")):
         if rows[kind, CONDITIONS[0]]:
-            out[name] = {cond: {key: float(np.mean([r[key] for r in rows[kind, cond]])) for key in rows[kind, cond][0]}
-                         for cond in CONDITIONS}
+            out[name] = {cond: _means(rows[kind, cond]) for cond in CONDITIONS}
     if ceiling:
-        out["camera_presets"]["world_render"] = {"direction_agrees": float(np.mean([a for a, _ in ceiling])),
-                                                 "two_objects": float(np.mean([b for _, b in ceiling]))}
+        out["camera_presets"]["world_render"] = _means(ceiling)
     if clips:
         world = [k for kind, k, _ in items if kind == "world"]
         n = extended[0][0].shape[0]  # frames the continuation starts with
-
-        def scores(k, video) -> dict:
-            o, lab = k.scene.objects[0], classify_clip(video)
-            return {"colour": float(lab.colour == o.colour), "shape": float(lab.shape == o.shape),
-                    "direction": float(lab.direction == o.motion)}
-
-        rows = [{"kept_frames_error": float(np.abs(video[:n] - last.numpy()).mean()), **scores(k, video)}
-                for k, (last, video) in zip(world, extended)]
-        on = [scores(k, render(k.scene, 2 * frames - n, height, width)[frames - n:]) for k in world]
-        out["world_clips"]["extension"] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-        out["world_clips"]["extension_world_render"] = {key: float(np.mean([r[key] for r in on])) for key in on[0]}
+        out["world_clips"]["extension"] = _means([
+            {"kept_frames_error": float(np.abs(video[:n] - last.numpy()).mean()), **_world_scores(k, video)}
+            for k, (last, video) in zip(world, extended)])
+        out["world_clips"]["extension_world_render"] = _means([
+            _world_scores(k, render(k.scene, 2 * frames - n, height, width)[frames - n:]) for k in world])
     return out
