@@ -68,7 +68,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from .flow import guidance_flow
-    from .pipeline import continuation_frames, fit_frames, generate, join_clips
+    from .pipeline import continuation_frames, generate, join_clips
     from .video_io import read_video, write_video
 
     if args.image and args.extend:
@@ -115,10 +115,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         image_strength=args.image_strength,
     )
     fps = args.fps or model.config.fps
-    if source is not None:  # the clip resized to the new frames' size a few frames at a time, then joined
-        start = torch.cat([fit_frames(torch.from_numpy(source[i : i + 16]).float() / 255, *video.shape[1:3])
-                           for i in range(0, len(source), 16)])
-        video, fps = join_clips(start, video, image.shape[0]), args.fps or source_fps
+    if source is not None:
+        video, fps = join_clips(torch.from_numpy(source), video, image.shape[0]), args.fps or source_fps
     path = write_video(args.output, video, fps=fps)
     t, h, w, _ = video.shape
     print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")

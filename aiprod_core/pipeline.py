@@ -433,13 +433,16 @@ def continuation_frames(frames: torch.Tensor, temporal_compression: int, context
 
 def join_clips(first: torch.Tensor, second: torch.Tensor, overlap: int) -> torch.Tensor:
     """Video extension: `first` [T1,H1,W1,3] then `second` [T2,H,W,3] without its first `overlap` frames, which
-    repeat the end of `first`; `first` is centre-cropped and resized to the size of `second`."""
+    repeat the end of `first`; `first` (0..1, or uint8 0..255) is centre-cropped and resized to the size of
+    `second` a few frames at a time, so a long uint8 clip is never held in float32 at its own size."""
     if first.ndim != 4 or second.ndim != 4:
         raise ValueError(f"clips have shapes {tuple(first.shape)} and {tuple(second.shape)}; expected frames [T,H,W,3]")
     if not 0 <= overlap < second.shape[0]:
         raise ValueError(f"overlap={overlap} frames of a {second.shape[0]}-frame continuation; expected 0..{second.shape[0] - 1} "
                          "(the frames it starts with that repeat the end of the first clip)")
-    return torch.cat([fit_frames(first.float(), *second.shape[1:3]), second[overlap:].float()])
+    scale = 255.0 if first.dtype == torch.uint8 else 1.0
+    fitted = [fit_frames(first[i : i + 16].float() / scale, *second.shape[1:3]) for i in range(0, len(first), 16)]
+    return torch.cat([*fitted, second[overlap:].float()])
 
 
 def fit_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:

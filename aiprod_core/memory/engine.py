@@ -102,10 +102,9 @@ def training_plan(config, phase, device: torch.device, vram_gb: float | None, lo
     budget = vram_gb if vram_gb is not None else device_budget_gb(device)
     compute = "bf16" if autocast else "fp32"
     spec = phase.spec
-    plan = plan_memory(config, spec.height, spec.width, spec.frames, budget, cfg=False, required=("lora_training",),
+    return plan_memory(config, spec.height, spec.width, spec.frames, budget, cfg=False, required=("lora_training",),
                        compute_dtype=compute, weight_dtype="auto" if dtype_name(weights) == compute else dtype_name(weights),
                        lora_rank=lora_rank, train_batch=max(1, phase.batch // processes), reserve_gb=min(1.0, budget / 8))
-    return plan
 
 
 @contextmanager

@@ -58,7 +58,8 @@ class ByteTextEncoder(TextEncoder):
     """
 
     def __init__(self, cfg: TextEncoderConfig, init: bool = True) -> None:
-        """init=False leaves the weights uninitialised, for a state dict to fill."""
+        """init=False keeps PyTorch's default init (drawn apart from the seeded stream), for a state dict to
+        overwrite; init=True draws transformers' T5 initialisation from the seeded stream."""
         if cfg.kind != "byte":
             raise ConfigError(f"ByteTextEncoder takes text.kind='byte'; got {cfg.kind!r}")
         cfg.validate()
