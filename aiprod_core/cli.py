@@ -605,6 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if sys.platform == "linux":
+        # grow allocations in place instead of caching fixed blocks: measured 1.3-1.5 GB less reserved at the
+        # same speed at 768x512x121 (README); set before the first CUDA allocation, and only if the user has not
+        os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

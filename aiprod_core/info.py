@@ -28,8 +28,9 @@ def text_encoder_param_count(cfg: TextEncoderConfig) -> int:
     if cfg.kind == "byte":
         from .text.byte import ByteTextEncoder
 
-        with torch.device("meta"):
-            return _params(ByteTextEncoder(cfg))
+        # small by design: built on the CPU without T5's init (random ops on the meta device, and transformers'
+        # init, each import about a second of modules)
+        return _params(ByteTextEncoder(cfg, init=False))
     files = sorted(Path(cfg.path).glob("*.safetensors")) if cfg.path and Path(cfg.path).is_dir() else [Path(cfg.path)]
     if cfg.path and all(f.is_file() for f in files) and files:
         total = 0

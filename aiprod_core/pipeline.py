@@ -358,7 +358,7 @@ def generate(
 
     init = keep = None
     if image is not None:
-        with on_device(model.vae, device):
+        with on_device(model.vae, device, ("encoder",)):
             init, keep = first_frames_condition(model.vae, image, shape, image_strength)
     total = steps + (refine_steps if upscale else 0)
     bar = _progress(total, progress)
@@ -370,7 +370,8 @@ def generate(
         latent = sample_latent(model.backbone, context, mask, neg_context, neg_mask, shape, steps=steps,
                                init_latent=init, noise_mask=keep, **kw, **motion)
         if upscale:
-            with stage_guard("upscaling", plan), on_device(model.upscaler, device), on_device(model.vae, device):
+            with stage_guard("upscaling", plan), on_device(model.upscaler, device), \
+                    on_device(model.vae, device, ("encoder",) if image is not None else ()):
                 up = upsample_latent(model.upscaler, model.vae, latent.to(device)).float().cpu()
                 if image is not None:  # the first frames again, encoded at twice the size
                     init, keep = first_frames_condition(model.vae, image, tuple(up.shape), image_strength)
@@ -382,7 +383,7 @@ def generate(
     bar.close()
     if plan is not None and not (temporal_chunk or spatial_tile):
         temporal_chunk, spatial_tile = plan.stages["vae_decode"].vae_temporal_chunk, plan.stages["vae_decode"].vae_spatial_tile
-    with stage_guard("vae_decode", plan), on_device(model.vae, device):
+    with stage_guard("vae_decode", plan), on_device(model.vae, device, ("decoder",)):
         return decode_latent(model.vae, latent.to(device), temporal_chunk, spatial_tile, to_cpu=True)[0]
 
 

@@ -76,8 +76,11 @@ def test_loading_the_model_leaves_the_random_state_alone():
 
 
 def test_the_command_does_not_import_transformers_for_the_byte_model(tmp_path):
+    # the memory plan (what a GPU run makes first) counts the encoder's parameters: that needs no transformers
     code = ("import sys; from aiprod_core.cli import main; "
             f"main(['generate', 'a red circle', '-o', r'{tmp_path / 'c.mp4'}', '--frames', '5', '--steps', '2', '-q']); "
+            "from aiprod_core.info import model_config; from aiprod_core.memory.plan import plan_memory; "
+            "plan_memory(model_config(), 64, 64, 17, 8.0); "
             "print(sorted(m for m in ('transformers', 'torch._dynamo') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout

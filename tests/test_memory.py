@@ -93,7 +93,7 @@ def test_vae_decode_estimate_matches_measured_peak(one_thread, chunk, tile, dtyp
     with torch.no_grad():
         vae.decode(z[:, :, :2], temporal_chunk=chunk, spatial_tile=tile)
         _, measured = measure_peak(lambda: vae.decode(z, temporal_chunk=chunk, spatial_tile=tile))
-    est = P.vae_decode_bytes(cfg, (t, h, w), chunk, tile, dtype.itemsize)
+    est = P.vae_decode_bytes(cfg, (t, h, w), chunk, tile, dtype.itemsize, gpu=False)
     assert abs(est / measured - 1) <= TOLERANCE, (chunk, tile, est, measured)
 
 
@@ -292,7 +292,11 @@ def test_generate_stream_equals_default_on_cpu(tiny_model, tmp_path):
 
 def test_out_of_memory_in_a_stage_names_the_stage_and_the_option(tiny_model):
     def oom(*_):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise torch.OutOfMemoryError(  # as torch words it on a CUDA device
+            "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 7.63 GiB of which 1.10 GiB "
+            "is free. Including non-PyTorch memory, this process has 6.51 GiB memory in use. Of the allocated memory "
+            "5.76 GiB is allocated by PyTorch, and 248.00 KiB is reserved by PyTorch but unallocated. If reserved but "
+            "unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True")
 
     h = tiny_model.vae.decoder.register_forward_hook(oom)
     try:
@@ -301,6 +305,7 @@ def test_out_of_memory_in_a_stage_names_the_stage_and_the_option(tiny_model):
     finally:
         h.remove()
     assert e.value.__cause__ is None and e.value.__suppress_context__
+    assert "Tried to allocate 2.00 GiB" in str(e.value) and "PYTORCH_CUDA_ALLOC_CONF" not in str(e.value)
     h = tiny_model.backbone.blocks[1].register_forward_hook(oom)
     try:
         with pytest.raises(StageOutOfMemoryError, match=r"during sampling.*--vram"):
@@ -496,3 +501,18 @@ def test_a_stage_plan_runs_as_planned(backbone):
     assert chunks == [0, 50, 50] and backbone.blocks[0].attn1.query_chunk == 0
     assert (planned - ref).abs().max() <= 1e-5  # query chunks change the summation order only
     assert 0 < (fp8 - ref).norm() / ref.norm() < 0.05
+
+
+def test_a_vae_decodes_with_its_decoder_alone_on_the_device():
+    """The plan counts the decoder's weights for decoding; the encoder must not travel with it."""
+    from aiprod_core.memory.engine import on_device
+
+    vae = CausalVideoVAE(preset("tiny").vae)
+    meta = torch.device("meta")  # a second device on any machine; nothing is computed on it
+    with on_device(vae, meta, ("decoder",)):
+        assert {p.device.type for p in vae.decoder.parameters()} == {"meta"}
+        assert {p.device.type for p in vae.encoder.parameters()} == {"cpu"}
+        assert vae.latent_mean.is_meta and vae.latent_std.is_meta
+    with on_device(vae, meta, ()):  # the latent upscaler: the statistics only
+        assert vae.latent_mean.is_meta and {p.device.type for p in vae.parameters()} == {"cpu"}
+    assert {t.device.type for t in [*vae.parameters(), *vae.buffers()]} == {"cpu"}

@@ -8,6 +8,7 @@ CUDA device, follow the plan for the free memory or `vram_gb`; on the CPU the sa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -117,7 +118,10 @@ def stage_guard(stage: str, plan: MemoryPlan | None = None) -> Iterator[None]:
         expected = (f" (the plan expected a peak of {sp.peak_bytes / GiB:.2f} GB inside {plan.usable_bytes / GiB:.2f} GB;"
                     " another process may be using the GPU)") if sp is not None and sp.where == "gpu" else ""
         name = _STAGE_NAMES.get(stage, stage.replace("_", " "))
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "out of memory"
+        text = str(e).strip()
+        # torch's message goes on about the allocator's state and its settings; the first sentence is what failed
+        short = re.match(r"CUDA out of memory\. Tried to allocate [\d.]+ \w+", text)
+        first = short.group(0) if short else text.splitlines()[0] if text else "out of memory"
         raise StageOutOfMemoryError(
             f"out of memory during {name}{expected}: {first}. To fit, {_HINTS.get(stage, 'lower vram_gb (--vram)')}"
         ) from None
@@ -127,10 +131,31 @@ def stage_guard(stage: str, plan: MemoryPlan | None = None) -> Iterator[None]:
 
 
 @contextmanager
-def on_device(module: nn.Module | None, device: torch.device) -> Iterator[None]:
-    """`module` on `device` for the block, then back where it was (no-op on the same device)."""
+def on_device(module: nn.Module | None, device: torch.device, parts: tuple[str, ...] | None = None) -> Iterator[None]:
+    """`module` on `device` for the block, then back where it was (no-op on the same device).
+
+    parts: only these child modules go, with the module's own buffers; a VAE decodes with its decoder and
+    latent statistics ("decoder",), and the latent upscaler needs only the statistics (()), not the encoder too.
+    """
     if module is None:
         yield
+        return
+    if parts is not None:
+        # frozen for inference: afterwards the host tensors are put back, nothing is copied back
+        mods = [module, *(m for name in parts for m in getattr(module, name).modules())]
+        saved = [(m, dict(m._parameters), dict(m._buffers)) for m in mods]
+        data = [(p, p.data) for _, params, _ in saved for p in params.values() if p is not None]  # .to() may swap .data
+        try:
+            module._buffers.update({n: b.to(device) for n, b in saved[0][2].items() if b is not None})
+            for name in parts:
+                getattr(module, name).to(device)
+            yield
+        finally:
+            for m, params, buffers in saved:
+                m._parameters.update(params)
+                m._buffers.update(buffers)
+            for p, d in data:
+                p.data = d
         return
     p = next(module.parameters(), None)
     home = p.device if p is not None else device

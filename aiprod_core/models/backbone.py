@@ -30,6 +30,15 @@ _NORM_EPS = 1e-6
 _TIME_FREQ_DIM = 256  # sinusoidal channels of the timestep embedding, as in PixArt / LTX
 
 
+def scale_shift_table(rows: int, width: int) -> nn.Parameter:
+    """randn(rows, width) / sqrt(width), AdaLN's learned offsets. Built on the meta device (shapes only, for
+    memory plans) nothing is drawn: a random op there imports torch's compiler stack, about a second."""
+    t = torch.empty(rows, width)
+    if not t.is_meta:
+        t.normal_().div_(width**0.5)  # the numbers randn draws
+    return nn.Parameter(t)
+
+
 def timestep_embedding(t: Tensor, dim: int = _TIME_FREQ_DIM, max_period: float = 10000.0) -> Tensor:
     """Sinusoidal embedding of timesteps t [B] -> [B, dim], cos first (diffusers `flip_sin_to_cos`)."""
     half = dim // 2
@@ -112,7 +121,7 @@ class AttentionBlock(nn.Module):
         self.attn2 = Attention(cfg.width, cfg.heads)
         self.ff = FeedForward(cfg.width, cfg.mlp_dim)
         # the block's own offset on the shared AdaLN-single values (PixArt-alpha)
-        self.scale_shift_table = nn.Parameter(torch.randn(6, cfg.width) / cfg.width**0.5)
+        self.scale_shift_table = scale_shift_table(6, cfg.width)
 
     def forward(
         self, x: Tensor, temb: Tensor, context: Tensor, context_mask: Tensor | None, rope: Rope, grid: Grid
@@ -134,7 +143,7 @@ class ConvBlock(nn.Module):
         k = cfg.conv_kernel
         self.conv = nn.Conv3d(cfg.width, cfg.width, k, padding=k // 2, groups=cfg.width)
         self.ff = FeedForward(cfg.width, cfg.mlp_dim)
-        self.scale_shift_table = nn.Parameter(torch.randn(6, cfg.width) / cfg.width**0.5)
+        self.scale_shift_table = scale_shift_table(6, cfg.width)
 
     def forward(
         self, x: Tensor, temb: Tensor, context: Tensor, context_mask: Tensor | None, rope: Rope, grid: Grid
@@ -191,7 +200,7 @@ class HybridBackbone(nn.Module):
         self.blocks = nn.ModuleList(AttentionBlock(cfg) if c == "A" else ConvBlock(cfg) for c in cfg.pattern)
 
         # output head: LayerNorm, AdaLN shift/scale from the embedding, then Linear(W -> C)
-        self.scale_shift_table = nn.Parameter(torch.randn(2, w) / w**0.5)
+        self.scale_shift_table = scale_shift_table(2, w)
         self.proj_out = nn.Linear(w, cfg.in_channels)
         # zero output at init: the first training steps predict 0 instead of noise from random weights
         nn.init.zeros_(self.proj_out.weight)
