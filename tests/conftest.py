@@ -26,6 +26,13 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    # torch seeds its generator at random in each process: a test that draws without seeding (a LoRA's random
+    # init, say) would pass or fail by chance
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def pack(tmp_path_factory):
     """The node pack imported as ComfyUI imports it, over model folders holding a random-init tiny model

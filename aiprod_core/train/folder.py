@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import read_safetensors, save_safetensors_atomic
+from ..memory.engine import on_device
 from ..video_io import centre_crop, read_video
 from .data import Sample, item_seed, video_tensor
 from .phases import Phase
@@ -85,6 +86,9 @@ class VideoFolderData:
     def __init__(self, source: str | os.PathLike, model, cache_dir: str | os.PathLike | None = None, seed: int = 0):
         self.model, self.source, self.seed = model, source, seed
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        # where latents are encoded (None: where the VAE is). A LoRA run that plans GPU memory sets its device and
+        # keeps the VAE in CPU memory: the encoder visits the GPU for each clip not yet cached, once
+        self.encode_device: torch.device | None = None
         self.clips: list[ClipInfo] = []
         self.skipped: list[tuple[str, str]] = []
         for path, caption in list_clips(source):
@@ -146,7 +150,10 @@ class VideoFolderData:
             return read_safetensors(path)[0]["latent"]
         video, _ = read_video(clip.path, max_frames=frames)
         x = fit_clip(video, frames, height, width)
-        z = self.model.vae.encode(x[None].to(next(self.model.vae.parameters()).device))[0].float().cpu()
+        vae = self.model.vae
+        device = self.encode_device or next(vae.parameters()).device
+        with on_device(vae, device, ("encoder",)):
+            z = vae.encode(x[None].to(device))[0].float().cpu()
         if path is not None:
             save_safetensors_atomic({"latent": z}, path, {"source": str(clip.path)})
         return z

@@ -136,9 +136,13 @@ class Trainer:
         # gradients coming back through the move
         on_cpu = self.streams and not (planned and self._text_fits())
         self.text_device = torch.device("cpu") if on_cpu else self.device
+        # user clips' latents are encoded once and cached: their VAE stays in CPU memory, outside the plan
+        stay = {"backbone", "vae"} if self.streams and hasattr(self.data, "encode_device") else {"backbone"}
+        if stay != {"backbone"}:
+            self.data.encode_device = self.device
         for name, m in self.modules().items():
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
-            if made_here or (opts.device is not None and not (name == "backbone" and self.streams)):
+            if made_here or (opts.device is not None and not (name in stay and self.streams)):
                 m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
         self.history: list[dict] = []
         # a LoRA run's frozen text encoder computes each caption's embedding once
