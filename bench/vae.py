@@ -1,4 +1,5 @@
-"""VAE decode benchmark: peak memory and time of whole vs chunked (and tiled) decoding. Prints JSON.
+"""VAE benchmark: peak memory and time of whole vs chunked (and tiled) decoding, and of whole vs chunked
+encoding. Prints JSON.
 
 Each case runs in a fresh subprocess so that one case's allocations cannot hide another's. Peak
 memory on CPU is measured two ways: (1) the growth of the process's peak resident set (VmHWM in
@@ -8,7 +9,7 @@ decode from torch.profiler's allocation events. Model weights and the input late
 either measurement starts, so they are not counted; the output video is, and is also reported on
 its own so it can be subtracted.
 
-    python bench/vae.py            # tiny preset, 64x64 at 17/65/129 frames, plus 128x128 chunked+tiled
+    python bench/vae.py            # tiny preset, 64x64 at 17/65/129 frames, plus 128x128 chunked+tiled; encodes
     python bench/vae.py --quick    # 64x64 only
 """
 
@@ -53,27 +54,35 @@ def run_case(case: dict) -> dict:
     cfg = preset(case["preset"]).vae
     vae = CausalVideoVAE(cfg).eval()
     _, t, h, w = cfg.latent_shape(case["frames"], case["height"], case["width"])
-    z = torch.randn(1, cfg.latent_channels, t, h, w)
-    kwargs = {"temporal_chunk": case["chunk"], "spatial_tile": case["tile"], "tile_overlap": case["overlap"]}
+    encode = case.get("op") == "encode"
+    if encode:  # a clip in [-1, 1] in, its latent out
+        z = torch.rand(1, 3, case["frames"], case["height"], case["width"]) * 2 - 1
+        kwargs = {"temporal_chunk": case["chunk"]}
+        warm = z[:, :, :1]
+    else:
+        z = torch.randn(1, cfg.latent_channels, t, h, w)
+        kwargs = {"temporal_chunk": case["chunk"], "spatial_tile": case["tile"], "tile_overlap": case["overlap"]}
+        warm = z[:, :, :1]
+    run = vae.encode if encode else vae.decode
     with torch.inference_mode():
-        # Warm-up on one latent frame so one-time kernel and thread-pool setup is not counted.
-        vae.decode(z[:, :, :1], **kwargs)
+        # Warm-up on one (latent) frame so one-time kernel and thread-pool setup is not counted.
+        run(warm, **kwargs)
         reset = _reset_peak()
         base_rss = _status_kib("VmRSS")
         base_hwm = _status_kib("VmHWM")
         t0, c0 = time.perf_counter(), time.process_time()
-        out = vae.decode(z, **kwargs)
+        out = run(z, **kwargs)
         wall, cpu = [time.perf_counter() - t0], [time.process_time() - c0]
         peak_hwm = _status_kib("VmHWM")
         out_mib = out.numel() * out.element_size() / 2**20
         del out
         for _ in range(case["repeats"] - 1):
             t0, c0 = time.perf_counter(), time.process_time()
-            vae.decode(z, **kwargs)
+            run(z, **kwargs)
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            vae.decode(z, **kwargs)
+            run(z, **kwargs)
     rss_mib = (peak_hwm - base_rss) / 1024
     tensor_mib = profiler_peak(prof) / 2**20
     return {
@@ -132,9 +141,9 @@ def main() -> None:
 
     import torch
 
-    def case(frames: int, size: int, chunk: int, tile: int = 0) -> dict:
+    def case(frames: int, size: int, chunk: int, tile: int = 0, op: str = "decode") -> dict:
         return {
-            "preset": "tiny", "frames": frames, "height": size, "width": size,
+            "op": op, "preset": "tiny", "frames": frames, "height": size, "width": size,
             "chunk": chunk, "tile": tile, "overlap": 2, "repeats": args.repeats, "threads": args.threads,
         }  # fmt: skip
 
@@ -143,13 +152,14 @@ def main() -> None:
         cases += [
             case(f, 128, c, tile) for f in (17, 129) for c, tile in ((0, 0), (args.chunk, 0), (args.chunk, 8))
         ]
+    cases += [case(f, 64, c, op="encode") for f in (17, 129) for c in (0, args.chunk)]
     results = [_run_case_median(c, args.runs) for c in cases]
 
     def ratio(size: int, chunk: int, tile: int, key: str) -> float | None:
         pick = {
             r["frames"]: r[key]
             for r in results
-            if (r["height"], r["chunk"], r["tile"]) == (size, chunk, tile)
+            if (r["op"], r["height"], r["chunk"], r["tile"]) == ("decode", size, chunk, tile)
         }
         if 17 in pick and 129 in pick and pick[17] > 0:
             return round(pick[129] / pick[17], 3)
@@ -161,8 +171,10 @@ def main() -> None:
         "rss_peak_growth_excl_output_mib",
         "rss_peak_growth_mib",
     )
+    enc = {(r["frames"], r["chunk"]): r["tensor_peak_excl_output_mib"] for r in results if r["op"] == "encode"}
     summary = {
         "goal": "chunked peak (excl. output) grows <= 1.25x from 17 to 129 frames",
+        f"encode_chunk{args.chunk}_over_whole": {f: round(enc[f, args.chunk] / enc[f, 0], 3) for f in (17, 129)},
         "peak_ratio_129_over_17": {
             label: {k: ratio(size, chunk, tile, k) for k in keys}
             for label, size, chunk, tile in (

@@ -220,6 +220,19 @@ def test_lora_on_a_folder_of_clips(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(lora.parameters(), lora_i2v.parameters()))
 
 
+def test_a_planned_lora_run_encodes_every_clip_before_placing_the_backbone(tmp_path):
+    """On a GPU the encoder should have the memory to itself: a run that plans memory (here on the CPU, with a
+    budget) caches every clip's latent before the first step, where one step of batch 1 alone would use one."""
+    model = build_model(preset("tiny"))
+    torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
+    data = VideoFolderData(star_folder(tmp_path, n=6), model, cache_dir=tmp_path / "cache")
+    ph = [Phase("lora", steps=1, batch=1, warmup=0, world={"frames": 9, "height": 32, "width": 32})]
+    Trainer(model, ph, opts(tmp_path / "plain", lora_rank=2), data=data).run()
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1  # unplanned: encoded when drawn
+    Trainer(model, ph, opts(tmp_path / "planned", lora_rank=2, offload="auto", vram_gb=1.0), data=data).run()
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 6  # the 6 clips (one bucket), before the step
+
+
 def test_world_only_phase_option_on_a_users_clips_is_named(tmp_path, caplog):
     model = build_model(preset("tiny"))
     data = VideoFolderData(star_folder(tmp_path), model, cache_dir=tmp_path / "cache")

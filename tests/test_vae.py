@@ -248,3 +248,22 @@ def test_gradients_flow_through_chunked_decode() -> None:
     grads = [p.grad for p in vae.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert vae.encoder.conv_in.conv.weight.grad.abs().sum() > 0
+
+
+def test_chunked_encoding_equals_whole_encoding_in_less_memory(one_thread):
+    """Latent frames a few at a time (the causal caches carry the past, the temporal attention its keys and values)
+    give the whole clip's latents; the peak follows the chunk."""
+    from aiprod_core.memory.measure import measure_peak
+
+    torch.manual_seed(0)
+    vae = CausalVideoVAE(preset("tiny").vae).eval()
+    assert vae.cfg.mid_attention
+    tc = vae.temporal_compression
+    video = torch.rand(1, 3, 1 + 8 * tc, 64, 64) * 2 - 1
+    with torch.no_grad():
+        whole = vae.encode(video)
+        for chunk in (1, 3, 4):
+            assert (vae.encode(video, temporal_chunk=chunk) - whole).abs().max() <= 1e-5
+        _, whole_peak = measure_peak(lambda: vae.encode(video))
+        _, chunk_peak = measure_peak(lambda: vae.encode(video, temporal_chunk=1))
+    assert chunk_peak <= 0.5 * whole_peak, (chunk_peak, whole_peak)

@@ -53,7 +53,10 @@ class CausalDownsample(nn.Module):
 
     def forward(self, x: Tensor, state: CausalState | None = None) -> Tensor:
         if self.ft == 2:
-            x = torch.cat([x[:, :, :1], x], dim=2)
+            if state is None or self not in state:  # the start of a clip; later chunks bring even frame counts
+                x = torch.cat([x[:, :, :1], x], dim=2)
+            if state is not None:
+                state[self] = True
         return conv3d(self.proj, space_to_depth(x, self.ft, self.fs))
 
 
@@ -109,11 +112,11 @@ class VideoEncoder(nn.Module):
         self.norm_out = ChannelRMSNorm(ch[-1])
         self.conv_out = CausalConv3d(ch[-1], cfg.latent_channels + 1, 3)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv_in(x)
+    def forward(self, x: Tensor, state: CausalState | None = None) -> Tensor:
+        x = self.conv_in(x, state)
         for block in self.blocks:
-            x = block(x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+            x = block(x, state)
+        return self.conv_out(F.silu(self.norm_out(x)), state)
 
 
 class VideoDecoder(nn.Module):
@@ -231,25 +234,38 @@ class CausalVideoVAE(nn.Module):
             )
         self.cfg.check_clip(*video.shape[2:])
 
-    def encode_moments(self, video: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_moments(self, video: Tensor, temporal_chunk: int = 0) -> tuple[Tensor, Tensor]:
         """video [B,3,F,H,W] in [-1,1] -> (mean, logvar), both un-normalised [B,C,t,h,w].
 
         logvar is one shared channel broadcast to all C channels (LTX's "uniform" log-variance).
+        temporal_chunk: latent frames encoded at a time (0 = the whole clip); the result equals whole encoding
+        and the peak memory follows the chunk.
         """
         self._check_video(video)
-        c = self.cfg.latent_channels
-        x = _patchify(video.to(self._dtype()), self.cfg.patch_size)
-        h = self.encoder(x)
+        c, p, tc = self.cfg.latent_channels, self.cfg.patch_size, self.temporal_compression
+        t = 1 + (video.shape[2] - 1) // tc
+        if temporal_chunk <= 0 or temporal_chunk >= t:
+            h = self.encoder(_patchify(video.to(self._dtype()), p))
+        else:
+            state: CausalState = {}
+            parts = []
+            # latent frame 0 is pixel frame 0 alone; each later latent frame covers tc pixel frames
+            for s in range(0, t, temporal_chunk):
+                f0, f1 = (0 if s == 0 else 1 + (s - 1) * tc), 1 + (min(s + temporal_chunk, t) - 1) * tc
+                parts.append(self.encoder(_patchify(video[:, :, f0:f1].to(self._dtype()), p), state))
+            h = torch.cat(parts, dim=2)
         mean = h[:, :c]
         logvar = h[:, c:].clamp(*_LOGVAR_RANGE).expand_as(mean)
         return mean, logvar
 
-    def encode(self, video: Tensor, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
+    def encode(self, video: Tensor, sample: bool = False, generator: torch.Generator | None = None,
+               temporal_chunk: int = 0) -> Tensor:
         """video [B,3,F,H,W] in [-1,1] -> normalised latent [B,C,t,h,w].
 
         sample=False returns the posterior mean; sample=True draws mean + std * noise from `generator`.
+        temporal_chunk: latent frames at a time (0 = whole clip), as in `encode_moments`.
         """
-        mean, logvar = self.encode_moments(video)
+        mean, logvar = self.encode_moments(video, temporal_chunk)
         z = mean
         if sample:
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)

@@ -80,6 +80,9 @@ def fit_clip(frames: np.ndarray, n: int, height: int, width: int) -> torch.Tenso
     return F.interpolate(x.transpose(0, 1), size=(height, width), mode="area").transpose(0, 1)
 
 
+ENCODE_CHUNK = 4  # latent frames encoded at a time: the same latents, in the memory of a few frames (as decoding)
+
+
 class VideoFolderData:
     """Training samples from a user's clips, with cached latents."""
 
@@ -128,6 +131,15 @@ class VideoFolderData:
             self._buckets[key] = groups
         return self._buckets[key]
 
+    def cache_phase(self, phase: Phase, progress: bool = True) -> None:
+        """Encode every clip of the phase's buckets that is not cached yet, before training places the backbone:
+        on a GPU the encoder then has the memory to itself."""
+        from tqdm.auto import tqdm
+
+        todo = [(c, key) for key, clips in sorted(self.buckets(phase).items()) for c in clips]
+        for c, key in tqdm(todo, desc=f"latents for {phase.name}", unit="clip", disable=not progress):
+            self.latent(c, *key)
+
     def sample(self, phase: Phase, phase_index: int, step: int, item: int) -> Sample:
         groups = self.buckets(phase)
         keys = sorted(groups)
@@ -153,7 +165,7 @@ class VideoFolderData:
         vae = self.model.vae
         device = self.encode_device or next(vae.parameters()).device
         with on_device(vae, device, ("encoder",)):
-            z = vae.encode(x[None].to(device))[0].float().cpu()
+            z = vae.encode(x[None].to(device), temporal_chunk=ENCODE_CHUNK)[0].float().cpu()
         if path is not None:
             save_safetensors_atomic({"latent": z}, path, {"source": str(clip.path)})
         return z

@@ -221,6 +221,11 @@ class Trainer:
         done = start  # steps of this phase completed
         streaming = ExitStack()  # closed in the `finally` below
         if self.streams and phase.stage == "backbone":
+            if hasattr(self.data, "cache_phase"):  # the clips' latents first, while the GPU is still empty
+                if self.rank == 0:
+                    self.data.cache_phase(phase, progress=self.opts.progress)
+                if self.world > 1:
+                    dist.barrier()  # the other processes read them from the disk cache
             self.streamer = streaming.enter_context(self._placed_backbone(phase))
         try:
             for step in range(start, phase.steps):
