@@ -375,7 +375,8 @@ def main() -> None:
         if "skipped" not in u:  # the plan may mark upscaling off; then it has no peak to meet
             staged += [u.get("upscaler"), u.get("refine_step_2x")]
         peaks = [m["peak_reserved_gb"] for m in staged if m]
-        split = {n: c for n, c in d.get("cases", {}).items() if n != "whole"}  # chunked and/or tiled decodes
+        # the decodes the plan can choose: chunks, and chunks with 8-pixel tiles overlapping by 2
+        split = {n: c for n, c in d.get("cases", {}).items() if n in ("planned", "chunk1_tile8")}
         meeting = sorted(n for n, c in split.items() if d.get(f"{n}_over_whole_peak", 99) <= 0.5
                          and (c.get("max_abs_diff_vs_whole") == 0 or (c.get("psnr_vs_whole_db") or 0) >= 40))
         goals = {

@@ -516,3 +516,15 @@ def test_a_vae_decodes_with_its_decoder_alone_on_the_device():
     with on_device(vae, meta, ()):  # the latent upscaler: the statistics only
         assert vae.latent_mean.is_meta and {p.device.type for p in vae.parameters()} == {"cpu"}
     assert {t.device.type for t in [*vae.parameters(), *vae.buffers()]} == {"cpu"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: Module.to swaps .data in place there")
+def test_a_vae_decoder_visits_a_cuda_device_and_comes_back_as_it_was():
+    from aiprod_core.memory.engine import on_device
+
+    vae = CausalVideoVAE(preset("tiny").vae)
+    before = {n: (p, p.data_ptr()) for n, p in vae.named_parameters()}
+    with on_device(vae, torch.device("cuda"), ("decoder",)):
+        assert {p.device.type for p in vae.decoder.parameters()} == {"cuda"}
+    after = dict(vae.named_parameters())  # the same parameters, holding the same host memory again
+    assert all(after[n] is p and p.device.type == "cpu" and p.data_ptr() == ptr for n, (p, ptr) in before.items())

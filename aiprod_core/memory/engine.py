@@ -151,11 +151,11 @@ def on_device(module: nn.Module | None, device: torch.device, parts: tuple[str, 
                 getattr(module, name).to(device)
             yield
         finally:
+            for p, d in data:
+                p.data = d
             for m, params, buffers in saved:
                 m._parameters.update(params)
                 m._buffers.update(buffers)
-            for p, d in data:
-                p.data = d
         return
     p = next(module.parameters(), None)
     home = p.device if p is not None else device

@@ -244,15 +244,16 @@ class CausalVideoVAE(nn.Module):
         self._check_video(video)
         c, p, tc = self.cfg.latent_channels, self.cfg.patch_size, self.temporal_compression
         t = 1 + (video.shape[2] - 1) // tc
+        w = self.encoder.conv_in.conv.weight  # the clip moves to the encoder's device a chunk at a time
         if temporal_chunk <= 0 or temporal_chunk >= t:
-            h = self.encoder(_patchify(video.to(self._dtype()), p))
+            h = self.encoder(_patchify(video.to(w.device, w.dtype), p))
         else:
             state: CausalState = {}
             parts = []
             # latent frame 0 is pixel frame 0 alone; each later latent frame covers tc pixel frames
             for s in range(0, t, temporal_chunk):
                 f0, f1 = (0 if s == 0 else 1 + (s - 1) * tc), 1 + (min(s + temporal_chunk, t) - 1) * tc
-                parts.append(self.encoder(_patchify(video[:, :, f0:f1].to(self._dtype()), p), state))
+                parts.append(self.encoder(_patchify(video[:, :, f0:f1].to(w.device, w.dtype), p), state))
             h = torch.cat(parts, dim=2)
         mean = h[:, :c]
         logvar = h[:, c:].clamp(*_LOGVAR_RANGE).expand_as(mean)

@@ -131,12 +131,12 @@ class VideoFolderData:
             self._buckets[key] = groups
         return self._buckets[key]
 
-    def cache_phase(self, phase: Phase, progress: bool = True) -> None:
+    def cache_phase(self, phase: Phase, progress: bool = True, share: tuple[int, int] = (0, 1)) -> None:
         """Encode every clip of the phase's buckets that is not cached yet, before training places the backbone:
-        on a GPU the encoder then has the memory to itself."""
+        on a GPU the encoder then has the memory to itself. share=(rank, processes): this process's part."""
         from tqdm.auto import tqdm
 
-        todo = [(c, key) for key, clips in sorted(self.buckets(phase).items()) for c in clips]
+        todo = [(c, key) for key, clips in sorted(self.buckets(phase).items()) for c in clips][share[0]::share[1]]
         for c, key in tqdm(todo, desc=f"latents for {phase.name}", unit="clip", disable=not progress):
             self.latent(c, *key)
 
@@ -165,7 +165,7 @@ class VideoFolderData:
         vae = self.model.vae
         device = self.encode_device or next(vae.parameters()).device
         with on_device(vae, device, ("encoder",)):
-            z = vae.encode(x[None].to(device), temporal_chunk=ENCODE_CHUNK)[0].float().cpu()
+            z = vae.encode(x[None], temporal_chunk=ENCODE_CHUNK)[0].float().cpu()  # chunks go to the device one by one
         if path is not None:
             save_safetensors_atomic({"latent": z}, path, {"source": str(clip.path)})
         return z

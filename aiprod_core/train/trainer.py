@@ -136,9 +136,10 @@ class Trainer:
         # gradients coming back through the move
         on_cpu = self.streams and not (planned and self._text_fits())
         self.text_device = torch.device("cpu") if on_cpu else self.device
-        # user clips' latents are encoded once and cached: their VAE stays in CPU memory, outside the plan
-        stay = {"backbone", "vae"} if self.streams and hasattr(self.data, "encode_device") else {"backbone"}
-        if stay != {"backbone"}:
+        # user clips' latents are encoded once and cached on disk: their VAE stays in CPU memory, outside the plan
+        self.caches_latents = self.streams and getattr(self.data, "cache_dir", None) is not None
+        stay = {"backbone", "vae"} if self.caches_latents else {"backbone"}
+        if self.caches_latents:
             self.data.encode_device = self.device
         for name, m in self.modules().items():
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
@@ -221,11 +222,10 @@ class Trainer:
         done = start  # steps of this phase completed
         streaming = ExitStack()  # closed in the `finally` below
         if self.streams and phase.stage == "backbone":
-            if hasattr(self.data, "cache_phase"):  # the clips' latents first, while the GPU is still empty
-                if self.rank == 0:
-                    self.data.cache_phase(phase, progress=self.opts.progress)
+            if self.caches_latents:  # the clips' latents first, while the GPU is still empty
+                self.data.cache_phase(phase, progress=self.opts.progress and self.rank == 0, share=(self.rank, self.world))
                 if self.world > 1:
-                    dist.barrier()  # the other processes read them from the disk cache
+                    dist.barrier()  # each process encoded its share; all read them from the disk cache
             self.streamer = streaming.enter_context(self._placed_backbone(phase))
         try:
             for step in range(start, phase.steps):
