@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from aiprod_core.memory.engine import on_device
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +200,17 @@ def memory_budget() -> MemoryBudget:
 
 def module_bytes(module: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+@contextmanager
+def placed(module: torch.nn.Module, parts: tuple[str, ...] | None = None) -> Iterator[torch.device]:
+    """`module` (or only its `parts`, with its own buffers: a VAE's decoder, say) on ComfyUI's device for the
+    block, after asking the memory manager for the room; back where it was afterwards. Yields the device."""
+    dev = torch_device()
+    moved = module if parts is None else [getattr(module, name) for name in parts]
+    free_memory(module_bytes(module) if parts is None else sum(module_bytes(m) for m in moved))
+    with on_device(module, dev, parts):
+        yield dev
 
 
 def check_interrupt() -> None:

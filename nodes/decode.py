@@ -38,18 +38,19 @@ class VAEDecode:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{vae.cfg.latent_channels},t,h,w] for this VAE")
         chunk = temporal_chunk or 4  # causal decode is exact in chunks: bounded memory at no cost in quality
         tile = spatial_tile or (0 if z.shape[3] * z.shape[4] <= 64 * 64 else 48)
-        budget = comfy.memory_budget()
-        if not (temporal_chunk or spatial_tile) and budget.vram_gb is not None:  # auto: planned for ComfyUI's budget
-            e = next(vae.parameters()).element_size()
-            usable = int((budget.vram_gb - 0.5) * 2**30) - comfy.module_bytes(vae)
-            choice = plan_vae_decode(vae.cfg, tuple(z.shape[2:]), usable, e)  # one batch item at a time
-            if choice is not None:
-                chunk, tile, _ = choice
         frames = []
-        with stage_guard("vae_decode"):  # an out-of-memory error names the stage and what to lower
+        # on ComfyUI's device, the decoder alone; an out-of-memory error names the stage and what to lower
+        with comfy.placed(vae, ("decoder",)) as device, stage_guard("vae_decode"):
+            budget = comfy.memory_budget()
+            if not (temporal_chunk or spatial_tile) and budget.vram_gb is not None:  # auto: planned for the budget
+                e = next(vae.decoder.parameters()).element_size()
+                usable = int((budget.vram_gb - 0.5) * 2**30)  # the decoder is already there: the free memory is what is left
+                choice = plan_vae_decode(vae.cfg, tuple(z.shape[2:]), usable, e)  # one batch item at a time
+                if choice is not None:
+                    chunk, tile, _ = choice
             for i in range(z.shape[0]):
                 comfy.check_interrupt()
-                frames.append(decode_latent(vae, z[i : i + 1], chunk, tile)[0])
+                frames.append(decode_latent(vae, z[i : i + 1].to(device), chunk, tile, to_cpu=True)[0])
         video = torch.cat(frames).cpu()
         # a WebM in ComfyUI's temp folder for the inline player of the web extension
         name = f"aiprod_preview_{uuid.uuid4().hex[:12]}.webm"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from aiprod_core.memory.engine import stage_guard
+from aiprod_core.models.vae import VAE_CHUNK
 from aiprod_core.pipeline import continuation_frames, first_frames_condition, fit_frames, join_clips
+
+from . import comfy
 
 MAX = 8192
 
@@ -52,8 +56,8 @@ class VAEEncode:
     @torch.no_grad()
     def encode(self, vae, image):
         video = image.permute(3, 0, 1, 2)[None].float() * 2 - 1  # [1,3,T,H,W] in [-1,1]
-        dev = next(vae.parameters()).device
-        return ({"samples": vae.encode(video.to(dev)).float().cpu()},)
+        with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):  # the clip goes a few frames at a time
+            return ({"samples": vae.encode(video, temporal_chunk=VAE_CHUNK).float().cpu()},)
 
 
 class ExtendVideo:
@@ -82,7 +86,8 @@ class ExtendVideo:
     def make(self, vae, video, width, height, frames, batch_size, context=2, strength=1.0):
         shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
         last = continuation_frames(video, vae.cfg.temporal_compression, context)
-        init, keep = first_frames_condition(vae, last, shape, strength)
+        with comfy.placed(vae, ("encoder",)):
+            init, keep = first_frames_condition(vae, last, shape, strength)
         return ({"samples": init, "noise_mask": keep}, fit_frames(video.float(), height, width), last.shape[0])
 
 
@@ -128,5 +133,6 @@ class ImageToVideo:
     @torch.no_grad()
     def make(self, vae, image, width, height, frames, batch_size, strength=1.0):
         shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
-        init, keep = first_frames_condition(vae, image, shape, strength)
+        with comfy.placed(vae, ("encoder",)):
+            init, keep = first_frames_condition(vae, image, shape, strength)
         return ({"samples": init, "noise_mask": keep},)

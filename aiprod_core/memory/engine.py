@@ -27,11 +27,12 @@ _HINTS = {
     "sampling": "lower vram_gb (--vram) so more blocks stream, use offload='stream', weight_dtype='fp8', or fewer frames/pixels",
     "upscaling": "lower vram_gb (--vram) so more blocks stream, or skip --upscale",
     "vae_decode": "lower vram_gb (--vram) for smaller decode chunks and tiles, or pass temporal_chunk=1 and spatial_tile=8",
+    "vae_encode": "encode fewer frames or smaller ones, or free the GPU of other models first",
     "lora_training": "lower vram_gb (--vram) so more blocks stream, use weight_dtype='fp8', a lower LoRA rank or a smaller clip",
 }
 
 
-_STAGE_NAMES = {"vae_decode": "VAE decode", "lora_training": "LoRA training", "text_encoding": "text encoding"}
+_STAGE_NAMES = {"vae_decode": "VAE decode", "vae_encode": "VAE encode", "lora_training": "LoRA training", "text_encoding": "text encoding"}
 
 
 class StageOutOfMemoryError(RuntimeError):

@@ -173,6 +173,9 @@ def _tile_ramps(spans: list[tuple[int, int]], scale: int, device: torch.device) 
     return ramps
 
 
+VAE_CHUNK = 4  # latent frames at a time where memory is tight: the same result, in the memory of a few frames
+
+
 class CausalVideoVAE(nn.Module):
     """Causal video VAE built from a `VAEConfig`.
 

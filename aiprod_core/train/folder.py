@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import read_safetensors, save_safetensors_atomic
 from ..memory.engine import on_device
+from ..models.vae import VAE_CHUNK
 from ..video_io import centre_crop, read_video
 from .data import Sample, item_seed, video_tensor
 from .phases import Phase
@@ -78,9 +79,6 @@ def fit_clip(frames: np.ndarray, n: int, height: int, width: int) -> torch.Tenso
     """The first n frames, centre-cropped to the bucket's aspect and resized: [3,n,height,width] in [-1,1]."""
     x = centre_crop(video_tensor(frames[:n]), height, width)  # [3,n,h,w]
     return F.interpolate(x.transpose(0, 1), size=(height, width), mode="area").transpose(0, 1)
-
-
-ENCODE_CHUNK = 4  # latent frames encoded at a time: the same latents, in the memory of a few frames (as decoding)
 
 
 class VideoFolderData:
@@ -165,7 +163,7 @@ class VideoFolderData:
         vae = self.model.vae
         device = self.encode_device or next(vae.parameters()).device
         with on_device(vae, device, ("encoder",)):
-            z = vae.encode(x[None], temporal_chunk=ENCODE_CHUNK)[0].float().cpu()  # chunks go to the device one by one
+            z = vae.encode(x[None], temporal_chunk=VAE_CHUNK)[0].float().cpu()  # chunks go to the device one by one
         if path is not None:
             save_safetensors_atomic({"latent": z}, path, {"source": str(clip.path)})
         return z
