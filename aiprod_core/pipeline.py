@@ -18,7 +18,7 @@ from .memory.engine import backbone_stage, check_offload, compute_device, on_dev
 from .models.backbone import HybridBackbone
 from .models.lora import LoRA, adapted_text_encoder, apply_loras, read_lora
 from .models.upscaler import LatentUpscaler, upsample_latent
-from .models.vae import CausalVideoVAE
+from .models.vae import VAE_CHUNK, CausalVideoVAE
 from .sampling import SAMPLERS, denoise_sigmas, guided_velocity, ltx_sigmas, noise_like, start_latent
 from .sampling.noise_guidance import sample_noise_guided, step_range
 from .sampling.noise_mask import keep_latent, kept_velocity, latent_noise_mask
@@ -358,7 +358,7 @@ def generate(
 
     init = keep = None
     if image is not None:
-        with on_device(model.vae, device, ("encoder",)):
+        with stage_guard("vae_encode", plan), on_device(model.vae, device, ("encoder",)):
             init, keep = first_frames_condition(model.vae, image, shape, image_strength)
     total = steps + (refine_steps if upscale else 0)
     bar = _progress(total, progress)
@@ -407,8 +407,8 @@ def first_frames_condition(vae: CausalVideoVAE, frames: torch.Tensor, shape: tup
     tc, sc = vae.cfg.temporal_compression, vae.cfg.spatial_compression
     n = min(1 + (frames.shape[0] - 1) // tc, t)  # latent frames the given frames fill
     video = fit_frames(frames[: 1 + (n - 1) * tc].float(), h * sc, w * sc)
-    p = next(vae.parameters())
-    z = vae.encode((video.permute(3, 0, 1, 2)[None] * 2 - 1).to(p.device, p.dtype)).float().cpu()
+    # on the encoder's device a few latent frames at a time: a long clip to continue stays in CPU memory
+    z = vae.encode(video.permute(3, 0, 1, 2)[None] * 2 - 1, temporal_chunk=VAE_CHUNK).float().cpu()
     init = torch.zeros(shape)
     init[:, :, :n] = z
     keep = torch.ones(1, 1, t, h, w)

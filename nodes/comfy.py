@@ -203,12 +203,14 @@ def module_bytes(module: torch.nn.Module) -> int:
 
 
 @contextmanager
-def placed(module: torch.nn.Module, parts: tuple[str, ...] | None = None) -> Iterator[torch.device]:
+def placed(module: torch.nn.Module, parts: tuple[str, ...] | None = None, work_bytes: int = 0) -> Iterator[torch.device]:
     """`module` (or only its `parts`, with its own buffers: a VAE's decoder, say) on ComfyUI's device for the
-    block, after asking the memory manager for the room; back where it was afterwards. Yields the device."""
+    block, after asking the memory manager for room for the weights and `work_bytes` of activations; back where
+    it was afterwards. Yields the device."""
     dev = torch_device()
-    moved = module if parts is None else [getattr(module, name) for name in parts]
-    free_memory(module_bytes(module) if parts is None else sum(module_bytes(m) for m in moved))
+    weights = module_bytes(module) if parts is None else sum(module_bytes(getattr(module, name)) for name in parts)
+    if dev.type != "cpu":
+        free_memory(weights + work_bytes)
     with on_device(module, dev, parts):
         yield dev
 

@@ -7,7 +7,8 @@ import uuid
 import torch
 
 from aiprod_core.memory.engine import stage_guard
-from aiprod_core.memory.plan import plan_vae_decode
+from aiprod_core.memory.plan import plan_vae_decode, vae_decode_bytes
+from aiprod_core.models.vae import VAE_CHUNK
 from aiprod_core.pipeline import decode_latent
 from aiprod_core.video_io import write_video
 
@@ -36,14 +37,15 @@ class VAEDecode:
         z = latent["samples"].float()
         if z.ndim != 5 or z.shape[1] != vae.cfg.latent_channels:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{vae.cfg.latent_channels},t,h,w] for this VAE")
-        chunk = temporal_chunk or 4  # causal decode is exact in chunks: bounded memory at no cost in quality
+        chunk = temporal_chunk or VAE_CHUNK  # causal decode is exact in chunks: bounded memory at no cost in quality
         tile = spatial_tile or (0 if z.shape[3] * z.shape[4] <= 64 * 64 else 48)
         frames = []
         # on ComfyUI's device, the decoder alone; an out-of-memory error names the stage and what to lower
-        with comfy.placed(vae, ("decoder",)) as device, stage_guard("vae_decode"):
+        e = next(vae.decoder.parameters()).element_size()
+        work = vae_decode_bytes(vae.cfg, tuple(z.shape[2:]), VAE_CHUNK, 0, e)  # room for a decode in 4-frame chunks
+        with comfy.placed(vae, ("decoder",), work) as device, stage_guard("vae_decode"):
             budget = comfy.memory_budget()
             if not (temporal_chunk or spatial_tile) and budget.vram_gb is not None:  # auto: planned for the budget
-                e = next(vae.decoder.parameters()).element_size()
                 usable = int((budget.vram_gb - 0.5) * 2**30)  # the decoder is already there: the free memory is what is left
                 choice = plan_vae_decode(vae.cfg, tuple(z.shape[2:]), usable, e)  # one batch item at a time
                 if choice is not None:

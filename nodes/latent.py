@@ -86,7 +86,7 @@ class ExtendVideo:
     def make(self, vae, video, width, height, frames, batch_size, context=2, strength=1.0):
         shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
         last = continuation_frames(video, vae.cfg.temporal_compression, context)
-        with comfy.placed(vae, ("encoder",)):
+        with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):
             init, keep = first_frames_condition(vae, last, shape, strength)
         return ({"samples": init, "noise_mask": keep}, fit_frames(video.float(), height, width), last.shape[0])
 
@@ -133,6 +133,6 @@ class ImageToVideo:
     @torch.no_grad()
     def make(self, vae, image, width, height, frames, batch_size, strength=1.0):
         shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
-        with comfy.placed(vae, ("encoder",)):
+        with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):
             init, keep = first_frames_condition(vae, image, shape, strength)
         return ({"samples": init, "noise_mask": keep},)

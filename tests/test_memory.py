@@ -528,3 +528,14 @@ def test_a_vae_decoder_visits_a_cuda_device_and_comes_back_as_it_was():
         assert {p.device.type for p in vae.decoder.parameters()} == {"cuda"}
     after = dict(vae.named_parameters())  # the same parameters, holding the same host memory again
     assert all(after[n] is p and p.device.type == "cpu" and p.data_ptr() == ptr for n, (p, ptr) in before.items())
+
+
+def test_a_stages_out_of_memory_error_stays_one_for_hosts_and_outer_stages():
+    """ComfyUI unloads its models on torch's out-of-memory error, so ours is one too; an outer stage keeps the
+    inner stage's name."""
+    from aiprod_core.memory.engine import stage_guard
+
+    with pytest.raises(StageOutOfMemoryError, match=r"during VAE decode: CUDA out of memory\. Tried to allocate 1\.00 GiB\. ") as e:
+        with stage_guard("sampling"), stage_guard("vae_decode"):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB. GPU 0 has a total capacity of 8 GiB")
+    assert isinstance(e.value, torch.cuda.OutOfMemoryError)

@@ -35,8 +35,9 @@ _HINTS = {
 _STAGE_NAMES = {"vae_decode": "VAE decode", "vae_encode": "VAE encode", "lora_training": "LoRA training", "text_encoding": "text encoding"}
 
 
-class StageOutOfMemoryError(RuntimeError):
-    """A stage ran out of device memory; the message names the stage and the option to lower."""
+class StageOutOfMemoryError(torch.OutOfMemoryError):
+    """A stage ran out of device memory; the message names the stage and the option to lower. Still an
+    out-of-memory error, so that hosts that free memory on one (ComfyUI unloads its models) still do."""
 
 
 def check_offload(offload: str) -> None:
@@ -114,6 +115,8 @@ def stage_guard(stage: str, plan: MemoryPlan | None = None) -> Iterator[None]:
     """Turn an out-of-memory error inside a stage into a StageOutOfMemoryError naming it and the fix."""
     try:
         yield
+    except StageOutOfMemoryError:
+        raise  # an inner stage's, already named
     except torch.OutOfMemoryError as e:
         sp = plan.stages.get(stage) if plan is not None else None
         expected = (f" (the plan expected a peak of {sp.peak_bytes / GiB:.2f} GB inside {plan.usable_bytes / GiB:.2f} GB;"
