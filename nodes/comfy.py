@@ -155,6 +155,13 @@ def weight_dtype(kind: str) -> torch.dtype:
     return torch.bfloat16 if mm.should_use_bf16(dev) else torch.float32
 
 
+def total_memory_gb() -> float | None:
+    """ComfyUI's device's memory in GB; None on the CPU and outside ComfyUI."""
+    if not IN_COMFY or getattr(mm.get_torch_device(), "type", "cpu") != "cuda":
+        return None
+    return mm.get_total_memory(mm.get_torch_device()) / 2**30
+
+
 def free_memory(nbytes: int) -> None:
     """Ask ComfyUI's memory manager to unload other models until `nbytes` fit (honours --reserve-vram)."""
     if IN_COMFY:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from aiprod_core.memory.engine import plan_for
+from aiprod_core.memory.plan import MemoryPlanError
 from aiprod_core.pipeline import loras_applied, sample_latent
 from aiprod_core.sampling import SAMPLERS
 from aiprod_core.text import from_conditioning
@@ -75,13 +78,19 @@ class HybridSampler:
         keep = latent.get("noise_mask")  # AIPROD Image To Video, or core's Set Latent Noise Mask: 0 = keep
         device = comfy.torch_device()
         backbone = model.backbone
-        comfy.free_memory(comfy.module_bytes(backbone))
-        budget = comfy.memory_budget()
         v = model.config.vae
         clip = (1 + (init.shape[2] - 1) * v.temporal_compression, init.shape[3] * v.spatial_compression,
                 init.shape[4] * v.spatial_compression)
-        plan = plan_for(model.config, *clip, device, budget.vram_gb, next(backbone.parameters()).dtype, None,
-                        budget.offload, cfg != 1.0, False)
+        dtype = next(backbone.parameters()).dtype
+        # room for sampling with every block resident (what a GPU this size would plan), as ComfyUI's own models ask
+        need = comfy.module_bytes(backbone)
+        total = comfy.total_memory_gb()
+        if total:
+            with contextlib.suppress(MemoryPlanError):  # then the plan below, in the memory there is, says what fits
+                need = plan_for(model.config, *clip, device, total, dtype, None, "auto", cfg != 1.0, False).stages["sampling"].peak_bytes
+        comfy.free_memory(need)
+        budget = comfy.memory_budget()
+        plan = plan_for(model.config, *clip, device, budget.vram_gb, dtype, None, budget.offload, cfg != 1.0, False)
         ctx, mask = _context(positive, model, "positive", init.shape[0], "cpu")
         neg, neg_mask = _context(negative, model, "negative", init.shape[0], "cpu")
         progress = comfy.Progress(steps)

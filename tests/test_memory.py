@@ -535,7 +535,7 @@ def test_a_stages_out_of_memory_error_stays_one_for_hosts_and_outer_stages():
     inner stage's name."""
     from aiprod_core.memory.engine import stage_guard
 
-    with pytest.raises(StageOutOfMemoryError, match=r"during VAE decode: CUDA out of memory\. Tried to allocate 1\.00 GiB\. ") as e:
-        with stage_guard("sampling"), stage_guard("vae_decode"):
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB. GPU 0 has a total capacity of 8 GiB")
+    match = r"during VAE decode: CUDA out of memory\. Tried to allocate 1\.00 GiB\. "
+    with pytest.raises(StageOutOfMemoryError, match=match) as e, stage_guard("sampling"), stage_guard("vae_decode"):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB. GPU 0 has a total capacity of 8 GiB")
     assert isinstance(e.value, torch.cuda.OutOfMemoryError)
