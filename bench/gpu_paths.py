@@ -130,9 +130,10 @@ def main() -> None:
     run("gen_fp8", [*g, "-o", str(tmp / "fp8.webp"), "--offload", "stream", "--weight-dtype", "fp8"])
     run("gen_upscale", [*g, "-o", str(tmp / "up.webp"), "--upscale"])
     run.res["diffs_vs_auto"] = {k: frame_diff(tmp / "auto.webp", tmp / f"{k}.webp") for k in ("cpu", "stream", "fp8")}
-    run("oom_message", [*g, "-o", str(tmp / "oom.webp"), "--vram", "8"], code=(
-        "import sys, torch; torch.cuda.set_per_process_memory_fraction(2e-4); "
-        "from aiprod_core.cli import main; sys.exit(main(sys.argv[1:]))"))
+    if not os.environ.get("E2E_CPU"):  # a sliver of a GPU: the plan fits, the allocation does not
+        run("oom_message", [*g, "-o", str(tmp / "oom.webp"), "--vram", "8"], code=(
+            "import sys, torch; torch.cuda.set_per_process_memory_fraction(2e-4); "
+            "from aiprod_core.cli import main; sys.exit(main(sys.argv[1:]))"))
 
     device = "cpu" if os.environ.get("E2E_CPU") else "cuda"
     lora = ["train", "--data", str(clips), "--lora-rank", "8", "--steps-scale", "0.05", "--no-validation", "-q",
