@@ -539,3 +539,16 @@ def test_a_stages_out_of_memory_error_stays_one_for_hosts_and_outer_stages():
     with pytest.raises(StageOutOfMemoryError, match=match) as e, stage_guard("sampling"), stage_guard("vae_decode"):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB. GPU 0 has a total capacity of 8 GiB")
     assert isinstance(e.value, torch.cuda.OutOfMemoryError)
+
+
+def test_the_command_grows_cuda_allocations_in_place_unless_told_otherwise(monkeypatch, capsys):
+    import os
+    import sys
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    main(["info", "--preset", "tiny"])
+    expected = "expandable_segments:True" if sys.platform == "linux" else None
+    assert os.environ.get("PYTORCH_CUDA_ALLOC_CONF") == expected
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "backend:cudaMallocAsync")  # the user's own setting stays
+    main(["info", "--preset", "tiny"])
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "backend:cudaMallocAsync"
