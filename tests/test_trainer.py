@@ -52,6 +52,30 @@ def test_resume_reaches_the_same_weights(tmp_path):
     assert [r["global_step"] for r in rows] == sorted({r["global_step"] for r in rows})  # no duplicated rows
 
 
+def test_a_pooled_phase_encodes_each_scene_once_and_resumes_to_the_same_weights(tmp_path):
+    ph = lambda: [Phase("pooled", steps=6, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32},
+                        world_pool=3)]  # noqa: E731
+    model, data, encoded = build_model(preset("tiny")), WorldData(0), []
+    encode = model.vae.encode
+
+    def counting(video, *a, **kw):  # the real encode, counted
+        encoded.append(video.shape[0])
+        return encode(video, *a, **kw)
+
+    model.vae.encode = counting
+    straight = Trainer(model, ph(), opts(tmp_path / "a"), data=data).run()
+    assert sorted(data.latents) == [0, 1, 2] and sum(encoded) == 3  # 12 samples of 3 scenes, each encoded once
+    frames = {s.pool_key: s.video for s in (WorldData(0).sample(ph()[0], 0, st, i) for st in range(6) for i in range(2))}
+    with torch.no_grad():
+        for key, z in data.latents.items():
+            assert torch.allclose(z, encode(frames[key][None])[0].float(), atol=1e-5)
+    # a resumed run starts with an empty pool and encodes what it needs again
+    assert Trainer(build_model(preset("tiny")), ph(), opts(tmp_path / "b", stop_after=3)).run() is None
+    resumed = Trainer(build_model(preset("tiny"), seed=1), ph(), opts(tmp_path / "b")).run(resume=True)
+    a, b = weights(straight), weights(resumed)
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-5
+
+
 class InterruptingWorld(WorldData):
     """The synthetic world, but the user presses Ctrl-C when a given step's data is being made."""
 

@@ -260,3 +260,29 @@ def test_distractors_add_made_up_words_and_keep_every_attribute_word():
     assert [data.sample(phase, 0, 0, i).caption for i in range(5)] == [data.sample(phase, 0, 0, i).caption for i in range(5)]
     with pytest.raises(ValueError, match="caption_distractors"):
         Phase("p", caption_distractors=1.5)
+
+
+def test_a_world_pool_captions_a_fixed_set_of_scenes_anew():
+    import torch
+
+    from aiprod_core.train.data import WorldData, item_seed, video_tensor
+    from aiprod_core.train.phases import Phase
+
+    size = {"frames": 5, "height": 32, "width": 32}
+    pooled = Phase("p", world=size, world_pool=3)
+    samples = [WorldData(0).sample(pooled, 1, step, i) for step in range(10) for i in range(2)]
+    groups: dict[int, list] = {}
+    for s in samples:
+        groups.setdefault(s.pool_key, []).append(s)
+    assert sorted(groups) == [0, 1, 2]
+    for group in groups.values():  # one scene each: the same frames and labels, captions drawn anew
+        assert all(torch.equal(s.video, group[0].video) and s.labels == group[0].labels for s in group)
+        assert len({s.caption for s in group}) > 1
+    assert len({s.video.sum().item() for s in samples}) == 3
+    # without a pool every sample is the clip of its own seed, as it always was
+    plain = Phase("p", world=size)
+    s = WorldData(0).sample(plain, 1, 4, 1)
+    clip = make_clip(item_seed(0, 1, 4, 1), plain.spec)
+    assert s.pool_key is None and s.caption == clip.caption and torch.equal(s.video, video_tensor(clip.frames))
+    with pytest.raises(ValueError, match="world_pool"):
+        Phase("p", stage="vae", world_pool=8)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .distractors import add_distractors
 from .phases import Phase
-from .world import ALL_SHAPES, COLOURS, MOTIONS, make_clip
+from .world import ALL_SHAPES, COLOURS, MOTIONS, captioned_scene, render
 from .world_flow import world_flow
 
 ATTRIBUTE_CLASSES = {"colour": len(COLOURS), "shape": len(ALL_SHAPES), "motion": len(MOTIONS)}
@@ -28,6 +28,7 @@ class Sample:
     latent: torch.Tensor | None = None  # [C,t,h,w], when the source has cached latents
     labels: dict[str, int] | None = None  # attribute classes for the text objective; -1 = unknown
     flow: torch.Tensor | None = None  # [F-1,H,W,2] pixel flow of the clip, when training with warped noise
+    pool_key: int | None = None  # the scene's place in its phase's pool (Phase.world_pool): its latent is kept
     # noise it along `flow` whatever the phase's fraction: a camera move is not in the caption, so the noise is the
     # only thing that can say how the camera moves (with plain noise the model would learn random camera moves)
     always_warp: bool = False
@@ -52,22 +53,34 @@ class WorldData:
 
     def __init__(self, seed: int = 0):
         self.seed = seed
+        # latents of the running phase's pooled scenes, by pool key; the trainer fills it as it encodes them
+        self.latents: dict[int, torch.Tensor] = {}
+        self._pool_phase: int | None = None
 
     def sample(self, phase: Phase, phase_index: int, step: int, item: int) -> Sample:
         seed = item_seed(self.seed, phase_index, step, item)
-        clip = make_clip(seed, phase.spec)
-        text = clip.caption
+        spec = phase.spec
+        key = scene_seed = None
+        if phase.world_pool:
+            if phase_index != self._pool_phase:  # one phase's pool at a time
+                self.latents.clear()
+                self._pool_phase = phase_index
+            key = seed % phase.world_pool
+            scene_seed = item_seed(self.seed, phase_index, key, 0, 2)
+        scene, language, text, _ = captioned_scene(seed, spec, scene_seed=scene_seed)
+        latent = self.latents.get(key) if key is not None else None
+        video = None if latent is not None else video_tensor(render(scene, spec.frames, spec.height, spec.width))
         rng = np.random.default_rng([seed, 3])  # streams 0-2 are the clip's own (world.captioned_scene)
         if phase.caption_distractors and rng.random() < phase.caption_distractors:
-            text = add_distractors(text, clip.language, rng)
-        objs = clip.scene.objects
+            text = add_distractors(text, language, rng)
+        objs = scene.objects
         labels = {"colour": -1, "shape": -1, "motion": -1}
         if len(objs) == 1:  # one label per clip: two-object captions teach through the flow loss only
             o = objs[0]
             labels = {"colour": COLOURS.index(o.colour), "shape": ALL_SHAPES.index(o.shape), "motion": MOTIONS.index(o.motion)}
         flow = None
-        camera = clip.scene.camera is not None
+        camera = scene.camera is not None
         if phase.warped_noise > 0 or camera:  # the world's known motion, exact (no extraction error)
-            spec = phase.spec
-            flow = world_flow(clip.scene, spec.frames, spec.height, spec.width)
-        return Sample(caption=text, video=video_tensor(clip.frames), labels=labels, flow=flow, always_warp=camera)
+            flow = world_flow(scene, spec.frames, spec.height, spec.width)
+        return Sample(caption=text, video=video, latent=latent, labels=labels, flow=flow, always_warp=camera,
+                      pool_key=key)

@@ -42,6 +42,10 @@ class Phase:
     # fraction of samples shown their first latent frame clean and scored on the rest (image-to-video, as LTX-Video
     # trains it): the model learns to continue a given first frame, as the sampler's noise mask asks of it
     first_frame: float = 0.0
+    # the number of world scenes a phase draws its clips from (0: a new scene for every sample). Each scene's latent
+    # is encoded once and kept in memory, and its caption is drawn anew each time (language, sentence frame), so
+    # a step costs no VAE encode once the pool is seen: the frozen encoder is about 40% of a tiny backbone step
+    world_pool: int = 0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -55,6 +59,9 @@ class Phase:
         if not 0.0 <= self.caption_distractors <= 1.0:
             raise ValueError(
                 f"phase {self.name!r}: caption_distractors={self.caption_distractors} is a fraction of captions; use 0..1")
+        if self.world_pool < 0 or (self.world_pool and self.stage != "backbone"):
+            raise ValueError(f"phase {self.name!r}: world_pool={self.world_pool}; expected 0 (a new scene for every "
+                             f"sample) or, in a backbone phase, the number of scenes to draw from (e.g. 8192)")
         self.spec  # noqa: B018 (validates the world fields now, not in the middle of a run)
 
     @property

@@ -97,13 +97,17 @@ class Trainer:
         self.out = Path(opts.out_dir)
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
+        user_data = not isinstance(self.data, WorldData)
         for p in phases:
             if p.batch % self.world:
                 raise ValueError(f"phase {p.name!r}: batch={p.batch} does not split over {self.world} processes; "
                                  f"use a multiple of {self.world}")
-            if p.caption_distractors and data is not None:
+            if p.caption_distractors and user_data:
                 log.warning("phase %s: caption_distractors applies to the synthetic world's captions only; "
                             "a user's captions are used as written", p.name)
+            if p.world_pool and user_data:
+                log.warning("phase %s: world_pool applies to the synthetic world; a user's clips are each encoded "
+                            "once and cached anyway", p.name)
         self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
         torch.manual_seed(opts.seed)
         self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
@@ -360,11 +364,7 @@ class Trainer:
         m = self.model
         drop = [torch.rand((), generator=g).item() < phase.caption_dropout for g in gens]
         captions = ["" if d else s.caption for s, d in zip(samples, drop)]
-        if samples[0].latent is not None:
-            x0 = torch.stack([s.latent for s in samples]).to(self.device)
-        else:
-            with torch.no_grad():
-                x0 = m.vae.encode(self._videos(samples)).float()
+        x0 = self._latents(samples)
         tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
         sigma = torch.cat([sample_sigmas(1, tokens, g, shift=phase.sigma_shift) for g in gens]).to(self.device)
         noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(self.device)
@@ -405,6 +405,19 @@ class Trainer:
             parts["text_aux"] = aux.item()
             loss = loss + phase.text_aux_weight * aux
         return loss, parts
+
+    def _latents(self, samples: list[Sample]) -> torch.Tensor:
+        """The clean latents [B,C,t,h,w]: cached ones as they are, the rest encoded together; a pooled scene's is
+        kept for its next draw."""
+        todo = [s for s in samples if s.latent is None]
+        if todo:
+            with torch.no_grad():
+                z = self.model.vae.encode(self._videos(todo)).float()
+            for s, zs in zip(todo, z):
+                s.latent = zs
+                if s.pool_key is not None:
+                    self.data.latents[s.pool_key] = zs
+        return torch.stack([s.latent for s in samples]).to(self.device)
 
     def _lora_context(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """A LoRA run's caption embeddings: cached while the text encoder is frozen, else through its adapters."""

@@ -481,12 +481,13 @@ def sample_scene(rng: np.random.Generator, spec: WorldSpec = EASY) -> Scene:
 
 
 def captioned_scene(seed: int, spec: WorldSpec = EASY, language: str | None = None,
-                    split: str = "train") -> tuple[Scene, str, str, int]:
+                    split: str = "train", scene_seed: int | None = None) -> tuple[Scene, str, str, int]:
     """(scene, language, caption, sentence frame index) of `make_clip(seed, ...)`, without drawing its frames. Each
-    draws from its own stream of `seed` (0: scene, 1: language, 2: caption), so any of them can be redrawn alone."""
+    draws from its own stream of `seed` (0: scene, 1: language, 2: caption), so any of them can be redrawn alone;
+    `scene_seed` takes the scene from another seed's stream (a scene captioned anew)."""
     from aiprod_core.train.captions import LANGUAGES, caption
 
-    scene = sample_scene(np.random.default_rng([seed, 0]), spec)
+    scene = sample_scene(np.random.default_rng([seed if scene_seed is None else scene_seed, 0]), spec)
     if language is None:
         language = _pick(np.random.default_rng([seed, 1]), LANGUAGES)
     text, frame_id = caption(scene, language, np.random.default_rng([seed, 2]), split=split)
