@@ -8,9 +8,9 @@ between the steps compared.
 - `--compare precision` (the phase of `recipes/tiny-pairs-gentle.json`): fp32 against bf16 autocast.
 - `--compare pool` (the phase of `recipes/tiny-motion-more.json`): a new scene for every sample against scenes
   drawn from a pool whose latents are kept (`world_pool`); the pool is small, so that after the first steps
-  every draw finds its latent, as most draws do in a long phase.
+  every draw finds its latent, as most draws do in a long phase. `--bf16` runs both under bf16 autocast.
 
-    python bench/train_step.py [--compare precision|pool] [--steps 12] [--threads N]
+    python bench/train_step.py [--compare precision|pool] [--bf16] [--steps 12] [--threads N]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--compare", choices=sorted(SETTINGS), default="precision")
+    p.add_argument("--bf16", action="store_true", help="--compare pool: both settings under bf16 autocast")
     p.add_argument("--steps", type=int, default=12, help="steps of each setting (the first two are warm-up)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = p.parse_args()
@@ -57,6 +58,7 @@ def main() -> None:
             trainer.autocast = on
         else:
             phase.world_pool = POOL if on else 0
+            trainer.autocast = args.bf16
 
     def on_step(_row: dict) -> None:  # the trainer's own loop; each step switches the setting of the next
         times[second[0]].append(time.perf_counter() - last[0])
@@ -71,7 +73,7 @@ def main() -> None:
         trainer.run()
     med = {k: statistics.median(v[2:]) for k, v in times.items()}
     print(json.dumps({"bench": f"training step, {phase.name} phase, batch {phase.batch}, 64x64x17",
-                      "threads": torch.get_num_threads(), "steps": args.steps - 2, names[0]: round(med[False], 3),
+                      "threads": torch.get_num_threads(), "bf16_autocast": trainer.autocast, "steps": args.steps - 2, names[0]: round(med[False], 3),
                       names[1]: round(med[True], 3), "ratio": round(med[True] / med[False], 3)}, indent=1))
 
 

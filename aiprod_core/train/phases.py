@@ -43,7 +43,7 @@ class Phase:
     # trains it): the model learns to continue a given first frame, as the sampler's noise mask asks of it
     first_frame: float = 0.0
     # the number of world scenes a phase draws its clips from (0: a new scene for every sample). Each scene's latent
-    # is encoded once and kept in memory, and its caption is drawn anew each time (language, sentence frame), so
+    # is encoded once and kept in CPU memory, and its caption is drawn anew each time (language, sentence frame), so
     # a step costs no VAE encode once the pool is seen: the frozen encoder is about 40% of a tiny backbone step
     world_pool: int = 0
 

@@ -408,7 +408,7 @@ class Trainer:
 
     def _latents(self, samples: list[Sample]) -> torch.Tensor:
         """The clean latents [B,C,t,h,w]: cached ones as they are, the rest encoded together; a pooled scene's is
-        kept for its next draw."""
+        kept in CPU memory for its next draw."""
         todo = [s for s in samples if s.latent is None]
         if todo:
             with torch.no_grad():
@@ -416,8 +416,8 @@ class Trainer:
             for s, zs in zip(todo, z):
                 s.latent = zs
                 if s.pool_key is not None:
-                    self.data.latents[s.pool_key] = zs
-        return torch.stack([s.latent for s in samples]).to(self.device)
+                    self.data.latents[s.pool_key] = zs.cpu()
+        return torch.stack([s.latent.to(self.device) for s in samples])
 
     def _lora_context(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """A LoRA run's caption embeddings: cached while the text encoder is frozen, else through its adapters."""
