@@ -58,11 +58,10 @@ def run_case(case: dict) -> dict:
     if encode:  # a clip in [-1, 1] in, its latent out
         z = torch.rand(1, 3, case["frames"], case["height"], case["width"]) * 2 - 1
         kwargs = {"temporal_chunk": case["chunk"]}
-        warm = z[:, :, :1]
     else:
         z = torch.randn(1, cfg.latent_channels, t, h, w)
         kwargs = {"temporal_chunk": case["chunk"], "spatial_tile": case["tile"], "tile_overlap": case["overlap"]}
-        warm = z[:, :, :1]
+    warm = z[:, :, :1]
     run = vae.encode if encode else vae.decode
     with torch.inference_mode():
         # Warm-up on one (latent) frame so one-time kernel and thread-pool setup is not counted.

@@ -68,7 +68,7 @@ class WorldData:
             key = seed % phase.world_pool
             scene_seed = item_seed(self.seed, phase_index, key, 0, 2)
         scene, language, text, _ = captioned_scene(seed, spec, scene_seed=scene_seed)
-        latent = self.latents.get(key) if key is not None else None
+        latent = self.latents.get(key)  # None without a pool, or for a scene not encoded yet
         video = None if latent is not None else video_tensor(render(scene, spec.frames, spec.height, spec.width))
         rng = np.random.default_rng([seed, 3])  # streams 0-2 are the clip's own (world.captioned_scene)
         if phase.caption_distractors and rng.random() < phase.caption_distractors:
