@@ -286,3 +286,13 @@ def test_a_world_pool_captions_a_fixed_set_of_scenes_anew():
     assert s.pool_key is None and s.caption == clip.caption and torch.equal(s.video, video_tensor(clip.frames))
     with pytest.raises(ValueError, match="world_pool"):
         Phase("p", stage="vae", world_pool=8)
+
+
+def test_every_frame_that_calls_the_camera_static_is_known():
+    """Scenes filmed with a camera move skip these frames, so a caption never contradicts the clip's motion."""
+    static = ("static", "fixe", "fest", "fija", "ferma", "parada", "зафиксирована", "固定", "고정", "مثبتة")
+    for lang in LANGUAGES:
+        for frame in captions._grammar(lang).frames:
+            texts = (frame,) if isinstance(frame, str) else frame
+            if any(w in t for t in texts for w in static):
+                assert captions._says_static_camera(frame), (lang, frame)

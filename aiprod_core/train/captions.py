@@ -1693,9 +1693,10 @@ def caption(scene: Scene, language: str, rng: np.random.Generator, split: str = 
     return grammar.finish(template.format(**filled)), frame_id
 
 
-# the word for "camera" in the frames that call it static (English, Spanish, Italian, Portuguese, German, Russian,
-# Chinese, Japanese, Korean, Arabic)
-_CAMERA_WORDS = ("camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا")
+# what marks the frames that call the camera static: the word for "camera" (English, Spanish, Italian, Portuguese,
+# German, Russian, Chinese, Japanese, Korean, Arabic), or French's "fixed shot"
+_CAMERA_WORDS = ("camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا",
+                 "Plan fixe")
 
 
 def _says_static_camera(frame) -> bool:
