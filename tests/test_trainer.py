@@ -52,6 +52,15 @@ def test_resume_reaches_the_same_weights(tmp_path):
     assert [r["global_step"] for r in rows] == sorted({r["global_step"] for r in rows})  # no duplicated rows
 
 
+def test_what_a_run_draws_depends_on_its_seed_alone(tmp_path):
+    """The attribute heads start from the run's seed, whatever the process drew before (loading a model file, say)."""
+    models = [build_model(preset("tiny")) for _ in range(2)]
+    heads = []
+    for i, m in enumerate(models):
+        torch.rand(3 + i)
+        heads.append(Trainer(m, phases(), opts(tmp_path / str(i))).heads.state_dict())
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
+
 def test_a_pooled_phase_encodes_each_scene_once_and_resumes_to_the_same_weights(tmp_path):
     ph = lambda: [Phase("pooled", steps=6, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32},
                         world_pool=3)]  # noqa: E731

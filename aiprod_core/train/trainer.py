@@ -108,8 +108,8 @@ class Trainer:
             if p.world_pool and user_data:
                 log.warning("phase %s: world_pool applies to the synthetic world; a user's clips are each encoded "
                             "once and cached anyway", p.name)
+        torch.manual_seed(opts.seed)  # first: what the run draws (heads, adapters) must not depend on what came before
         self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
-        torch.manual_seed(opts.seed)
         self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
         self.text_lora = None
         if opts.lora_text_targets:
