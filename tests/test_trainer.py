@@ -52,7 +52,6 @@ def test_resume_reaches_the_same_weights(tmp_path):
     assert [r["global_step"] for r in rows] == sorted({r["global_step"] for r in rows})  # no duplicated rows
 
 
-
 def test_what_a_run_draws_depends_on_its_seed_alone(tmp_path):
     """The attribute heads start from the run's seed, whatever the process drew before (loading a model file, say)."""
     models = [build_model(preset("tiny")) for _ in range(2)]
@@ -85,33 +84,6 @@ def test_a_pooled_phase_encodes_each_scene_once_and_resumes_to_the_same_weights(
     a, b = weights(straight), weights(resumed)
     assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-5
 
-
-
-def test_a_phase_with_a_weight_average_ends_on_the_average_and_resumes_to_it(tmp_path):
-    ph = lambda: [Phase("still", steps=2, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32}),  # noqa: E731
-                  Phase("avg", steps=5, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32}, ema=0.5, lr=1e-2)]
-    model, seen = build_model(preset("tiny")), []
-    # the backbone's weights after each step of the averaged phase, and those it started from
-    snap = lambda: {k: v.detach().clone() for k, v in model.backbone.named_parameters()}  # noqa: E731
-    o = opts(tmp_path / "a", on_step=lambda row: seen.append(snap()) if row["phase"] == "avg" or row["global_step"] == 2 else None)
-    straight = Trainer(model, ph(), o).run()
-    start, steps = seen[0], seen[1:]
-    assert len(steps) == 5
-    expected = {k: v.clone() for k, v in start.items()}
-    for n, w in enumerate(steps):  # decay min(0.5, (1 + n) / (10 + n)): 0.1, 0.18, 0.25, 0.31, 0.36
-        d = min(0.5, (1 + n) / (10 + n))
-        expected = {k: d * expected[k] + (1 - d) * w[k] for k in expected}
-    result = weights(straight)
-    assert max((result[f"backbone.{k}"].float() - v).abs().max().item() for k, v in expected.items()) < 1e-6
-    assert max((result[f"backbone.{k}"].float() - v).abs().max().item() for k, v in steps[-1].items()) > 1e-4
-    # stopped inside the averaged phase, the state keeps the average; resumed, the run ends where it did
-    assert Trainer(build_model(preset("tiny")), ph(), opts(tmp_path / "b", stop_after=4)).run() is None
-    saved = read_safetensors(tmp_path / "b" / "state.safetensors")[0]
-    assert any(k.startswith("ema.backbone.") for k in saved) and any(k.startswith("ema.text_encoder.") for k in saved)
-    resumed = weights(Trainer(build_model(preset("tiny"), seed=1), ph(), opts(tmp_path / "b")).run(resume=True))
-    assert max((result[k].float() - resumed[k].float()).abs().max().item() for k in result) < 1e-6
-    with pytest.raises(ValueError, match="ema=1.0 is the average's decay"):
-        Phase("bad", ema=1.0)
 
 class InterruptingWorld(WorldData):
     """The synthetic world, but the user presses Ctrl-C when a given step's data is being made."""

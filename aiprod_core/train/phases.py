@@ -46,10 +46,6 @@ class Phase:
     # is encoded once and kept in CPU memory, and its caption is drawn anew each time (language, sentence frame), so
     # a step costs no VAE encode once the pool is seen: the frozen encoder is about 40% of a tiny backbone step
     world_pool: int = 0
-    # decay of an exponential moving average of the weights this phase trains (train/ema.py; 0: none). The phase's
-    # result, which validation shows and the next phase starts from, is the average. 0.999 spans about the last
-    # 1,000 steps, or the last ninth of a shorter phase
-    ema: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -66,8 +62,6 @@ class Phase:
         if self.world_pool < 0 or (self.world_pool and self.stage != "backbone"):
             raise ValueError(f"phase {self.name!r}: world_pool={self.world_pool}; expected 0 (a new scene for every "
                              f"sample) or, in a backbone phase, the number of scenes to draw from (e.g. 8192)")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"phase {self.name!r}: ema={self.ema} is the average's decay; use 0 (none) or e.g. 0.999")
         self.spec  # noqa: B018 (validates the world fields now, not in the middle of a run)
 
     @property

@@ -1,7 +1,7 @@
 """Training state in one safetensors file: weights, optimizer moments and the position in the curriculum.
 
-The optimizer's tensors are flattened to `optim.<param index>.<name>`, a weight average's to `ema.<module>.<name>`;
-the optimizer's hyper-parameters and the position go into the metadata as JSON. Nothing is pickled.
+The optimizer's tensors are flattened to `optim.<param index>.<name>`; its hyper-parameters and the
+position go into the metadata as JSON. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ STATE_KEY = "aiprod.train_state"
 
 
 def save_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer | None,
-               position: dict, metadata: dict[str, str] | None = None,
-               average: dict[str, torch.Tensor] | None = None) -> None:
+               position: dict, metadata: dict[str, str] | None = None) -> None:
     tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in (average or {}).items()})
     groups = []
     if optimizer is not None:
         sd = optimizer.state_dict()
@@ -33,14 +31,14 @@ def save_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module], opt
 
 
 def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module],
-               complete: bool = False) -> tuple[dict, dict | None, dict[str, torch.Tensor] | None]:
-    """Load weights in place; return (position, optimizer state dict or None, weight average or None). complete: the
-    state must hold no module but `modules` (a run resuming; a reader of some modules leaves it off)."""
+               complete: bool = False) -> tuple[dict, dict | None]:
+    """Load weights in place; return (position, optimizer state dict or None). complete: the state must hold no
+    module but `modules` (a run resuming; a reader of some modules leaves it off)."""
     tensors, meta = read_safetensors(path)
     if STATE_KEY not in meta:
         raise CheckpointError(f"{path}: not a training state (no '{STATE_KEY}' metadata); pass a file written by `aiprod train`")
     info = json.loads(meta[STATE_KEY])
-    unknown = complete and sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim", "ema"})
+    unknown = complete and sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim"})
     if unknown:
         raise CheckpointError(f"{path}: training state holds {unknown}, which this run does not train; it was written "
                               "for another model or recipe (a LoRA with text-encoder adapters, say): resume with the "
@@ -52,12 +50,11 @@ def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module],
             raise CheckpointError(f"{path}: training state lacks {len(missing)} '{name}' tensors, e.g. {sorted(missing)[:3]}; "
                                   "it was written for another model or recipe")
         m.load_state_dict(own)
-    average = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")} or None
     if not info["param_groups"]:
-        return info["position"], None, average
+        return info["position"], None
     state: dict[int, dict] = {}
     for k, v in tensors.items():
         if k.startswith("optim."):
             _, idx, name = k.split(".", 2)
             state.setdefault(int(idx), {})[name] = v
-    return info["position"], {"state": state, "param_groups": info["param_groups"]}, average
+    return info["position"], {"state": state, "param_groups": info["param_groups"]}

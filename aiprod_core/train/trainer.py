@@ -32,7 +32,6 @@ from ..pipeline import VideoModel, generate
 from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
-from .ema import WeightAverage
 from .objectives import AttributeHeads, flow_loss, noised, output_preservation_loss, sample_sigmas, vae_loss
 from .phases import Phase
 from .plots import loss_curve_png
@@ -151,7 +150,6 @@ class Trainer:
             if made_here or (opts.device is not None and not (name in stay and self.streams)):
                 m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
         self.history: list[dict] = []
-        self.average: WeightAverage | None = None  # the running phase's, when it asks for one
         # a LoRA run's frozen text encoder computes each caption's embedding once
         self.text_cache = EmbeddingCache(max_items=4096, directory=self.out / "cache" / "text")
 
@@ -190,9 +188,9 @@ class Trainer:
         """Train through all phases; return the final model or LoRA file (None when stopped early)."""
         self.out.mkdir(parents=True, exist_ok=True)
         pos = {"phase": 0, "step": 0, "global_step": 0}
-        saved = (None, None)  # the resumed phase's optimizer state and weight average
+        optim_state = None
         if resume and self.state_path.is_file():
-            pos, *saved = load_state(self.state_path, self.modules(), complete=True)
+            pos, optim_state = load_state(self.state_path, self.modules(), complete=True)
             self._trim_log(pos["global_step"])
             log.info("resuming at phase %d step %d", pos["phase"], pos["step"])
         elif resume:
@@ -202,12 +200,12 @@ class Trainer:
         for pi in range(pos["phase"], len(self.phases)):
             phase = self.phases[pi]
             start = pos["step"] if pi == pos["phase"] else 0
-            stopped = self._run_phase(pi, phase, start, *(saved if pi == pos["phase"] else (None, None)))
+            stopped = self._run_phase(pi, phase, start, optim_state if pi == pos["phase"] else None)
             if stopped:
                 return None
         return self._finish()
 
-    def _run_phase(self, pi: int, phase: Phase, start: int, optim_state: dict | None, average: dict | None) -> bool:
+    def _run_phase(self, pi: int, phase: Phase, start: int, optim_state: dict | None) -> bool:
         for m in self.modules().values():
             m.requires_grad_(False)
             m.eval()
@@ -221,9 +219,6 @@ class Trainer:
         optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
-        trained = {id(p) for p in params}
-        named = {f"{n}.{k}": p for n, m in self.modules().items() for k, p in m.named_parameters() if id(p) in trained}
-        self.average = WeightAverage(named, phase.ema, average) if phase.ema else None
         from tqdm.auto import tqdm
 
         bar = tqdm(total=phase.steps, initial=start, desc=f"{pi + 1}/{len(self.phases)} {phase.name}",
@@ -241,8 +236,6 @@ class Trainer:
                 for g in optimizer.param_groups:
                     g["lr"] = self._lr(phase, step)
                 loss, parts = self._step(pi, phase, step, params, optimizer)
-                if self.average is not None:
-                    self.average.update(step)
                 self.global_step += 1
                 done = step + 1
                 bar.update(1)
@@ -270,9 +263,6 @@ class Trainer:
             bar.close()
             streaming.close()
             self.streamer = None
-        if self.average is not None:  # the phase's result: what validation shows and the next phase starts from
-            self.average.copy_to_params()
-            self.average = None
         self._end_phase(pi, phase)
         self._save({"phase": pi + 1, "step": 0, "global_step": self.global_step}, None)
         return self.opts.stop_after is not None and self.global_step >= self.opts.stop_after
@@ -498,8 +488,7 @@ class Trainer:
     def _save(self, position: dict, optimizer) -> None:
         if self.rank == 0:
             save_state(self.state_path, self.modules(), optimizer, position,
-                       {"aiprod.config": self.model.config.to_json()},
-                       self.average.average if self.average is not None else None)
+                       {"aiprod.config": self.model.config.to_json()})
         if self.world > 1:
             dist.barrier()
 
