@@ -321,7 +321,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = motion_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps, cfg=args.cfg,
                                   seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
                                   flow_end=args.flow_end, flow_pull=args.flow_pull,
-                                  warp_guidance=args.warp_guidance, warp_end=args.warp_end, **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
+                                  warp_guidance=args.warp_guidance, warp_end=args.warp_end, camera_speed=args.camera_speed,
+                                  **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
         return 0
     if args.what == "i2v":
@@ -561,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = clip_set_eval("motion", "3 ways", "motion guidance: flow error and direction, guided vs unguided vs random (JSON)")
     m.add_argument("--presets", help="comma-separated camera presets (default: all eight)")
+    m.add_argument("--camera-speed", type=float, default=1.0, help="pace of the camera presets (1 = the default)")
     clip_set_eval("i2v", "both ways", "image-to-video: first frame kept, prompt and camera followed, text alone vs "
                                       "text + the first frame (JSON)")
 

@@ -369,12 +369,14 @@ def test_sigma_shift_moves_training_towards_high_noise():
 
 def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
     args = ["eval", "motion", "--clips", "2", "--per-preset", "1", "--steps", "1", "--cfg", "1",
-            "--flow-strength", "0.8", "--flow-end", "0.5", "--flow-pull", "0.5", "--presets", "pan-left,zoom-in", "-q"]
+            "--flow-strength", "0.8", "--flow-end", "0.5", "--flow-pull", "0.5", "--presets", "pan-left,zoom-in",
+            "--camera-speed", "1.2", "-q"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["world_clips"]) == {"guided", "unguided", "random_guidance"} == set(out["camera_presets"])
     assert out["settings"]["strength"] == 0.8 and out["settings"]["flow_pull"] == 0.5
     assert out["settings"]["flow_end"] == 0.5 and out["settings"]["presets"] == ["pan-left", "zoom-in"]
+    assert out["settings"]["camera_speed"] == 1.2
     for row in out["world_clips"].values():
         assert row["epe"] >= 0 and 0 <= row["colour"] <= 1
     assert 0 <= out["summary"]["camera_direction_agreement_guided"] <= 1
