@@ -1695,12 +1695,12 @@ def caption(scene: Scene, language: str, rng: np.random.Generator, split: str = 
 
 # what marks the frames that call the camera static: the word for "camera" (English, Spanish, Italian, Portuguese,
 # German, Russian, Chinese, Japanese, Korean, Arabic), or French's "fixed shot"
-_CAMERA_WORDS = ("camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا",
+_STATIC_CAMERA_MARKERS = ("camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا",
                  "Plan fixe")
 
 
 def _says_static_camera(frame) -> bool:
-    return any(w in t for t in ((frame,) if isinstance(frame, str) else frame) for w in _CAMERA_WORDS)
+    return any(w in t for t in ((frame,) if isinstance(frame, str) else frame) for w in _STATIC_CAMERA_MARKERS)
 
 
 def attribute_words(language: str) -> Words:
