@@ -61,9 +61,11 @@ def test_what_a_run_draws_depends_on_its_seed_alone(tmp_path):
         heads.append(Trainer(m, phases(), opts(tmp_path / str(i))).heads.state_dict())
     assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
 
+
 def test_a_pooled_phase_encodes_each_scene_once_and_resumes_to_the_same_weights(tmp_path):
-    ph = lambda: [Phase("pooled", steps=6, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32},
-                        world_pool=3)]  # noqa: E731
+    def ph():
+        return [Phase("pooled", steps=6, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32}, world_pool=3)]
+
     model, data, encoded = build_model(preset("tiny")), WorldData(0), []
     encode = model.vae.encode
 

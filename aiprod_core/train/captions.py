@@ -1695,8 +1695,9 @@ def caption(scene: Scene, language: str, rng: np.random.Generator, split: str = 
 
 # what marks the frames that call the camera static: the word for "camera" (English, Spanish, Italian, Portuguese,
 # German, Russian, Chinese, Japanese, Korean, Arabic), or French's "fixed shot"
-_STATIC_CAMERA_MARKERS = ("camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا",
-                 "Plan fixe")
+_STATIC_CAMERA_MARKERS = (
+    "camera", "cámara", "telecamera", "câmera", "Kamera", "Камера", "镜头", "カメラ", "카메라", "الكاميرا", "Plan fixe",
+)
 
 
 def _says_static_camera(frame) -> bool:
