@@ -2,13 +2,14 @@
 
 An all-in-one file prefixes each component (`backbone.`, `vae.`, `text_encoder.`, `upscaler.`);
 a single-component file holds one component's keys unprefixed and names it in `aiprod.component`.
-Both carry the full `ModelConfig` as JSON under `aiprod.config`. Pickle is never read.
+Both carry the full `ModelConfig` as JSON under `aiprod.config`. Pickle is never read: whether a file may be
+loaded is decided by its first bytes (a safetensors header), whatever its name.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ConfigError, ModelConfig
+from .outputs import atomic_output
 
 CONFIG_KEY = "aiprod.config"
 COMPONENT_KEY = "aiprod.component"
@@ -27,9 +29,8 @@ class CheckpointError(ValueError):
 
 
 def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file. The file gets
+    the umask's mode, as any other tool's; a failed write raises outputs.WriteError naming `path`."""
     seen: set[int] = set()
     out = {}
     for k, v in tensors.items():
@@ -38,19 +39,8 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: str | os.Pat
         ptr = v.untyped_storage().data_ptr()
         out[k] = v.clone() if ptr in seen else v
         seen.add(ptr)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         save_file(out, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is as readable as any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _state(x: torch.nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -81,18 +71,54 @@ def save_checkpoint(
     save_safetensors_atomic(tensors, path, meta)
 
 
+# Pickle streams open with PROTO 2-5; torch.save's default format is a zip archive holding a pickle.
+_PICKLE_MAGIC = tuple(bytes([0x80, v]) for v in range(2, 6))
+_ZIP_MAGIC = b"PK\x03\x04"
+_MAX_HEADER = 100 * 2**20  # safetensors itself refuses headers over 100 MB
+
+
+def check_safetensors(path: str | os.PathLike, what: str = "") -> Path:
+    """Refuse what is not a safetensors file, from its content: 8 bytes of little-endian header length, then
+    that many bytes of a JSON object. A pickle or zip file is named as such and never opened; the name and
+    extension decide nothing. `what` (e.g. "--model") prefixes the message."""
+    path = Path(path)
+    where = f"{what} {path}" if what else str(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.safetensors"))[:4]
+        raise CheckpointError(f"{where} is a folder; expected a .safetensors file"
+                              + (f", e.g. {path / inside[0]} (it holds {', '.join(inside)})" if inside else ""))
+    if not path.is_file():
+        raise CheckpointError(f"{where}: no such file; expected a .safetensors checkpoint")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else 0
+            header = f.read(n) if 2 <= n <= min(size - 8, _MAX_HEADER) else b""
+    except OSError as e:
+        raise CheckpointError(f"{where}: cannot be read ({e.strerror or e}); check its permissions") from e
+    if head.startswith(_PICKLE_MAGIC) or head.startswith(_ZIP_MAGIC):
+        kind = "a zip archive (PyTorch's torch.save format, which holds a pickle)" if head.startswith(_ZIP_MAGIC) \
+            else "a pickle file (as PyTorch .pt, .pth, .ckpt and .bin files often are)"
+        raise CheckpointError(f"{where} is {kind}, not safetensors; pickle can run code when loaded, so it is never "
+                              "opened. Convert it to .safetensors in an environment you trust, or use the "
+                              "model's .safetensors release")
+    try:
+        ok = header[:1] == b"{" and isinstance(json.loads(header), dict)
+    except (UnicodeDecodeError, ValueError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{where} is not a safetensors file (it does not start with a safetensors header: "
+                              "8 bytes of length, then a JSON object); expected a complete .safetensors file — it "
+                              "may be truncated or another format: copy or download it again")
+    return path
+
+
 def read_safetensors(
     path: str | os.PathLike, load_tensors: bool = True
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors (unless `load_tensors` is False) and metadata of a safetensors file; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file; expected a .safetensors checkpoint")
-    if path.suffix in (".ckpt", ".pt", ".pth", ".bin"):
-        raise CheckpointError(
-            f"{path}: pickle-based {path.suffix} files are not loaded (they can run code); "
-            "expected .safetensors — convert it to safetensors first"
-        )
+    path = check_safetensors(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

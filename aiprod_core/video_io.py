@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .outputs import atomic_output, check_output_file
+
 VIDEO_EXTS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 IMAGE_EXTS = (".webp", ".gif")
+WRITE_EXTS = (*VIDEO_EXTS, *IMAGE_EXTS)  # what write_video writes, the first the default
 PICTURE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")  # read as one frame (image-to-video)
 
 
@@ -40,8 +42,14 @@ def to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
+def check_video_output(path: str | os.PathLike, what: str = "output") -> Path:
+    """Refuse, before the work, a video path write_video could not write (folder, extension, permission)."""
+    return check_output_file(path, WRITE_EXTS, what)
+
+
 def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: float = 8, crf: int = 17) -> Path:
-    """Write frames [T,H,W,3] to a file whose extension picks the format; written atomically."""
+    """Write frames [T,H,W,3] to a file whose extension picks the format; written atomically, with the umask's
+    mode; a failed write raises outputs.WriteError naming `path`."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in VIDEO_EXTS and ext not in IMAGE_EXTS:
@@ -49,18 +57,11 @@ def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps:
             f"cannot write {path.name!r}: unknown extension {ext!r}; use one of {sorted(VIDEO_EXTS) + list(IMAGE_EXTS)}"
         )
     data = to_uint8(frames)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=ext) as tmp:  # the writers read the format from the extension
         if ext in VIDEO_EXTS:
             _write_av(tmp, data, fps, VIDEO_EXTS[ext], crf)
         else:
             _write_pil(tmp, data, fps, ext)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -1,4 +1,5 @@
 import os
+import pickle
 
 import pytest
 import torch
@@ -80,10 +81,44 @@ def test_config_less_file(tmp_path):
 def test_pickle_and_missing_files_are_refused(tmp_path):
     p = tmp_path / "evil.ckpt"
     p.write_bytes(b"\x80\x04")
-    with pytest.raises(CheckpointError, match=r"pickle-based \.ckpt files are not loaded"):
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt is a pickle file .* never opened"):
         load_checkpoint(p)
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "none.safetensors")
+
+
+def test_what_loads_is_decided_by_content_not_by_name(tmp_path):
+    """A safetensors file loads whatever it is called; a pickle or a torch.save zip is refused whatever it is
+    called, and is never unpickled (the pickle below would run code if it were)."""
+    good = tmp_path / "m.safetensors"
+    save_checkpoint(good, preset("tiny"), modules())
+    for name in ("renamed.ckpt", "renamed.pt", "no_extension"):
+        (tmp_path / name).write_bytes(good.read_bytes())
+        config, parts = load_checkpoint(tmp_path / name)
+        assert config == preset("tiny") and set(parts) == set(modules())
+    marker = tmp_path / "ran"
+    evil = pickle.dumps(Exploit(str(marker)))
+    torch.save({"w": torch.zeros(2)}, tmp_path / "zip.bin")
+    (tmp_path / "pickle.safetensors").write_bytes(evil)
+    for name, kind in (("pickle.safetensors", "a pickle file"), ("zip.bin", "a zip archive")):
+        with pytest.raises(CheckpointError, match=f"{name} is {kind}.*never opened"):
+            load_checkpoint(tmp_path / name)
+    assert not marker.exists()
+    (tmp_path / "text.safetensors").write_text("hello, not a model")
+    with pytest.raises(CheckpointError, match="is not a safetensors file"):
+        load_checkpoint(tmp_path / "text.safetensors")
+    with pytest.raises(CheckpointError, match=r"is a folder; expected a \.safetensors file, e\.g\. .*m\.safetensors"):
+        load_checkpoint(tmp_path)
+
+
+class Exploit:
+    """Unpickling this creates a file: proof that a loader ran the pickle."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 def test_unprefixed_all_in_one_keys(tmp_path):

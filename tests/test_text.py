@@ -321,7 +321,7 @@ def test_comfy_file_errors(tmp_path, spm_model):
         load_text_encoder(TextEncoderConfig(kind="umt5_comfy", dim=32, path=str(pickled)))
     garbage = tmp_path / "broken.safetensors"
     garbage.write_bytes(b"\x00" * 16)
-    with pytest.raises(TextEncoderError, match="not a readable safetensors"):
+    with pytest.raises(TextEncoderError, match="not a safetensors file"):
         load_text_encoder(TextEncoderConfig(kind="umt5_comfy", dim=32, path=str(garbage)))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -50,6 +51,34 @@ class WeightsHash:
                 h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
             self._digest, self._fingerprint = h.hexdigest(), fingerprint
         return self._digest
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """What an encoder reads of one prompt: `kept` is read, `dropped` (the rest, cut on a character boundary)
+    is not. `limit` is the encoder's context in `unit`s (EOS excluded): bytes for the byte encoder, tokens
+    otherwise; `used` is how many of them the whole prompt takes."""
+
+    kept: str
+    dropped: str
+    limit: int
+    used: int
+    unit: str
+    kind: str
+
+    @property
+    def cut(self) -> bool:
+        return bool(self.dropped)
+
+    def warning(self, what: str = "the prompt") -> str:
+        """One line naming the limit and the text that was not read ("" when nothing was cut)."""
+        if not self.cut:
+            return ""
+        chars = len(self.kept) + len(self.dropped)
+        dropped = " ".join(self.dropped.split())  # one line, whatever newlines the prompt held
+        return (f"{what} is {self.used} {self.unit} long, but the {self.kind} text encoder reads {self.limit} "
+                f"(the first {len(self.kept)} of its {chars} characters), so it ignores "
+                f"{json.dumps(dropped, ensure_ascii=False)}; shorten it to keep every word")
 
 
 class TextEncoder(nn.Module):
@@ -105,6 +134,36 @@ class TextEncoder(nn.Module):
     def tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts (B) -> input ids `[B, L]` long and mask `[B, L]` bool, on CPU, right-padded."""
         return self.tokenizer(prompts, self.max_length)
+
+    @property
+    def limit(self) -> int:
+        """How many tokens of a prompt the encoder reads (bytes for the byte encoder): max_length less EOS."""
+        return self.max_length - 1
+
+    def count_tokens(self, prompt: str) -> int:
+        """Tokens (bytes for the byte encoder) of `prompt` without the context limit, EOS excluded."""
+        _, mask = self.tokenizer([prompt], 1 << 30)
+        return int(mask.sum()) - 1
+
+    def truncation(self, prompt: str) -> Truncation:
+        """What `encode([prompt])` reads of the prompt and what it cuts off.
+
+        The cut is placed after the longest run of whole characters that fits in `limit` tokens (a byte
+        sequence is never split inside a UTF-8 character; a subword tokenizer is asked about prefixes, so the
+        place is exact for bytes and within a word for subwords).
+        """
+        used = self.count_tokens(prompt)
+        unit = "bytes" if self.kind == "byte" else "tokens"
+        if used <= self.limit:
+            return Truncation(prompt, "", self.limit, used, unit, self.kind)
+        lo, hi = 0, len(prompt)  # the longest prefix that fits: lo fits, hi does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.count_tokens(prompt[:mid]) <= self.limit:
+                lo = mid
+            else:
+                hi = mid
+        return Truncation(prompt[:lo], prompt[lo:], self.limit, used, unit, self.kind)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """input ids `[B, L]`, mask `[B, L]` -> hidden `[B, L, D]` float32, zero where the mask is False.

@@ -3,7 +3,7 @@
 An entry is keyed by sha256 of (encoder.key, prompt) and holds that prompt's states over its real
 tokens only, `[L_i, D]` float32 on CPU; a batch is re-padded on the way out. Entries live in an
 in-memory LRU and, with `directory`, as one safetensors file each (written to a temp file, then
-os.replace'd, so a crash never leaves a half-written entry under its final name).
+os.replace'd, so a crash never leaves a half-written entry under its final name; with the umask's mode).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..outputs import atomic_output
 from .base import TextEncoder
 from .tokenizer import check_prompts
 
@@ -82,14 +82,8 @@ class EmbeddingCache:
         key = cache_key(encoder_key, prompt)
         self._remember(key, hidden)
         if self.directory is not None:
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key[:16]}.", suffix=".tmp")
-            os.close(fd)
-            try:
+            with atomic_output(self._path(key)) as tmp:
                 save_file({"hidden": hidden}, tmp, metadata={"encoder_key": encoder_key})
-                os.replace(tmp, self._path(key))
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
 
     def _remember(self, key: str, hidden: torch.Tensor) -> None:
         if self.max_items == 0:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import CheckpointError, check_safetensors
 from .base import TextEncoder, TextEncoderError, check_width
-from .t5 import PICKLE_SUFFIXES, default_dtype, file_identity
+from .t5 import default_dtype, file_identity
 from .tokenizer import SentencePieceTokenizer
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,14 @@ _EXPECTED_HINT = (
 def _open(path: Path):
     from safetensors import safe_open
 
-    if not path.is_file():
+    if not path.exists():
         raise TextEncoderError(
             f"text encoder file {str(path)!r} does not exist; kind='umt5_comfy' expects a file"
         )
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise TextEncoderError(
-            f"{path.name} is a pickle file; pickle can run code when loaded, so only .safetensors text "
-            "encoders are accepted. Use the .safetensors release (e.g. umt5_xxl_fp16.safetensors)"
-        )
+    try:  # decided by the content: a pickle is refused whatever its name, a safetensors file read whatever its name
+        check_safetensors(path, "text encoder")
+    except CheckpointError as e:
+        raise TextEncoderError(f"{e}. {_EXPECTED_HINT}") from e
     try:
         return safe_open(str(path), framework="pt")
     except Exception as e:  # safetensors raises its own SafetensorError for a bad header
