@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_checks import check_request, command_name, lora_arg, prompt_warnings
 from .config import PRESETS, ConfigError
 from .memory.engine import StageOutOfMemoryError
 from .models.lora import DEFAULT_TARGETS, TEXT_TARGETS, parse_targets
@@ -71,11 +72,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .pipeline import continuation_frames, generate, join_clips
     from .video_io import read_video, write_video
 
-    if args.image and args.extend:
-        raise ValueError("--image and --extend both give the clip its first frames; use one of them")
     model = _load_for_inference(args, args.offload)
-    for path, strength in map(_lora_arg, args.lora or ()):
+    for path, strength in map(lora_arg, args.lora or ()):
         model = model.with_lora_file(path, strength)
+    prompts = {"the prompt": args.prompt, **({"--negative": args.negative} if args.cfg != 1 else {})}
+    for warning in prompt_warnings(model.text_encoder, prompts):
+        print(f"{command_name(args)}: warning: {warning}", file=sys.stderr)
     t0 = time.perf_counter()
     c = model.config
     flow = guidance_flow(args.frames or c.frames, args.height or c.height, args.width or c.width,
@@ -121,17 +123,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     t, h, w, _ = video.shape
     print(f"wrote {path} ({t} frames, {w}x{h}, {fps} fps) in {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def _lora_arg(text: str) -> tuple[str, float]:
-    """"star.safetensors" or "star.safetensors:0.8" -> (path, strength)."""
-    path, sep, strength = text.rpartition(":")
-    if sep and not strength.startswith(("/", "\\")):  # not the colon of a Windows drive
-        try:
-            return path, float(strength)
-        except ValueError as e:
-            raise ValueError(f"--lora {text!r}: strength {strength!r} is not a number; write e.g. {path}:0.8") from e
-    return text, 1.0
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
@@ -279,6 +270,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.folder import VideoFolderData
 
         data = VideoFolderData(args.data, model, cache_dir=os.path.join(args.out, "cache"), seed=args.seed)
+        _warn_long_captions(args, model.text_encoder, {c.path.name: c.caption for c in data.clips})
+    preserve = _read_prompts(args.preserve_prompts) if args.preserve_prompts else ()
+    _warn_long_captions(args, model.text_encoder, dict(enumerate(preserve, 1)), what="--preserve-prompts line")
     opts = TrainOptions(
         out_dir=args.out, seed=args.seed, checkpoint_every=args.checkpoint_every, lora_rank=args.lora_rank,
         lora_alpha=args.lora_alpha, lora_targets=_lora_targets(args.lora_targets),
@@ -286,7 +280,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name=args.name or ("lora" if args.lora_rank else model.config.name),
         stop_after=args.stop_after, validate=not args.no_validation, progress=not args.quiet,
         device=args.device, offload=args.offload, vram_gb=args.vram, preserve_weight=args.preserve_weight, precision=args.precision,
-        preserve_prompts=_read_prompts(args.preserve_prompts) if args.preserve_prompts else (),
+        preserve_prompts=preserve,
     )
     out = Trainer(model, phases, opts, data).run(resume=args.resume)
     if out is None:
@@ -296,6 +290,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0
+
+
+def _warn_long_captions(args: argparse.Namespace, text_encoder, texts: dict, what: str = "the caption of") -> None:
+    """One line when some training texts are longer than the text encoder reads: training sees only their start."""
+    cut = [(name, t) for name, text in texts.items() if (t := text_encoder.truncation(text)).cut]
+    if cut:
+        name, first = cut[0]
+        print(f"{command_name(args)}: warning: {len(cut)} of {len(texts)} texts are cut, so training reads only "
+              f"their start; the first: {first.warning(f'{what} {name}')}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -612,11 +615,17 @@ def main(argv: list[str] | None = None) -> int:
         # same speed at 768x512x121 (README); set before the first CUDA allocation, and only if the user has not
         os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    name = command_name(args)
     try:
+        for note in check_request(args):  # before any model loads: a bad request costs a second, not a clip
+            print(f"{name}: note: {note}", file=sys.stderr)
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, StageOutOfMemoryError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{name}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a write that failed (disk full, permission): one line that names the file
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
