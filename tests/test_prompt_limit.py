@@ -51,6 +51,9 @@ def test_byte_cut_names_the_lost_words_and_is_what_the_encoder_reads():
     w = t.warning("the prompt")
     assert "149 bytes" in w and "reads 127" in w and "the first 127 of its 149 characters" in w
     assert '"ple square moving down"' in w and "\n" not in w
+    pasted = enc.truncation("a red circle moving left. " * 100).warning()  # the start of a long loss, and its size
+    # 2600 - 127 characters dropped, the last a space; 100 of them shown: "t. " and three whole phrases and more
+    assert pasted.count("a red circle moving left") == 3 and "and 2372 more characters;" in pasted
     short = enc.truncation("a red circle moving left")
     assert not short.cut and short.dropped == "" and short.warning() == ""
 

@@ -53,6 +53,9 @@ class WeightsHash:
         return self._digest
 
 
+SHOWN_CHARS = 100  # of the dropped text, in a warning
+
+
 @dataclass(frozen=True)
 class Truncation:
     """What an encoder reads of one prompt: `kept` is read, `dropped` (the rest, cut on a character boundary)
@@ -76,9 +79,12 @@ class Truncation:
             return ""
         chars = len(self.kept) + len(self.dropped)
         dropped = " ".join(self.dropped.split())  # one line, whatever newlines the prompt held
+        more = ""
+        if len(dropped) > SHOWN_CHARS:  # a page of text pasted as a prompt: its start says enough
+            dropped, more = dropped[:SHOWN_CHARS], f" and {len(dropped) - SHOWN_CHARS} more characters"
         return (f"{what} is {self.used} {self.unit} long, but the {self.kind} text encoder reads {self.limit} "
                 f"(the first {len(self.kept)} of its {chars} characters), so it ignores "
-                f"{json.dumps(dropped, ensure_ascii=False)}; shorten it to keep every word")
+                f"{json.dumps(dropped, ensure_ascii=False)}{more}; shorten it to keep every word")
 
 
 class TextEncoder(nn.Module):
