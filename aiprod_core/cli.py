@@ -507,8 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--steps", type=int, default=20)
     a.add_argument("--cfg", type=float, default=3.0)
     a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--split", default="heldout", choices=["heldout", "train"],
-                   help="caption sentence frames: held out of training (default) or those training used")
+    a.add_argument("--frames", "--split", dest="split", default="heldout", choices=["heldout", "train", "plain"],
+                   help="caption frames: sentence frames held out of training (default), those training used, or "
+                        "plain prompts as typed (\"red circle, moving left\"), also kept out of training")
     a.add_argument("--shapes", nargs="+", default=["circle", "square", "triangle"],
                    choices=["circle", "square", "triangle", "star"], help="the shapes the prompts ask for")
     a.add_argument("--sizes", nargs="+", default=["normal"], choices=["small", "normal", "large"],

@@ -3,7 +3,7 @@ import json
 from aiprod_core.cli import main
 from aiprod_core.config import preset
 from aiprod_core.eval.adherence import prompt_adherence
-from aiprod_core.pipeline import build_model
+from aiprod_core.model import build_model
 
 
 def test_adherence_report_has_floor_ceiling_and_every_language():
@@ -31,6 +31,12 @@ def test_eval_command_prints_json(capsys):
     assert main(["eval", "adherence", "--preset", "tiny", "--per-language", "1", "--steps", "1", "--languages", "en",
                  "--candidates", "circle", "square", "triangle", "star", "--json", "-q"]) == 0
     assert json.loads(capsys.readouterr().out)["shape_candidates"] == ["circle", "square", "triangle", "star"]
+    assert main(["eval", "adherence", "--preset", "tiny", "--per-language", "2", "--steps", "1", "--languages", "en",
+                 "de", "--frames", "plain", "--json", "-q"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["caption_frames"] == "plain" and r["clips"] == 4
+    assert all(e["caption"] == e["caption"].lower()[:1] + e["caption"][1:] for e in r["examples"])
+    assert not any(e["caption"].endswith(".") for e in r["examples"]), r["examples"]
 
 
 def test_star_prompts_are_judged_among_all_shapes():
@@ -42,7 +48,7 @@ def test_star_prompts_are_judged_among_all_shapes():
 
 
 def test_through_vae_ceiling_uses_the_models_vae():
-    from aiprod_core.pipeline import load_model
+    from aiprod_core.model import load_model
 
     kw = dict(per_language=2, steps=1, languages=("en", "de"), progress=False)
     trained = prompt_adherence(load_model(), **kw)["ceiling_through_vae"]

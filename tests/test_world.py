@@ -296,3 +296,75 @@ def test_every_frame_that_calls_the_camera_static_is_known():
             texts = (frame,) if isinstance(frame, str) else frame
             if any(w in t for t in texts for w in static):
                 assert captions._says_static_camera(frame), (lang, frame)
+
+
+def test_plain_prompts_name_what_the_scene_shows():
+    """The plain frames ("red circle, moving left", "ein roter Kreis nach links", a bare "a green triangle"): at
+    least six evaluation frames per language, one of them naming no motion; every plain caption names its colour
+    and shape, and its motion unless it names none, which only a still scene gets; typed as people type them."""
+    rng = np.random.default_rng(0)
+    for language in LANGUAGES:
+        frames = captions.plain_frames(language, "plain")
+        assert len(frames) >= 6 and any("{v}" not in f and "{m}" not in f and "{d}" not in f for f in frames)
+        words = attribute_words(language)
+        for colour, shape, motion in itertools.product(COLOURS, ALL_SHAPES, BASIC_MOTIONS):
+            scene = Scene(objects=(_object(colour, shape, motion),))
+            for split in ("plain", "train-plain"):
+                seen_ids = set()
+                for _ in range(6):
+                    text, frame_id = caption(scene, language, rng, split)
+                    seen_ids.add(frame_id)
+                    where = f"{language} {split} {colour} {shape} {motion}: {text!r}"
+                    assert "{" not in text and "  " not in text and text[-1] not in ".。।", where
+                    assert text[0] == text[0].lower(), where
+                    assert mentions(text, words["colour"][colour], language), where
+                    assert mentions(text, words["shape"][shape], language), where
+                    names_motion = any(mentions(text, forms, language) for forms in words["motion"].values())
+                    assert mentions(text, words["motion"][motion], language) or (motion == "still" and not names_motion), where
+                    for other in set(COLOURS) - {colour}:
+                        assert not mentions(text, words["colour"][other], language), f"{other} in {where}"
+                    if motion in _OPPOSITE:
+                        assert not mentions(text, words["motion"][_OPPOSITE[motion]], language), where
+                        assert not mentions(text, words["motion"]["still"], language), where
+        two = sample_scene(np.random.default_rng(5), dataclasses.replace(HARD, objects=(2,)))
+        text, _ = caption(two, language, rng, "plain")
+        for obj in two.objects:
+            assert mentions(text, words["colour"][obj.colour], language), (language, text)
+
+
+def test_plain_evaluation_frames_are_kept_out_of_training():
+    """No plain evaluation caption equals a caption that training can draw (its sentence frames, with their
+    first letter lowercased or final full stop dropped, or its plain styles), scene by scene."""
+    from aiprod_core.train.plain_captions import normal_form
+
+    for language in LANGUAGES:
+        rng = np.random.default_rng(1)
+        for colour, shape, motion in itertools.product(("red", "purple"), world.SHAPES, BASIC_MOTIONS):
+            scene = Scene(objects=(_object(colour, shape, motion),))
+            trained = {normal_form(caption(scene, language, rng, split)[0])
+                       for split, n in (("train", 150), ("train-plain", 60)) for _ in range(n)}
+            for _ in range(30):
+                text, _ = caption(scene, language, rng, "plain")
+                assert normal_form(text) not in trained, (language, text)
+    with pytest.raises(ValueError, match="plain frames"):
+        captions.plain_frames("en", "train")
+
+
+def test_casual_captions_look_typed_and_plain_ones_are_mixed_in():
+    from aiprod_core.train.data import WorldData
+    from aiprod_core.train.phases import Phase
+    from aiprod_core.train.plain_captions import casual
+
+    rng = np.random.default_rng(0)
+    looks = {casual("A red circle moving left.", rng) for _ in range(60)}
+    assert looks == {"a red circle moving left.", "A red circle moving left", "a red circle moving left"}
+    assert casual("红色圆形向左移动。", rng) in ("红色圆形向左移动。", "红色圆形向左移动")
+    data = WorldData(3)
+    base = Phase("p", world={"frames": 5})
+    styled = Phase("p", world={"frames": 5}, plain_captions=0.5, casual_captions=1.0)
+    pairs = [(data.sample(base, 0, 0, i).caption, data.sample(styled, 0, 0, i).caption) for i in range(60)]
+    changed = sum(a != b for a, b in pairs)
+    assert changed >= 50  # every caption is either plain or casual (a few casual ones look the same)
+    assert [data.sample(styled, 0, 0, i).caption for i in range(5)] == [b for _, b in pairs[:5]]
+    with pytest.raises(ValueError, match="plain_captions"):
+        Phase("p", plain_captions=2.0)

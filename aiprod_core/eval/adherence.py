@@ -1,5 +1,5 @@
-"""Prompt adherence: generate clips for held-out sentence frames in every language, label them with the
-OpenCV classifier and compare with the prompt's scene. The floor (each clip judged against another
+"""Prompt adherence: generate clips for held-out sentence frames (or plain prompts as people type them, also kept
+out of training: split "plain") in every language, label them with the OpenCV classifier and compare with the prompt's scene. The floor (each clip judged against another
 prompt's scene) and the ceiling (the world's own renders of the same scenes) come from the same run."""
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def prompt_adherence(
     sizes: tuple[str, ...] = ("normal",),
 ) -> dict:
     """Accuracy per language and attribute on held-out caption frames (or, with split="train", on the
-    sentence frames training used), with floor and ceiling.
+    sentence frames training used; with split="plain", on plain prompts such as "red circle, moving left", where a
+    prompt that names no motion asks for a still object), with floor and ceiling.
 
     shapes: the shapes the prompts ask for. candidates: the shapes the classifier may answer (default: the
     default vocabulary plus `shapes`). The model's LoRAs (VideoModel.with_lora) apply while sampling.

@@ -7,7 +7,9 @@ either one string or a (one object, two objects) pair where the frame itself agr
 
 About a quarter of each language's frames (at least 2) are held out: `caption(..., split="train")` never uses them
 and `split="heldout"` uses only them, so prompt adherence can be measured on sentences the model never saw, where
-only the attribute words are familiar. `attribute_words` lists every form of every attribute word so that a test
+only the attribute words are familiar. Two more splits hold plain prompts, the short phrasing a person types
+("a red circle moving left"; train/plain_captions.py): "plain", kept out of training for evaluation, and
+"train-plain", other plain styles a training phase may mix in. `attribute_words` lists every form of every attribute word so that a test
 (or a metric) can check that a caption names what its scene shows.
 """
 
@@ -22,7 +24,8 @@ import numpy as np
 from aiprod_core.train.world import MOTIONS, Scene, SceneObject
 
 LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "ru", "zh", "ja", "ko", "ar", "hi")
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "heldout", "plain", "train-plain")
+PLAIN_SPLITS = ("plain", "train-plain")
 # A frame is one template, or a (one object, several objects) pair when the frame's own words agree in number.
 Frame = str | tuple[str, str]
 Words = dict[str, dict[str, tuple[str, ...]]]
@@ -1655,10 +1658,26 @@ def heldout_frames(language: str) -> tuple[int, ...]:
     return tuple(int((i + 0.75) * n / k) for i in range(k))
 
 
+def _plain_table(split: str) -> Mapping[str, tuple[str, ...]]:
+    from aiprod_core.train.plain_captions import PLAIN_FRAMES, PLAIN_TRAINING_FRAMES
+
+    return PLAIN_FRAMES if split == "plain" else PLAIN_TRAINING_FRAMES
+
+
+def plain_frames(language: str, split: str = "plain") -> tuple[str, ...]:
+    """The plain frames of `language`: the evaluation set ("plain") or the training styles ("train-plain")."""
+    if split not in PLAIN_SPLITS:
+        raise ValueError(f"split={split!r} has no plain frames; use one of {PLAIN_SPLITS}")
+    return _plain_table(split)[_grammar(language).code]
+
+
 def frame_ids(language: str, split: str = "train") -> tuple[int, ...]:
-    """Indices of the sentence frames that `split` ("train" or "heldout") draws from."""
+    """Indices of the sentence frames that `split` draws from: "train" or "heldout" index the language's
+    sentence frames, "plain" and "train-plain" its plain frames (`plain_frames`)."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not a caption split; use one of {SPLITS}")
+    if split in PLAIN_SPLITS:
+        return tuple(range(len(plain_frames(language, split))))
     held = heldout_frames(language)
     if split == "heldout":
         return held
@@ -1675,13 +1694,21 @@ def caption(scene: Scene, language: str, rng: np.random.Generator, split: str = 
     back to front; rng picks the frame and every synonym, so the same rng state gives the same caption."""
     grammar = _grammar(language)
     ids = frame_ids(language, split)
+    if not scene.objects:
+        raise ValueError("cannot caption a scene without objects; sample scenes with world.sample_scene")
+    if split in PLAIN_SPLITS:
+        from aiprod_core.train.plain_captions import plain_caption, says_motion
+
+        frames = plain_frames(language, split)
+        if any(o.motion != "still" for o in scene.objects):  # a frame that names no motion means "still"
+            ids = tuple(i for i in ids if says_motion(frames[i]))
+        frame_id = ids[int(rng.integers(len(ids)))]
+        return plain_caption(grammar, frames[frame_id], scene.objects, rng), frame_id
     if scene.camera is not None:  # a moving camera: no frame that says it is static
         ids = tuple(i for i in ids if not _says_static_camera(grammar.frames[i])) or ids
     frame_id = ids[int(rng.integers(len(ids)))]
     frame = grammar.frames[frame_id]
     count = len(scene.objects)
-    if count == 0:
-        raise ValueError("cannot caption a scene without objects; sample scenes with world.sample_scene")
     template = frame if isinstance(frame, str) else frame[count > 1]
     slots = [name for _, name, _, _ in string.Formatter().parse(template) if name]
     filled = {
@@ -1707,16 +1734,25 @@ def _says_static_camera(frame) -> bool:
 def attribute_words(language: str) -> Words:
     """Every form of every attribute word of `language`: {"colour": {colour: forms}, "shape": {...},
     "motion": {motion: forms}, "size": {...}, "speed": {...}}. A caption of an object mentions at least one form
-    for its colour, shape and motion (for a diagonal motion: one of the diagonal phrases)."""
-    return _grammar(language).words()
+    for its colour, shape and motion (for a diagonal motion: one of the diagonal phrases); a plain caption that
+    names no motion describes a still object."""
+    from aiprod_core.train.plain_captions import PLAIN_DIRECTIONS, PLAIN_STILL_WORDS
+
+    words = _grammar(language).words()
+    for motion, extra in PLAIN_DIRECTIONS.get(language, {}).items():
+        words["motion"][motion] = _unique(words["motion"][motion], extra)
+    words["motion"]["still"] = _unique(words["motion"]["still"], PLAIN_STILL_WORDS.get(language, ()))
+    return words
 
 
 __all__ = [
     "LANGUAGES",
+    "PLAIN_SPLITS",
     "SPLITS",
     "attribute_words",
     "caption",
     "frame_ids",
     "heldout_frames",
     "num_frames",
+    "plain_frames",
 ]

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .captions import caption
 from .distractors import add_distractors
 from .phases import Phase
+from .plain_captions import casual
 from .world import ALL_SHAPES, COLOURS, MOTIONS, captioned_scene, render
 from .world_flow import world_flow
 
@@ -70,6 +72,11 @@ class WorldData:
         scene, language, text, _ = captioned_scene(seed, spec, scene_seed=scene_seed)
         latent = self.latents.get(key)  # None without a pool, or for a scene not encoded yet
         video = None if latent is not None else video_tensor(render(scene, spec.frames, spec.height, spec.width))
+        styles = np.random.default_rng([seed, 4])  # plain and casual captions: their own stream
+        if phase.plain_captions and styles.random() < phase.plain_captions:
+            text, _ = caption(scene, language, styles, split="train-plain")
+        elif phase.casual_captions and styles.random() < phase.casual_captions:
+            text = casual(text, styles)
         rng = np.random.default_rng([seed, 3])  # streams 0-2 are the clip's own (world.captioned_scene)
         if phase.caption_distractors and rng.random() < phase.caption_distractors:
             text = add_distractors(text, language, rng)

@@ -39,6 +39,12 @@ class Phase:
     # fraction of world captions given 1-3 made-up words (train/distractors.py), so that words the model never saw,
     # such as those of a new sentence frame, carry no attribute
     caption_distractors: float = 0.0
+    # fraction of world captions written as plain prompts ("a red circle moving left", "red circle: moves left";
+    # the "train-plain" frames of train/plain_captions.py, never its evaluation frames)
+    plain_captions: float = 0.0
+    # fraction of the other world captions given the look of a typed prompt: first letter lowercased and/or final
+    # full stop dropped, so that neither carries meaning for the byte-level text encoder
+    casual_captions: float = 0.0
     # fraction of samples shown their first latent frame clean and scored on the rest (image-to-video, as LTX-Video
     # trains it): the model learns to continue a given first frame, as the sampler's noise mask asks of it
     first_frame: float = 0.0
@@ -59,6 +65,9 @@ class Phase:
         if not 0.0 <= self.caption_distractors <= 1.0:
             raise ValueError(
                 f"phase {self.name!r}: caption_distractors={self.caption_distractors} is a fraction of captions; use 0..1")
+        for name in ("plain_captions", "casual_captions"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"phase {self.name!r}: {name}={getattr(self, name)} is a fraction of captions; use 0..1")
         if self.world_pool < 0 or (self.world_pool and self.stage != "backbone"):
             raise ValueError(f"phase {self.name!r}: world_pool={self.world_pool}; expected 0 (a new scene for every "
                              f"sample) or, in a backbone phase, the number of scenes to draw from (e.g. 8192)")
