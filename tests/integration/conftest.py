@@ -1,5 +1,7 @@
-"""A real ComfyUI for the integration tests: started once per session from $COMFYUI_DIR with this pack loaded
-through an --extra-model-paths-config file, on a free loopback port, with its own input and output folders."""
+"""A real ComfyUI for the integration tests: started once per session from $COMFYUI_DIR with this pack in its
+custom_nodes, on a free loopback port. Every folder it writes (models, input, output, temp, user, its database
+and Python's bytecode caches) lies in a temporary base folder: the ComfyUI tree may be read-only, and the tests
+check that it, and the pack's own folders, are left as they were."""
 
 import json
 import os
@@ -36,6 +38,10 @@ class Comfy:
     log: Path
 
     @property
+    def models(self) -> Path:
+        return self.base / "models"
+
+    @property
     def output(self) -> Path:
         return self.base / "output"
 
@@ -61,21 +67,61 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under `root` with its size and modification time: a file or folder made, changed or removed
+    (even one made and removed again, through its folder's time) changes it."""
+    if not root.exists():
+        return {}
+    return {p.relative_to(root).as_posix(): (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in [root, *root.rglob("*")]}
+
+
+# the pack's folders that a run inside ComfyUI could write by mistake instead of ComfyUI's own
+PACK_FOLDERS = ("models", "input", "output", "temp", "user", "aiprod_core/weights")
+
+
+def untouched() -> dict[str, dict]:
+    return {"ComfyUI": listing(Path(COMFYUI_DIR)), **{f"pack's {d}": listing(ROOT / d) for d in PACK_FOLDERS}}
+
+
+def assert_untouched(before: dict[str, dict]) -> None:
+    after = untouched()
+    for tree, paths in before.items():
+        changed = sorted({p for p, _ in set(paths.items()) ^ set(after[tree].items())})
+        assert not changed, f"the tests wrote into the {tree} folder, which ComfyUI must leave alone: {changed[:20]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trees_before():
+    """The ComfyUI tree and the pack's folders as they were before any ComfyUI started."""
+    return untouched()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leaves_trees_untouched(trees_before):
+    yield
+    assert_untouched(trees_before)
+
+
 def _start(base: Path, *flags: str) -> tuple[subprocess.Popen, Comfy]:
+    # --base-directory puts models/, custom_nodes/, input/, output/, temp/ and user/ under `base`: a LoRA the
+    # trainer saves goes to base/models/loras, the first loras folder, as it goes to models/loras for a user
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / PACK).symlink_to(ROOT, target_is_directory=True)
-    (base / "input").mkdir()
-    (base / "output").mkdir()
-    # the clip the video-to-video and motion-transfer workflows load is written by the pack when it loads
-    config = base / "extra_model_paths.yaml"
-    config.write_text(f"aiprod_tests:\n  base_path: {base}\n  custom_nodes: custom_nodes\n")
+    # the clip the video-to-video and motion-transfer workflows load is written by the pack into input/ when it loads
+    for d in ("input", "output", "user"):
+        (base / d).mkdir()
     port = _free_port()
     log = base / "comfyui.log"
     cmd = [COMFYUI_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-           "--extra-model-paths-config", str(config), "--output-directory", str(base / "output"),
-           "--input-directory", str(base / "input"), "--preview-method", "latent2rgb", *flags]
+           "--base-directory", str(base), "--output-directory", str(base / "output"),
+           "--input-directory", str(base / "input"), "--temp-directory", str(base),
+           "--user-directory", str(base / "user"), "--database-url", f"sqlite:///{base / 'user' / 'comfyui.db'}",
+           "--preview-method", "latent2rgb", *flags]
+    # bytecode caches go beside the base folders too, shared by the servers of one session
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(base.parent / "pycache")}
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, cwd=COMFYUI_DIR, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=COMFYUI_DIR, stdout=f, stderr=subprocess.STDOUT, env=env)
     server = Comfy(f"http://127.0.0.1:{port}", base, log)
     deadline = time.monotonic() + 240
     while True:
@@ -100,12 +146,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def comfy(tmp_path_factory):
+def comfy(tmp_path_factory, trees_before):
     proc, server = _start(tmp_path_factory.mktemp("comfyui"))
     yield server
-    for name in ("it_star", "it_resume", "browser_star"):  # LoRAs the tests trained into ComfyUI's models/loras
-        (Path(COMFYUI_DIR) / "models" / "loras" / f"{name}.safetensors").unlink(missing_ok=True)
     _stop(proc)
+    assert_untouched(trees_before)  # nothing written on the way out either
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,8 @@ def test_every_workflow_runs_headless(comfy, path, tmp_path):
     if path.stem == "aiprod_lora_train":
         assert any(line.endswith(".png") for line in r.stdout.split())  # the loss curve preview
         loras = comfy.get("/object_info/AIPRODLoraLoader")["AIPRODLoraLoader"]["input"]["required"]["lora_name"][0]
-        assert "it_star.safetensors" in loras  # saved where the LoRA loader looks
+        assert "it_star.safetensors" in loras  # saved where the LoRA loader looks: the first loras folder,
+        assert (comfy.models / "loras" / "it_star.safetensors").is_file()  # models/loras (under the test's base)
 
 
 def test_bf16_weights_when_comfyui_keeps_models_in_bf16(comfy, comfy_bf16, tmp_path):
