@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
-PACK = "aiprod-v2"
+# the folder GitHub's "Download ZIP" unpacks to: not the project's name, as a user's folder often is not, so that
+# whatever ComfyUI serves under either name (the editor script, the templates) is tested
+PACK = "aiprod-v2-main"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,7 +12,7 @@ from aiprod_core.video_io import read_video
 from aiprod_core.workflow import check_api, load_json
 
 ROOT = Path(__file__).resolve().parents[2]
-PACK = "aiprod-v2"  # the folder name the pack has in custom_nodes (see conftest.py)
+PACK = "aiprod-v2-main"  # the folder name the pack has in custom_nodes (see conftest.py)
 API = sorted((ROOT / "workflows" / "api").glob("*.json"))
 FAST = {  # fewer steps than the shipped defaults: the same graphs, quicker on a CPU
     "aiprod_t2v": ["5.steps=4"],
