@@ -130,8 +130,9 @@ def test_safetensors_named_ckpt_loads(capsys, tmp_path):
 def test_invalid_utf8_in_argv_names_the_byte_as_typed(tmp_path):
     """Through the real console entry: Python keeps argv bytes that are not UTF-8 as surrogates."""
     out = tmp_path / "c.mp4"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # shown by `python -m`, not by `aiprod`
     r = subprocess.run([sys.executable, "-m", "aiprod_core.cli", "generate", b"a red circ\xe9le moving left",
-                        "-o", str(out), *SLOW], capture_output=True, text=True, timeout=120)
+                        "-o", str(out), *SLOW], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr == ("aiprod generate: error: the prompt is not valid UTF-8: byte 11 is 0xe9, after 'a red circ'; "
                         "the terminal or file is in another encoding (e.g. Latin-1): set it to UTF-8 or retype "
