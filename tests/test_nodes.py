@@ -25,7 +25,9 @@ def test_text_to_video_with_lora_and_upscale(pack, node):
     assert no_te is None and node("AIPRODLoraLoader").load(model, "l.safetensors", 0.8, te)[1] is te  # no text part
     enc = node("AIPRODTextEncode").encode(te, "一个红色的圆")
     assert enc["ui"]["text"] == ["Han"]
-    (pos,), (neg,) = enc["result"], node("AIPRODTextEncode").encode(te, "")["result"]
+    empty = node("AIPRODTextEncode").encode(te, "")
+    assert empty["ui"]["text"] == []  # an empty prompt has no script to name: the node shows no note ("Unknown")
+    (pos,), (neg,) = enc["result"], empty["result"]
     (latent,) = node("AIPRODEmptyLatentVideo").make(vae, 64, 64, 9, 1)
     assert latent["samples"].shape == (1, 16, 3, 8, 8)
     sampler = node("AIPRODSampler")

@@ -75,14 +75,17 @@ app.registerExtension({
       const executed = nodeType.prototype.onExecuted;
       nodeType.prototype.onExecuted = function (output) {
         executed?.apply(this, arguments);
-        if (!output?.text?.length) return;
+        const text = (output?.text ?? []).join(" ");
+        if (!text && !this.aiprodNote) return;
         if (!this.aiprodNote) {
           this.aiprodNote = document.createElement("div");
           this.aiprodNote.className = "aiprod-note";
           Object.assign(this.aiprodNote.style, { color: "#aaa", font: "12px sans-serif", padding: "2px 6px" });
           this.addDOMWidget("aiprod_note", "aiprod_note", this.aiprodNote, { serialize: false, getMinHeight: () => 20 });
         }
-        this.aiprodNote.textContent = output.text.join(" ");
+        // a run with nothing to say (an empty prompt has no script) clears what an earlier run showed
+        this.aiprodNote.textContent = text;
+        this.aiprodNote.style.display = text ? "" : "none";
       };
     }
     if (nodeData.name === TRAINER) {
