@@ -40,6 +40,14 @@ def _is_widget(kind) -> bool:
     return isinstance(kind, list) or kind in WIDGET_TYPES
 
 
+def _has_control(name: str, kind, opts: dict) -> bool:
+    """Whether the editor puts a "control after generate" widget (and its saved value) after this input: an INT
+    that asks for one, or, when it does not say, an INT named seed or noise_seed (the frontend's old convention)."""
+    if kind != "INT":
+        return False
+    return bool(opts.get("control_after_generate", name in ("seed", "noise_seed")))
+
+
 def ui_to_api(ui: dict, node_defs: dict) -> dict:
     """A UI-format graph (what the editor saves) -> the API format that POST /prompt takes."""
     links = {link[0]: link for link in ui.get("links", [])}
@@ -56,7 +64,7 @@ def ui_to_api(ui: dict, node_defs: dict) -> dict:
         for name, kind, opts, _ in _inputs(node_defs[n["type"]]):
             if _is_widget(kind) and values:
                 inputs[name] = values.pop(0)
-                if opts.get("control_after_generate") and values:
+                if _has_control(name, kind, opts) and values:
                     values.pop(0)  # the editor's "fixed/randomize" setting, not an input
             if name in linked:
                 link = linked[name]
