@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import os
-from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from .checkpoint import read_checkpoint_config
-from .config import ModelConfig, TextEncoderConfig, preset
+from .config import ModelConfig, preset
+from .model import default_model_path
 from .models.backbone import HybridBackbone
 from .models.upscaler import LatentUpscaler
 from .models.vae import CausalVideoVAE
+from .text.size import text_encoder_param_count
 
 
 def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-UMT5_VOCAB = 256384  # umT5's sentencepiece vocabulary, for counting an encoder described only by its config
-
-
-def text_encoder_param_count(cfg: TextEncoderConfig) -> int:
-    """Parameters of the text encoder: from its file when there is one, else from its config."""
-    if cfg.kind == "byte":
-        from .text.byte import ByteTextEncoder
-
-        # small by design: built on the CPU without T5's init (random ops on the meta device, and transformers'
-        # init, each import about a second of modules)
-        return _params(ByteTextEncoder(cfg, init=False))
-    files = sorted(Path(cfg.path).glob("*.safetensors")) if cfg.path and Path(cfg.path).is_dir() else [Path(cfg.path)]
-    if cfg.path and all(f.is_file() for f in files) and files:
-        total = 0
-        for f in files:
-            with safe_open(str(f), framework="pt") as h:
-                total += sum(math.prod(h.get_slice(k).get_shape()) for k in h.keys() if k != "spiece_model")  # noqa: SIM118
-        return total
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    t5 = UMT5Config(
-        vocab_size=UMT5_VOCAB, d_model=cfg.dim, d_kv=cfg.dim // cfg.heads, d_ff=cfg.ff_dim,
-        num_layers=cfg.layers, num_heads=cfg.heads, feed_forward_proj="gated-gelu",
-    )
-    with torch.device("meta"):
-        return _params(UMT5EncoderModel(t5))
 
 
 def model_config(model: str | os.PathLike | None = None, preset_name: str | None = None) -> ModelConfig:
@@ -56,8 +27,6 @@ def model_config(model: str | os.PathLike | None = None, preset_name: str | None
 def _config_and_source(model, preset_name) -> tuple[ModelConfig, str]:
     if model is not None:
         return read_checkpoint_config(model), str(model)
-    from .pipeline import default_model_path
-
     path = default_model_path() if preset_name is None else None
     config = read_checkpoint_config(path) if path else preset(preset_name or "tiny")
     return config, str(path) if path else f"preset {preset_name or 'tiny'}"

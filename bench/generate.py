@@ -19,7 +19,8 @@ import torch
 
 
 def main() -> None:
-    from aiprod_core.pipeline import generate, load_model
+    from aiprod_core.model import load_model
+    from aiprod_core.pipeline import generate
 
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
         getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()

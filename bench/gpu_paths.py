@@ -49,7 +49,8 @@ def first_call(out: Path, clips: Path) -> None:
     r["cuda_init_s"] = time.perf_counter() - t
     t = time.perf_counter()
     from aiprod_core.memory.engine import compute_device, precision_dtype
-    from aiprod_core.pipeline import generate, load_model
+    from aiprod_core.model import load_model
+    from aiprod_core.pipeline import generate
     from aiprod_core.video_io import write_video
 
     model = load_model(dtype=precision_dtype("auto", compute_device("auto")))

@@ -15,7 +15,7 @@ import json
 
 import torch
 
-from aiprod_core.pipeline import load_model
+from aiprod_core.model import load_model
 from aiprod_core.train.data import item_seed, video_tensor
 from aiprod_core.train.objectives import flow_loss, sample_sigmas
 from aiprod_core.train.world import EASY, HARD, make_clip

@@ -34,7 +34,7 @@ SETTINGS = {
 
 
 def main() -> None:
-    from aiprod_core.pipeline import load_model
+    from aiprod_core.model import load_model
     from aiprod_core.train.phases import load_phases
     from aiprod_core.train.trainer import Trainer, TrainOptions
 

@@ -8,8 +8,7 @@ import torch
 
 from aiprod_core.memory.engine import stage_guard
 from aiprod_core.memory.plan import plan_vae_decode, vae_decode_bytes
-from aiprod_core.models.vae import VAE_CHUNK
-from aiprod_core.pipeline import decode_latent
+from aiprod_core.models.vae import VAE_CHUNK, decode_latent
 from aiprod_core.video_io import write_video
 
 from . import comfy

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from aiprod_core.conditioning import continuation_frames, first_frames_condition, fit_frames, join_clips
 from aiprod_core.memory.engine import stage_guard
 from aiprod_core.models.vae import VAE_CHUNK
-from aiprod_core.pipeline import continuation_frames, first_frames_condition, fit_frames, join_clips
 
 from . import comfy
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from aiprod_core.checkpoint import read_safetensors
-from aiprod_core.models.lora import LoRA, adapted_text_encoder, has_text_adapters, text_lora_from
-from aiprod_core.pipeline import load_component, load_model, preview_factors
+from aiprod_core.eval.preview import preview_factors
+from aiprod_core.model import load_component, load_model
+from aiprod_core.models.lora import LoRA, has_text_adapters, text_lora_from
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
+from aiprod_core.text.lora import adapted_text_encoder
 
 from . import comfy
 from .handles import ModelPatch

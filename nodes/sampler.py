@@ -6,10 +6,12 @@ import contextlib
 
 import torch
 
+from aiprod_core.conditioning import MotionGuidance
 from aiprod_core.memory.engine import plan_for
 from aiprod_core.memory.plan import MemoryPlanError
-from aiprod_core.pipeline import loras_applied, sample_latent
+from aiprod_core.model import loras_applied
 from aiprod_core.sampling import SAMPLERS
+from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.text import from_conditioning
 
 from . import comfy
@@ -76,6 +78,8 @@ class HybridSampler:
         if init.shape[1] != c:
             raise ValueError(f"latent has {init.shape[1]} channels but the model takes {c}; use this model's VAE")
         keep = latent.get("noise_mask")  # AIPROD Image To Video, or core's Set Latent Noise Mask: 0 = keep
+        motion = MotionGuidance(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
+                                warp_guidance=warp_guidance, warp_end=warp_end)
         device = comfy.torch_device()
         backbone = model.backbone
         v = model.config.vae
@@ -103,7 +107,6 @@ class HybridSampler:
                 sampler=sampler, shift=shift or None, denoise=denoise,
                 init_latent=init if denoise < 1.0 or keep is not None else None, noise_mask=keep,
                 callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), offload=budget.offload,
-                memory_plan=plan, flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
-                warp_guidance=warp_guidance, warp_end=warp_end, compression=(v.spatial_compression, v.temporal_compression),
+                memory_plan=plan, motion=motion, compression=(v.spatial_compression, v.temporal_compression),
             )
         return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player

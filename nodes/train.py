@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from aiprod_core.checkpoint import read_safetensors
+from aiprod_core.model import VideoModel
 from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, LoRA, apply_loras, parse_targets
-from aiprod_core.pipeline import VideoModel
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
 from aiprod_core.train.phases import Phase, lora_recipe
@@ -98,7 +98,11 @@ class LoraTrainer:
                                                                    "train_text_encoder; embeddings are then cached)"}),
                 "dataset": ("AIPROD_DATASET", {"tooltip": "From AIPROD Video Dataset"}),
                 "steps": ("INT", {"default": 300, "min": 2, "max": 100000, "tooltip":
-                                  "Total optimiser steps: a third on short clips, the rest at full length"}),
+                                  "Total optimiser steps: a third on short clips, the rest at full length. The LoRA "
+                                  "template's 90 are a demonstration (about 3 minutes on 2 CPU cores) and teach little. "
+                                  "To train for real give it thousands: recipes/lora.json (600 steps of 4 clips; paste "
+                                  "it into phases) is the start, the star of docs/training.md took 3,000; or train "
+                                  "outside the editor with `aiprod train --data CLIPS --name NAME --out runs/NAME`"}),
                 "rank": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "LoRA rank (alpha = rank)"}),
                 "learning_rate": ("FLOAT", {"default": 1e-3, "min": 1e-6, "max": 1e-1, "step": 1e-5, "round": False,
                                             "tooltip": "Peak learning rate of the first phase (the second uses half)"}),
@@ -138,7 +142,8 @@ class LoraTrainer:
     FUNCTION = "train"
     CATEGORY = CATEGORY
     DESCRIPTION = ("Trains a LoRA with the curriculum trainer, saves it into models/loras and returns the model with it "
-                   "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it.")
+                   "applied. Interrupting saves a checkpoint; queueing again with resume on continues from it. The "
+                   "template's few steps only show the way; a LoRA that learns its subject takes thousands (see steps).")
 
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
               resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto",

@@ -16,7 +16,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from aiprod_core.pipeline import VideoModel, generate, load_model
+from aiprod_core.model import VideoModel, load_model
+from aiprod_core.pipeline import generate
 from aiprod_core.train.captions import LANGUAGES
 from aiprod_core.train.world import EASY, SHAPES, captioned_scene, make_clip
 from aiprod_core.video_io import write_video

@@ -8,7 +8,7 @@ import torch
 from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
 
 from aiprod_core.config import TextEncoderConfig, preset
-from aiprod_core.pipeline import load_model
+from aiprod_core.model import load_model
 from aiprod_core.text.byte import ByteTextEncoder, byte_t5_config
 from aiprod_core.text.t5_encoder import T5Encoder
 from aiprod_core.text.tokenizer import ByteTokenizer, HFTokenizer

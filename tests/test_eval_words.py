@@ -10,7 +10,7 @@ import torch
 from aiprod_core.checkpoint import read_safetensors
 from aiprod_core.config import preset
 from aiprod_core.eval.words import load_text_state, read_attributes
-from aiprod_core.pipeline import build_model
+from aiprod_core.model import build_model
 from aiprod_core.train.captions import heldout_frames
 from aiprod_core.train.data import item_seed
 from aiprod_core.train.phases import Phase

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aiprod_core.cli import main
-from aiprod_core.pipeline import continuation_frames, join_clips
+from aiprod_core.conditioning import continuation_frames, join_clips
 from aiprod_core.video_io import read_video, write_video
 
 PROMPT = "a red circle moving to the left"

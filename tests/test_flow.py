@@ -13,14 +13,16 @@ import pytest
 import torch
 
 from aiprod_core.cli import main
+from aiprod_core.conditioning import MotionGuidance
 from aiprod_core.config import preset
 from aiprod_core.flow.camera import PRESETS, camera_field, camera_flow, dominant_preset, parse_camera
 from aiprod_core.flow.extract import extract_flow, extract_flow_from_file
 from aiprod_core.flow.ops import check_flow, fit_flow, resize_flow
 from aiprod_core.flow.visualize import flow_to_image
 from aiprod_core.flow.warp import latent_flow, transport, warp_frame, warp_noise
-from aiprod_core.pipeline import build_model, load_model, sample_latent
+from aiprod_core.model import build_model, load_model
 from aiprod_core.sampling import noise_like, sample_euler
+from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.noise_guidance import sample_noise_guided, step_range
 from aiprod_core.sampling.warp_guidance import warp_guided_velocity, warp_x0
 from aiprod_core.text import EmbeddingCache, encode_cached
@@ -140,10 +142,15 @@ def normal_ks(x: torch.Tensor) -> float:
     return float(torch.maximum(i / n - cdf, cdf - (i - 1) / n).max())
 
 
+def warped(flow, shape, seed=0, **kw):
+    """warp_noise over the fresh noise the sampler draws for `seed`."""
+    return warp_noise(flow, noise_like(shape, seed), seed, **kw)
+
+
 @pytest.mark.parametrize("name", ["pan-left", "zoom-in", "zoom-out", "rotate-cw"])
 def test_warped_noise_stays_standard_gaussian_in_every_frame(name):
     flow = camera_flow(name, 17, 64, 64, 2.0)
-    n = warp_noise(flow, (4, 16, 5, 8, 8), seed=3)
+    n = warped(flow, (4, 16, 5, 8, 8), seed=3)
     for k in range(5):
         f = n[:, :, k]  # 4096 values per frame
         assert abs(float(f.mean())) < 0.06 and abs(float(f.std()) - 1) < 0.05, (k, f.mean(), f.std())
@@ -173,16 +180,16 @@ def test_warped_noise_moves_with_the_flow_and_strength_blends_fresh_noise():
     # content moves 2 px/frame to the right = exactly 1 latent pixel per latent frame (8 px, 4 frames)
     flow = camera_flow("pan-left", 17, 64, 64, 2 / (0.025 * 64))
     shape = (2, 8, 5, 8, 8)
-    n = warp_noise(flow, shape, seed=1)
+    n = warped(flow, shape, seed=1)
     a, b = n[:, :, :-1, :, :-1], n[:, :, 1:, :, 1:]
     assert torch.allclose(a, b, atol=1e-5)  # a whole-pixel move carries the noise exactly
-    half = warp_noise(flow, shape, seed=1, strength=0.5)
+    half = warped(flow, shape, seed=1, strength=0.5)
     r = torch.corrcoef(torch.stack([half[:, :, :-1, :, :-1].flatten(), half[:, :, 1:, :, 1:].flatten()]))[0, 1]
     assert 0.15 < r < 0.35  # s^2 = 0.25
     assert abs(float(half.std()) - 1) < 0.05
     fresh = noise_like(shape, 1)
-    assert torch.equal(warp_noise(flow, shape, seed=1, strength=0.0), fresh)
-    assert torch.equal(warp_noise(None, shape, seed=1), fresh)
+    assert torch.equal(warped(flow, shape, seed=1, strength=0.0), fresh)
+    assert torch.equal(warped(None, shape, seed=1), fresh)
 
 
 def test_bad_flows(caplog):
@@ -191,33 +198,35 @@ def test_bad_flows(caplog):
     nan = flow.clone()
     nan[3, 5, 5, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
-        warp_noise(nan, shape)
+        warped(nan, shape)
     with pytest.raises(ValueError, match=r"FLOW \[N,H,W,2\]"):
         check_flow(torch.zeros(4, 8, 8))
     with caplog.at_level(logging.WARNING):
         huge = check_flow(torch.full((2, 8, 8, 2), 1e9))
     assert "clipped" in caplog.text and float(huge.norm(dim=-1).max()) <= 8 + 1e-3
-    assert torch.isfinite(warp_noise(torch.full((16, 64, 64, 2), 1e9), shape)).all()
+    assert torch.isfinite(warped(torch.full((16, 64, 64, 2), 1e9), shape)).all()
     # a flow shorter than the clip: the last pair's motion continues, with a note
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        short = warp_noise(flow[:6], shape, seed=2)
+        short = warped(flow[:6], shape, seed=2)
     assert "repeated" in caplog.text
-    assert torch.equal(short, warp_noise(torch.cat([flow[:6], flow[5:6].expand(10, -1, -1, -1)]), shape, seed=2))
+    assert torch.equal(short, warped(torch.cat([flow[:6], flow[5:6].expand(10, -1, -1, -1)]), shape, seed=2))
     # another size: resized with the vectors scaled, with a note
     caplog.clear()
     big = camera_flow("pan-left", 17, 128, 96)
     with caplog.at_level(logging.WARNING):
-        resized = warp_noise(big, shape, seed=2)
+        resized = warped(big, shape, seed=2)
     assert "resized" in caplog.text
     assert torch.allclose(resize_flow(big, 64, 64)[0, 10, 10], torch.tensor([0.025 * 96 * 64 / 96, 0.0]))
-    assert torch.equal(resized, warp_noise(resize_flow(big, 64, 64), shape, seed=2))
+    assert torch.equal(resized, warped(resize_flow(big, 64, 64), shape, seed=2))
     assert fit_flow(big, 17, 64, 64).shape == (16, 64, 64, 2)
     # a one-frame clip has no motion: the flow is not used
-    one = warp_noise(flow, (1, 4, 1, 8, 8), seed=2)
+    one = warped(flow, (1, 4, 1, 8, 8), seed=2)
     assert one.shape == (1, 4, 1, 8, 8)
     with pytest.raises(ValueError, match="strength"):
-        warp_noise(flow, shape, strength=1.5)
+        warped(flow, shape, strength=1.5)
+    with pytest.raises(TypeError, match="noise_like"):  # the fresh noise, not the shape it has
+        warp_noise(flow, shape, 2)
 
 
 def test_noise_guided_sampling_is_pure_and_pulls_toward_the_guide():
@@ -257,17 +266,20 @@ def test_sample_latent_with_flow(tiny, one_thread):
     flow = camera_flow("pan-left", 17, 64, 64, 2.0)
     kw = dict(steps=3, cfg=1.0, seed=5)
     plain = sample_latent(m.backbone, ctx, mask, None, None, shape, **kw)
-    assert torch.equal(sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_strength=0.0,
-                                    warp_guidance=0.0, **kw), plain)
-    guided = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, **kw)
-    renoised = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, **kw)
+
+    def run(**motion):
+        return sample_latent(m.backbone, ctx, mask, None, None, shape, motion=MotionGuidance(flow=flow, **motion), **kw)
+
+    assert torch.equal(run(flow_strength=0.0, warp_guidance=0.0), plain)
+    guided = run()
+    renoised = run(flow_end=1.0)
     assert not torch.allclose(guided, plain) and not torch.allclose(renoised, guided)
     # flow_pull scales the pull: 0 leaves only the warped initial noise, a half pull lies between
-    assert torch.equal(sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, flow_pull=0.0, **kw), guided)
-    half = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, flow_pull=0.5, **kw)
+    assert torch.equal(run(flow_end=1.0, flow_pull=0.0), guided)
+    half = run(flow_end=1.0, flow_pull=0.5)
     assert not torch.allclose(half, guided) and not torch.allclose(half, renoised)
     with pytest.raises(ValueError, match="flow_pull"):
-        sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, flow_end=1.0, flow_pull=1.5, **kw)
+        run(flow_end=1.0, flow_pull=1.5)
 
 
 def test_cli_flow_extract_and_guided_generate(tmp_path, one_thread, capsys):
@@ -466,13 +478,16 @@ def test_warp_guidance_makes_the_latent_follow_the_flow(tiny, one_thread):
         return sum(float((warp_frame(latent[:, :, 0], f[k - 1])[0] - latent[:, :, k])[..., 2:-2, 2:-2].abs().mean())
                    for k in range(1, 5))
 
-    plain = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=0.0, **kw)
-    default = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, **kw)  # on, for 3/4 of the steps
+    def run(**motion):
+        return sample_latent(m.backbone, ctx, mask, None, None, shape, motion=MotionGuidance(flow=flow, **motion), **kw)
+
+    plain = run(warp_guidance=0.0)
+    default = run()  # on, for 3/4 of the steps
     assert mismatch(default, lat) < 0.85 * mismatch(plain, lat)
-    guided = sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=1.0, warp_end=1.0, **kw)
+    guided = run(warp_guidance=1.0, warp_end=1.0)
     assert mismatch(guided, lat) < min(0.7 * mismatch(plain, lat), mismatch(default, lat))  # every step: closer still
     assert mismatch(guided, lat) < 0.5 * mismatch(guided, -lat)  # it moves the way the flow says, not back
     with pytest.raises(ValueError, match="warp_guidance"):
-        sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=2.0, **kw)
+        run(warp_guidance=2.0)
     with pytest.raises(ValueError, match="warp_guidance"):
-        sample_latent(m.backbone, ctx, mask, None, None, shape, flow=flow, warp_guidance=-0.5, **kw)
+        run(warp_guidance=-0.5)

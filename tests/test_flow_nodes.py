@@ -10,7 +10,7 @@ import torch
 
 from aiprod_core.checkpoint import save_checkpoint
 from aiprod_core.config import preset
-from aiprod_core.pipeline import build_model
+from aiprod_core.model import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW_NODES = ("AIPRODFlowExtractor", "AIPRODCameraMotion", "AIPRODFlowVisualize")

@@ -6,9 +6,12 @@ import torch
 from PIL import Image
 
 from aiprod_core.cli import main
+from aiprod_core.conditioning import first_frames_condition
 from aiprod_core.config import preset
 from aiprod_core.eval.image_to_video import image_to_video_adherence
-from aiprod_core.pipeline import build_model, first_frames_condition, generate, load_model, sample_latent
+from aiprod_core.model import build_model, load_model
+from aiprod_core.pipeline import generate
+from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.noise_mask import latent_noise_mask
 from aiprod_core.train.world import EASY, make_clip, render
 from aiprod_core.video_io import read_video

@@ -123,7 +123,7 @@ def base_file(tmp_path):
     import dataclasses
 
     from aiprod_core.checkpoint import save_checkpoint
-    from aiprod_core.pipeline import build_model
+    from aiprod_core.model import build_model
 
     cfg = dataclasses.replace(preset("tiny"), upscaler=None)
     model = build_model(cfg, seed=1)
@@ -171,7 +171,7 @@ def test_preservation_prompts_keep_the_lora_near_the_base_model_on_them(tmp_path
     import json
 
     from aiprod_core.cli import main
-    from aiprod_core.pipeline import load_model
+    from aiprod_core.model import load_model
 
     base = base_file(tmp_path)
     phases = tmp_path / "p.json"
@@ -217,8 +217,9 @@ def test_text_encoder_adapters_train_save_and_apply(tmp_path):
 
     from aiprod_core.checkpoint import read_safetensors
     from aiprod_core.cli import main
-    from aiprod_core.models.lora import TEXT_TARGETS, adapted_text_encoder, text_lora_from
-    from aiprod_core.pipeline import load_model
+    from aiprod_core.model import load_model
+    from aiprod_core.models.lora import TEXT_TARGETS, text_lora_from
+    from aiprod_core.text.lora import adapted_text_encoder
 
     base = base_file(tmp_path)
     phases = tmp_path / "p.json"

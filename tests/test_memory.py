@@ -15,10 +15,11 @@ from aiprod_core.memory.engine import StageOutOfMemoryError
 from aiprod_core.memory.fp8 import FP8, Fp8Tensor, load_fp8_file, quantize_fp8, save_fp8_file
 from aiprod_core.memory.measure import measure_peak
 from aiprod_core.memory.streaming import stream_blocks
+from aiprod_core.model import build_model
 from aiprod_core.models.backbone import HybridBackbone
 from aiprod_core.models.lora import LoRA, apply_loras
 from aiprod_core.models.vae import CausalVideoVAE
-from aiprod_core.pipeline import build_model, generate
+from aiprod_core.pipeline import generate
 
 # The planner's activation formulas must stay within this factor of the measured peak (CPU, fp32).
 TOLERANCE = 0.15

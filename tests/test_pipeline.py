@@ -8,7 +8,9 @@ import torch
 from aiprod_core.checkpoint import save_checkpoint
 from aiprod_core.cli import main
 from aiprod_core.config import preset
-from aiprod_core.pipeline import build_model, generate, load_model, sample_latent
+from aiprod_core.model import build_model, load_model
+from aiprod_core.pipeline import generate
+from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.video_io import read_video
 
 

@@ -6,7 +6,9 @@ import torch.nn.functional as F
 
 from aiprod_core.cli import main
 from aiprod_core.memory.engine import precision_dtype
-from aiprod_core.pipeline import generate, load_component, load_model, sample_latent
+from aiprod_core.model import load_component, load_model
+from aiprod_core.pipeline import generate
+from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.video_io import read_video
 
 PROMPT = "a red circle moving to the left"

@@ -3,7 +3,7 @@ import torch
 
 from aiprod_core.cli import build_parser
 from aiprod_core.config import preset
-from aiprod_core.pipeline import build_model
+from aiprod_core.model import build_model
 from aiprod_core.train.reinit import reinitialise
 
 
@@ -46,7 +46,7 @@ def test_absolute_positions_added_to_a_saved_model_train_and_reload(tmp_path, on
 
     from aiprod_core.checkpoint import save_checkpoint
     from aiprod_core.cli import main
-    from aiprod_core.pipeline import load_model
+    from aiprod_core.model import load_model
     from aiprod_core.train.reinit import add_absolute_positions
 
     cfg = preset("tiny")

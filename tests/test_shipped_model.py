@@ -3,7 +3,8 @@
 import pytest
 
 from aiprod_core.eval.adherence import prompt_adherence
-from aiprod_core.pipeline import DEFAULT_MODEL, default_model_path, generate, load_model
+from aiprod_core.model import DEFAULT_MODEL, default_model_path, load_model
+from aiprod_core.pipeline import generate
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_preview_factors_predict_the_colours_of_real_latents(model):
     import torch
     import torch.nn.functional as F
 
-    from aiprod_core.pipeline import preview_factors
+    from aiprod_core.eval.preview import preview_factors
     from aiprod_core.train.data import video_tensor
     from aiprod_core.train.world import WorldSpec, make_clip
 
@@ -60,7 +61,7 @@ def test_reliance_shows_which_words_the_model_reads(model):
     zero output head predicts the same whatever the caption, so every rise is 0."""
     from aiprod_core.config import preset
     from aiprod_core.eval.reliance import text_reliance
-    from aiprod_core.pipeline import build_model
+    from aiprod_core.model import build_model
 
     r = text_reliance(model, clips=12, sigmas=(0.9,), noises=1)["loss_rise_with_wrong_word"]
     assert r["colour"]["0.9"] > 0.1, r

@@ -12,8 +12,8 @@ import torch
 
 from aiprod_core.checkpoint import load_checkpoint, read_safetensors
 from aiprod_core.config import preset
+from aiprod_core.model import build_model, load_model
 from aiprod_core.models.lora import load_lora
-from aiprod_core.pipeline import build_model, load_model
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData
 from aiprod_core.train.objectives import flow_loss

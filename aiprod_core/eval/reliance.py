@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from ..pipeline import VideoModel
+from ..model import VideoModel
 from ..train.captions import LANGUAGES, caption
 from ..train.data import item_seed, video_tensor
 from ..train.world import BASIC_MOTIONS, COLOURS, EASY, SHAPES, make_clip

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model import VideoModel
 from ..models.upscaler import upsample_latent
-from ..pipeline import VideoModel
 from ..train.data import area_downscale, item_seed, video_tensor
 from ..train.world import EASY, MOTIONS, make_clip
 

@@ -20,7 +20,8 @@ moves with the picture. This module implements a simpler exact variant, "pull wi
 Strength blends fresh noise back in, variance-preserving: `s * warped + sqrt(1 - s^2) * fresh`, so each
 value stays N(0,1) and its correlation with the warped noise is s. (The paper's "degradation" d mixes
 `(d fresh + (1-d) warped) / sqrt(d^2 + (1-d)^2)`; both keep unit variance, this one is linear in s for the
-correlation.) With s = 0 the result is exactly `noise_like(shape, seed)`: the unguided noise of that seed.
+correlation.) With s = 0 the result is exactly the fresh noise given, which the sampler draws for its seed
+(sampling.noise_like): the unguided noise of that seed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from ..sampling.samplers import noise_like
 from .ops import fit_flow, resize_flow
 
 log = logging.getLogger(__name__)
@@ -94,39 +94,51 @@ def transport(q: torch.Tensor, forward: torch.Tensor, generator: torch.Generator
 
 def warp_noise(
     flow: torch.Tensor | list[torch.Tensor | None] | None,
-    shape: tuple[int, ...],
+    noise: torch.Tensor,
     seed: int = 0,
     strength: float = 1.0,
     spatial: int = 8,
     temporal: int = 4,
     fine: int | None = None,
 ) -> torch.Tensor:
-    """Noise [B,C,t,h,w] for a latent of `shape`, warped along a pixel FLOW [N,H,W,2] of the clip.
+    """`noise` [B,C,t,h,w] (the fresh noise of a latent, as the sampler draws it for `seed`) with the noise
+    warped along a pixel FLOW [N,H,W,2] of the clip blended in.
 
     spatial, temporal: the VAE's compression (pixels per latent pixel, frames per latent frame). The clip has
     1 + (t-1) temporal frames of (h spatial) x (w spatial) pixels; a flow of another size is resized and a
     shorter one continued with its last pair (both with a note in the log; see ops.fit_flow). fine: noise
     grid per latent pixel per side (default min(spatial, 8)). strength: 0..1, see the module docstring.
     A one-frame latent (t = 1) has no motion: the flow is not used. A list of B flows (None for plain noise)
-    guides each batch item with its own flow; the fresh noise is still `noise_like(shape, seed)`.
+    guides each batch item with its own flow. The warped noise is drawn from `seed`; with no flow or strength
+    0 the result is `noise` itself.
     """
-    if len(shape) != 5:
-        raise ValueError(f"latent shape {tuple(shape)}; expected [B,C,t,h,w]")
+    if not isinstance(noise, torch.Tensor):
+        raise TypeError(f"warp_noise takes the fresh noise [B,C,t,h,w], found {type(noise).__name__} {noise!r}; "
+                        "pass sampling.noise_like(shape, seed) instead of the shape")
+    if noise.ndim != 5:
+        raise ValueError(f"latent shape {tuple(noise.shape)}; expected [B,C,t,h,w]")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"flow strength={strength} must be in 0..1 (0 = plain noise, 1 = fully warped)")
-    fresh = noise_like(tuple(shape), seed)
     if flow is None or strength == 0.0:
-        return fresh
-    b, c, t, h, w = shape
+        return noise
+    b, c, t, h, w = noise.shape
     if isinstance(flow, (list, tuple)):
         if len(flow) != b:
             raise ValueError(f"{len(flow)} flows for a batch of {b}; give one flow (or None) per batch item")
-        out = fresh.clone()
+        out = noise.clone()
         for i, f in enumerate(flow):
             if f is not None:
-                warped = warp_noise(f, (1, c, t, h, w), seed * 1000003 + i, 1.0, spatial, temporal, fine)
-                out[i] = strength * warped[0] + (1 - strength**2) ** 0.5 * fresh[i]
+                warped = _warped(f, (1, c, t, h, w), seed * 1000003 + i, spatial, temporal, fine)
+                out[i] = strength * warped[0] + (1 - strength**2) ** 0.5 * noise[i]
         return out
+    warped = _warped(flow, (b, c, t, h, w), seed, spatial, temporal, fine)
+    return strength * warped + (1 - strength**2) ** 0.5 * noise
+
+
+def _warped(flow: torch.Tensor, shape: tuple[int, ...], seed: int, spatial: int, temporal: int,
+            fine: int | None) -> torch.Tensor:
+    """The noise [B,C,t,h,w] transported along one flow (module doc, steps 1-3), from its own generator."""
+    b, c, t, h, w = shape
     r = fine or min(spatial, 8)
     hf, wf = h * r, w * r
     g = torch.Generator().manual_seed((int(seed) * 2654435761 + 0x5EED) % 2**63)
@@ -139,8 +151,7 @@ def warp_noise(
             step = compose_flows(pixel[(k - 1) * temporal : k * temporal])
             q = transport(q, step, g)
             frames.append(q)
-    warped = torch.stack([F.avg_pool2d(f, r) * r for f in frames], dim=2)  # block sums / r: N(0,1)
-    return strength * warped + (1 - strength**2) ** 0.5 * fresh
+    return torch.stack([F.avg_pool2d(f, r) * r for f in frames], dim=2)  # block sums / r: N(0,1)
 
 
 def latent_flow(flow: torch.Tensor, t: int, h: int, w: int, spatial: int = 8, temporal: int = 4) -> torch.Tensor:

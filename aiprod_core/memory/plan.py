@@ -30,6 +30,7 @@ from functools import lru_cache
 import torch
 
 from ..config import BackboneConfig, ModelConfig, UpscalerConfig, VAEConfig
+from ..text.size import text_encoder_param_count
 
 GiB = 1024**3
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
@@ -367,8 +368,6 @@ def plan_memory(
 
     # text encoding: on the GPU when it fits, else on the CPU (0 bytes on the device); cached by prompt
     if text_params is None:
-        from ..info import text_encoder_param_count
-
         text_params = text_encoder_param_count(config.text)
     tw, ta = text_encoding_bytes(text_params, config.text.dim, config.text.ff_dim, config.text.max_length, e)
     if tw + ta <= usable:

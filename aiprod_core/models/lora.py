@@ -7,14 +7,16 @@ change, several LoRAs stack, and removing them restores the model exactly. Train
 Files use the layout ComfyUI's LoRA loader and PEFT read:
 `diffusion_model.<module path>.lora_A.weight` [r, in], `.lora_B.weight` [out, r], `.alpha` []. Adapters of the
 text encoder, when a LoRA has them, sit beside them under `text_encoder.<module path>`, the prefix of the text
-encoder's weights in our checkpoints; only this package reads those.
+encoder's weights in our checkpoints; only this package reads those. The text encoder that reads prompts
+through them is text.lora.AdaptedTextEncoder.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,7 +24,6 @@ import torch
 from torch import nn
 
 from ..checkpoint import CheckpointError, read_safetensors, save_safetensors_atomic
-from ..text.base import TextEncoder, WeightsHash
 
 PREFIX = "diffusion_model."
 TEXT_PREFIX = "text_encoder."
@@ -159,44 +160,6 @@ def text_lora_from(sd: dict[str, torch.Tensor], text_encoder: nn.Module, source:
     return LoRA.from_comfy_state_dict(sd, text_encoder, source, prefix=TEXT_PREFIX)
 
 
-class AdaptedTextEncoder(TextEncoder):
-    """A text encoder that reads prompts through LoRA adapters, applied by hooks during each forward.
-
-    It shares every weight with the encoder it adapts, so adapting a umT5 costs the adapters, not a second
-    encoder, and the loaded encoder answers other users unchanged between forwards. Its cache key names the
-    LoRAs, so an embedding cache never hands out the base encoder's embeddings for the adapted one, or the
-    reverse; it follows the adapters when they train further. Adapting an adapted encoder stacks the LoRAs
-    on the first base.
-    """
-
-    def __init__(self, base: TextEncoder, loras: list[tuple[LoRA, float]]):
-        if isinstance(base, AdaptedTextEncoder):
-            base, loras = base._base, [*zip(base.loras, base.strengths), *loras]
-        super().__init__(base.model, base.tokenizer, kind=base.kind, max_length=base.max_length)
-        object.__setattr__(self, "_base", base)  # for its key; not a submodule, as its model already is one
-        self.loras = nn.ModuleList([lo for lo, _ in loras])
-        self.strengths = [float(s) for _, s in loras]
-        # what the adapters' tensors do not hold: strengths and alphas, fixed for this encoder
-        self._settings = repr([(s, [lo[p].alpha for p in lo.paths]) for lo, s in loras])
-        self._adapters_hash = WeightsHash()
-
-    @property
-    def key(self) -> str:
-        ident = self._settings + self._adapters_hash(self.loras)
-        return f"{self._base.key}+lora:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        with apply_loras(self, list(zip(self.loras, self.strengths))):
-            return super().forward(input_ids, attention_mask)
-
-
-def adapted_text_encoder(text_encoder: TextEncoder, loras: list[tuple[LoRA | None, float]]) -> TextEncoder:
-    """The text encoder reading prompts through these LoRAs' text adapters (None, or strength 0: nothing to
-    apply; then the encoder itself)."""
-    loras = [(lo, s) for lo, s in loras if lo is not None and s != 0]
-    return AdaptedTextEncoder(text_encoder, loras) if loras else text_encoder
-
-
 @contextmanager
 def apply_loras(model: nn.Module, loras: list[tuple[LoRA, float]]) -> Iterator[None]:
     """Within the block, each adapted layer returns `W x + sum(strength * alpha/r * B A x)`."""
@@ -242,3 +205,17 @@ def read_lora(path: str | os.PathLike, backbone: nn.Module, text_encoder: nn.Mod
 def load_lora(path: str | os.PathLike, model: nn.Module) -> tuple[LoRA, dict[str, str]]:
     sd, meta = read_safetensors(path)
     return LoRA.from_comfy_state_dict(sd, model, source=str(path)), meta
+
+
+_MOVED_TO_TEXT = ("AdaptedTextEncoder", "adapted_text_encoder")
+
+
+def __getattr__(name: str):
+    """The text encoder's adapted form moved to aiprod_core.text.lora, which builds on this module; the old names
+    still answer here for one release, with a DeprecationWarning on each access (looked up when asked for, so
+    this module imports nothing from text)."""
+    if name in _MOVED_TO_TEXT:
+        warnings.warn(f"aiprod_core.models.lora.{name} moved to aiprod_core.text.lora.{name}; import it from there",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module("aiprod_core.text.lora"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -363,6 +363,15 @@ class CausalVideoVAE(nn.Module):
         return self.decode(self.encode(video))
 
 
+@torch.no_grad()
+def decode_latent(vae: CausalVideoVAE, latent: Tensor, temporal_chunk: int = 0, spatial_tile: int = 0,
+                  to_cpu: bool = False) -> Tensor:
+    """LATENT [B,C,t,h,w] -> frames [B,T,H,W,3] in 0..1 (converted on the CPU with `to_cpu`)."""
+    video = vae.decode(latent, temporal_chunk=temporal_chunk, spatial_tile=spatial_tile)  # [B,3,T,H,W]
+    if to_cpu:
+        video = video.cpu()  # the float copies below would otherwise take device memory
+    return ((video.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()
+
 
 @torch.no_grad()
 def latent_rgb_factors(vae: CausalVideoVAE, images: Tensor) -> tuple[Tensor, Tensor]:

@@ -19,10 +19,15 @@ import torch
 from .samplers import Callback, Velocity
 
 
-def step_range(steps: int, start: float, end: float) -> range:
-    """Steps i with start <= i / steps < end (fractions of the run, as ComfyUI's start/end percent)."""
+def check_step_range(start: float, end: float) -> None:
+    """A guided range of the run given as fractions of its steps, checked before any step is planned."""
     if not 0.0 <= start <= end <= 1.0:
         raise ValueError(f"guidance step range ({start}, {end}) must satisfy 0 <= start <= end <= 1 (fractions of the steps)")
+
+
+def step_range(steps: int, start: float, end: float) -> range:
+    """Steps i with start <= i / steps < end (fractions of the run, as ComfyUI's start/end percent)."""
+    check_step_range(start, end)
     return range(round(start * steps), round(end * steps))
 
 

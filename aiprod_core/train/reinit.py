@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from ..model import VideoModel, build_model
 from ..models.backbone import HybridBackbone
-from ..pipeline import VideoModel, build_model
 
 log = logging.getLogger(__name__)
 

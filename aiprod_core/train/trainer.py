@@ -26,9 +26,11 @@ from ..checkpoint import save_checkpoint
 from ..flow.warp import warp_noise
 from ..memory.engine import on_device, precision_dtype, training_plan
 from ..memory.streaming import stream_blocks
+from ..model import VideoModel
 from ..models.lora import DEFAULT_TARGETS, TEXT_PREFIX, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
-from ..pipeline import VideoModel, generate
+from ..pipeline import generate
+from ..sampling import noise_like
 from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
@@ -443,7 +445,8 @@ class Trainer:
             seed = int(torch.randint(2**62, (), generator=g))
             if use and s.flow is not None:
                 shape = (1, *noise.shape[1:])
-                out[j] = warp_noise(s.flow, shape, seed, 1.0, vae.spatial_compression, vae.temporal_compression)[0].to(out)
+                out[j] = warp_noise(s.flow, noise_like(shape, seed), seed, 1.0, vae.spatial_compression,
+                                    vae.temporal_compression)[0].to(out)
         return out
 
     # -- phase ends, files ----------------------------------------------------------------------------

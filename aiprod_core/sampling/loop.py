@@ -1,0 +1,159 @@
+"""The guided sampling loop: from a prompt's embeddings to a latent, with CFG, kept positions (image-to-video,
+inpainting), motion guidance and the memory plan's placement of the backbone.
+
+The pieces are pure functions elsewhere in this package (schedules, samplers, guidance, noise_mask,
+noise_guidance, warp_guidance); the loop chooses which of them wrap the model's velocity for one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..flow.warp import latent_flow, warp_noise
+from ..memory.engine import backbone_stage, check_offload, compute_device, stage_guard
+from .guidance import guided_velocity
+from .motion import MotionGuidance
+from .noise_guidance import sample_noise_guided, step_range
+from .noise_mask import keep_latent, kept_velocity, latent_noise_mask
+from .samplers import SAMPLERS, Callback, Velocity, noise_like, start_latent
+from .schedules import denoise_sigmas, ltx_sigmas
+from .warp_guidance import warp_guided_velocity
+
+
+def sample_latent(
+    backbone: torch.nn.Module,
+    context: torch.Tensor,
+    mask: torch.Tensor,
+    neg_context: torch.Tensor | None,
+    neg_mask: torch.Tensor | None,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 20,
+    cfg: float = 3.0,
+    seed: int = 0,
+    sampler: str = "euler",
+    shift: float | None = None,
+    denoise: float = 1.0,
+    init_latent: torch.Tensor | None = None,
+    noise_mask: torch.Tensor | None = None,
+    callback: Callback | None = None,
+    offload: str = "none",
+    memory_plan=None,
+    stage: str = "sampling",
+    weight_dtype: str | None = None,
+    motion: MotionGuidance | None = None,
+    compression: tuple[int, int] = (8, 4),
+) -> torch.Tensor:
+    """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
+
+    noise_mask (1 = generate, 0 = keep; sampling.noise_mask.latent_noise_mask lists the shapes): the positions
+    it keeps stay on `init_latent` (image-to-video: latent frame 0 kept; inpainting), at any denoise.
+
+    offload: "none" runs where the backbone is; "auto" follows `memory_plan` (a MemoryPlan, its `stage`)
+    on a CUDA device; "stream" streams the blocks (on the CPU too; fp8 storage with weight_dtype="fp8").
+    The latent comes back on the compute device.
+
+    motion: how a flow steers the motion (MotionGuidance; None: no guidance). compression: the VAE's
+    (spatial, temporal) one, which maps the flow's pixels onto the latent grid.
+    """
+    check_offload(offload)
+    noise_mask = _checked_mask(sampler, shape, denoise, init_latent, noise_mask)
+    tokens = shape[2] * shape[3] * shape[4]
+
+    def schedule(n: int) -> torch.Tensor:
+        return ltx_sigmas(n, tokens, shift=shift)
+
+    sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
+    plan = _motion_plan(motion or MotionGuidance(), shape, seed, sigmas, compression)
+    x = start_latent(plan.noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
+    run = _runner(SAMPLERS[sampler], sigmas, plan, init_latent, noise_mask, callback)
+    if offload == "none":
+        velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
+        with stage_guard(stage):
+            return run(velocity, x.to(context.device))
+    device = compute_device(offload, backbone)
+    sp = memory_plan.stages.get(stage) if memory_plan is not None else None
+
+    def model(x, sigma, ctx, m):
+        return backbone(x, sigma.to(x.device), ctx, m)
+
+    def dev(t):
+        return None if t is None else t.to(device)
+
+    with stage_guard(stage, memory_plan), backbone_stage(backbone, device, sp, offload, weight_dtype):
+        velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
+        return run(velocity, x.to(device))
+
+
+def _checked_mask(sampler: str, shape: tuple[int, ...], denoise: float, init_latent: torch.Tensor | None,
+                  noise_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The run's settings checked before any work; the noise mask brought to the latent grid."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
+    if denoise < 1.0 and init_latent is None:
+        raise ValueError(f"denoise={denoise} < 1 needs an initial latent to start from")
+    if noise_mask is None:
+        return None
+    if init_latent is None:
+        raise ValueError("a noise mask keeps part of a given latent; pass that latent as init_latent")
+    if tuple(init_latent.shape) != tuple(shape):
+        raise ValueError(f"initial latent has shape {tuple(init_latent.shape)}; expected {tuple(shape)}")
+    return latent_noise_mask(noise_mask, shape)
+
+
+@dataclass
+class _MotionPlan:
+    """What motion guidance does in one run, on its sigmas."""
+
+    noise: torch.Tensor  # the initial noise: the warped noise when noise guidance starts at the first step
+    guide: torch.Tensor | None = None  # the warped noise the guided steps pull toward
+    guided: range = range(0)  # steps whose noise estimate is pulled onto `guide`
+    pull: float = 1.0
+    warp_flows: list[torch.Tensor | None] | None = None  # per batch item, the latent flow from frame 0 to each later one
+    warp_weight: float = 0.0
+    warp_sigma_min: float = float("inf")  # warp guidance applies at sigmas at or above this
+
+
+def _motion_plan(motion: MotionGuidance, shape: tuple[int, ...], seed: int, sigmas: torch.Tensor,
+                 compression: tuple[int, int]) -> _MotionPlan:
+    """The seed's noise and, with a flow, the warped noise and the steps each kind of guidance applies to."""
+    noise = noise_like(shape, seed)
+    flow = motion.flow
+    if flow is None:
+        return _MotionPlan(noise)
+    steps = len(sigmas) - 1
+    guide = warp_noise(flow, noise, seed, motion.flow_strength, *compression)
+    plan = _MotionPlan(guide if motion.flow_start == 0 else noise, guide,
+                       step_range(steps, motion.flow_start, motion.flow_end), motion.flow_pull)
+    if motion.warp_guidance > 0:
+
+        def to_latent(f):
+            return None if f is None else latent_flow(f, *shape[2:], *compression)
+
+        plan.warp_flows = [to_latent(f) for f in flow] if isinstance(flow, (list, tuple)) else [to_latent(flow)] * shape[0]
+        plan.warp_weight = motion.warp_guidance
+        last = len(step_range(steps, 0.0, motion.warp_end))  # steps 0..last-1 are guided
+        plan.warp_sigma_min = float(sigmas[last - 1]) if last else float("inf")
+    return plan
+
+
+def _runner(sample, sigmas: torch.Tensor, plan: _MotionPlan, init_latent: torch.Tensor | None,
+            noise_mask: torch.Tensor | None, callback: Callback | None):
+    """run(velocity, x): the sampler over `sigmas`, its velocity wrapped by the guidance this run asks for."""
+
+    def run(velocity: Velocity, x: torch.Tensor) -> torch.Tensor:
+        if noise_mask is not None:  # inside warp guidance, which then carries the kept first frame exactly
+            velocity = kept_velocity(velocity, init_latent, plan.noise, noise_mask)
+            return keep_latent(run_guided(velocity, x), init_latent, noise_mask)
+        return run_guided(velocity, x)
+
+    def run_guided(velocity: Velocity, x: torch.Tensor) -> torch.Tensor:
+        if plan.warp_flows is not None:
+            velocity = warp_guided_velocity(velocity, plan.warp_flows, plan.warp_weight, plan.warp_sigma_min)
+        if plan.guide is not None and any(i > 0 for i in plan.guided):
+            return sample_noise_guided(sample, velocity, x, sigmas, plan.guide, plan.guided, plan.pull, callback)
+        return sample(velocity, x, sigmas, callback)
+
+    return run
