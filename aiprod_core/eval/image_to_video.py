@@ -1,7 +1,7 @@
 """Image-to-video: does a clip that starts from a picture keep it, and still do what the prompt and the camera say?
 
 Two sets, in one run, each generated with the same prompt and seed from text alone and from text + the first
-frame of the world's own clip (`pipeline.first_frames_condition`):
+frame of the world's own clip (`conditioning.first_frames_condition`):
 
 - world clips (one moving object), prompted with their caption: the first frame's mean absolute error to the
   picture (0..1), and colour, shape and direction of the clip (OpenCV classifier) against the caption;
@@ -11,7 +11,7 @@ frame of the world's own clip (`pipeline.first_frames_condition`):
   both objects are there.
 
 And video extension: each world clip continued from its last 1 + temporal compression frames
-(`pipeline.continuation_frames`) with its caption: the kept frames' error, and colour, shape and direction of the
+(`conditioning.continuation_frames`) with its caption: the kept frames' error, and colour, shape and direction of the
 continuation, against the world's own render of the same scene carried on as far (objects may leave the frame).
 """
 
@@ -22,16 +22,12 @@ import dataclasses
 import numpy as np
 import torch
 
+from ..conditioning import EXTEND_CONTEXT, MotionGuidance, continuation_frames, first_frames_condition
 from ..flow.camera import PRESETS, camera_flow, dominant_preset
 from ..flow.extract import extract_flow
-from ..pipeline import (
-    EXTEND_CONTEXT,
-    VideoModel,
-    continuation_frames,
-    decode_latent,
-    first_frames_condition,
-    sample_latent,
-)
+from ..model import VideoModel
+from ..models.vae import decode_latent
+from ..sampling.loop import sample_latent
 from ..text import EmbeddingCache, encode_cached
 from ..train.captions import caption
 from ..train.data import item_seed
@@ -65,53 +61,19 @@ def _means(rows: list[dict]) -> dict:
 
 @torch.no_grad()
 def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int = 2, steps: int = 20,
-                             cfg: float = 3.0, seed: int = 0, progress: bool = True, **motion) -> dict:
-    """Text-only vs text + first frame, for world clips and camera presets (module doc). `motion`: the camera
-    clips' guidance settings (sample_latent's flow_strength, flow_start, flow_end, flow_pull, warp_guidance,
-    warp_end)."""
+                             cfg: float = 3.0, seed: int = 0, progress: bool = True,
+                             motion: MotionGuidance | None = None) -> dict:
+    """Text-only vs text + first frame, for world clips and camera presets (module doc). `motion`: how the camera
+    clips follow their presets' flows (each clip has its preset's, so its flow is None; None: the default
+    settings)."""
+    motion = motion or MotionGuidance()
+    if motion.flow is not None:
+        raise ValueError("motion carries a flow, but this evaluation guides each camera clip with its preset's; "
+                         "pass the settings alone, as MotionGuidance(flow_strength=...)")
     c = model.config
     frames, height, width = c.frames, c.height, c.width
-    compression = (c.vae.spatial_compression, c.vae.temporal_compression)
-    spec = dataclasses.replace(EASY, frames=frames, height=height, width=width, motions=("left", "right", "up", "down"))
-    still = dataclasses.replace(spec, motions=("still",), objects=(2, 2))
-    items = [("world", make_clip(item_seed(seed, 9, i), spec), None) for i in range(clips)]
-    for pi, preset in enumerate(PRESETS):
-        for j in range(per_preset):
-            k = make_clip(item_seed(seed, 10, pi, j), still)
-            scene = dataclasses.replace(k.scene, camera=preset, camera_speed=1.0)
-            text, frame_id = caption(scene, k.language, np.random.default_rng([item_seed(seed, 10, pi, j), 2]))
-            items.append(("camera", dataclasses.replace(k, scene=scene, caption=text, frame_template_id=frame_id), preset))
-
-    from tqdm.auto import tqdm
-
-    cache = EmbeddingCache()
-    shape1 = c.vae.latent_shape(frames, height, width)
-    bar = tqdm(total=2 * len(items) + clips, desc="image-to-video", unit="clip", disable=not progress)
-    videos = {cond: [] for cond in CONDITIONS}
-    for group in ("world", "camera"):
-        part = [it for it in items if it[0] == group]
-        if not part:
-            continue
-        ctx, mask = encode_cached(model.text_encoder, [k.caption for _, k, _ in part], cache)
-        neg, neg_mask = encode_cached(model.text_encoder, [""] * len(part), cache)
-        shape = (len(part), *shape1)
-        flows = [camera_flow(p, frames, height, width, 1.0) for _, _, p in part] if group == "camera" else None
-        init, keep = _condition(model.vae, [_frames01(k.frames[:1]) for _, k, _ in part], shape1)
-        for cond in CONDITIONS:
-            extra = dict(init_latent=init, noise_mask=keep) if cond == "text_and_image" else {}
-            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg,
-                                   seed=seed + (group == "camera"), flow=flows, compression=compression, **extra,
-                                   **(motion if flows else {}))
-            videos[cond].extend(decode_latent(model.vae, latent).numpy())
-            bar.update(len(part))
-        if group == "world":  # the same clips continued from their last frames
-            lasts = [continuation_frames(_frames01(k.frames), compression[1]) for _, k, _ in part]
-            init, keep = _condition(model.vae, lasts, shape1)
-            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed,
-                                   init_latent=init, noise_mask=keep)
-            extended = list(zip(lasts, decode_latent(model.vae, latent).numpy()))
-            bar.update(len(part))
-    bar.close()
+    items = _items(c, clips, per_preset, seed)
+    videos, extended = _videos(model, items, clips, steps, cfg, seed, motion, progress)
 
     # ceiling of the camera set: the world's own render of each scene, measured the same way
     ceiling = [{"direction_agrees": float(dominant_preset(extract_flow(v, "farneback").flow)[0] == p),
@@ -119,8 +81,7 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
                for kind, k, p in items if kind == "camera" for v in [render(k.scene, frames, height, width)]]
     out: dict = {"model": model.source,
                  "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
-                              "extend_context": EXTEND_CONTEXT,
-                              **motion}}
+                              "extend_context": EXTEND_CONTEXT, **motion.settings()}}
     rows = {(kind, cond): [] for kind in ("world", "camera") for cond in CONDITIONS}
     for cond in CONDITIONS:
         for (kind, k, preset), video in zip(items, videos[cond]):
@@ -145,3 +106,56 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
         out["world_clips"]["extension_world_render"] = _means([
             _world_scores(k, render(k.scene, 2 * frames - n, height, width)[frames - n:]) for k in world])
     return out
+
+
+def _items(c, clips: int, per_preset: int, seed: int) -> list[tuple]:
+    """(kind, clip, preset or None): world clips of one moving object, then two still objects per camera preset."""
+    spec = dataclasses.replace(EASY, frames=c.frames, height=c.height, width=c.width, motions=("left", "right", "up", "down"))
+    still = dataclasses.replace(spec, motions=("still",), objects=(2, 2))
+    items = [("world", make_clip(item_seed(seed, 9, i), spec), None) for i in range(clips)]
+    for pi, preset in enumerate(PRESETS):
+        for j in range(per_preset):
+            k = make_clip(item_seed(seed, 10, pi, j), still)
+            scene = dataclasses.replace(k.scene, camera=preset, camera_speed=1.0)
+            text, frame_id = caption(scene, k.language, np.random.default_rng([item_seed(seed, 10, pi, j), 2]))
+            items.append(("camera", dataclasses.replace(k, scene=scene, caption=text, frame_template_id=frame_id), preset))
+    return items
+
+
+def _videos(model: VideoModel, items: list[tuple], clips: int, steps: int, cfg: float, seed: int,
+            motion: MotionGuidance, progress: bool) -> tuple[dict[str, list[np.ndarray]], list[tuple]]:
+    """Each item's clip from text alone and from text + its first frame; and (its last frames, the clip that
+    continues them) for each world clip."""
+    from tqdm.auto import tqdm
+
+    c = model.config
+    compression = (c.vae.spatial_compression, c.vae.temporal_compression)
+    cache = EmbeddingCache()
+    shape1 = c.vae.latent_shape(c.frames, c.height, c.width)
+    bar = tqdm(total=2 * len(items) + clips, desc="image-to-video", unit="clip", disable=not progress)
+    videos, extended = {cond: [] for cond in CONDITIONS}, []
+    for group in ("world", "camera"):
+        part = [it for it in items if it[0] == group]
+        if not part:
+            continue
+        ctx, mask = encode_cached(model.text_encoder, [k.caption for _, k, _ in part], cache)
+        neg, neg_mask = encode_cached(model.text_encoder, [""] * len(part), cache)
+        shape = (len(part), *shape1)
+        flows = [camera_flow(p, c.frames, c.height, c.width, 1.0) for _, _, p in part] if group == "camera" else None
+        init, keep = _condition(model.vae, [_frames01(k.frames[:1]) for _, k, _ in part], shape1)
+        for cond in CONDITIONS:
+            extra = dict(init_latent=init, noise_mask=keep) if cond == "text_and_image" else {}
+            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg,
+                                   seed=seed + (group == "camera"), motion=motion.with_flow(flows) if flows else None,
+                                   compression=compression, **extra)
+            videos[cond].extend(decode_latent(model.vae, latent).numpy())
+            bar.update(len(part))
+        if group == "world":  # the same clips continued from their last frames
+            lasts = [continuation_frames(_frames01(k.frames), compression[1]) for _, k, _ in part]
+            init, keep = _condition(model.vae, lasts, shape1)
+            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed,
+                                   init_latent=init, noise_mask=keep)
+            extended = list(zip(lasts, decode_latent(model.vae, latent).numpy()))
+            bar.update(len(part))
+    bar.close()
+    return videos, extended

@@ -24,9 +24,12 @@ import dataclasses
 import numpy as np
 import torch
 
+from ..conditioning import MotionGuidance
 from ..flow.camera import PRESETS, camera_flow, dominant_preset
 from ..flow.extract import extract_flow
-from ..pipeline import VideoModel, decode_latent, sample_latent
+from ..model import VideoModel
+from ..models.vae import decode_latent
+from ..sampling.loop import sample_latent
 from ..text import EmbeddingCache, encode_cached
 from ..train.captions import caption
 from ..train.data import item_seed
@@ -57,33 +60,66 @@ def motion_adherence(
     steps: int = 20,
     cfg: float = 3.0,
     seed: int = 0,
-    strength: float = 1.0,
-    flow_start: float = 0.0,
-    flow_end: float = 0.0,
-    flow_pull: float = 1.0,
-    warp_guidance: float = 1.0,
-    warp_end: float = 0.75,
+    motion: MotionGuidance | None = None,
     method: str = "farneback",
     camera_speed: float = 1.0,
     batch: int = 16,
     presets: tuple[str, ...] = PRESETS,
     progress: bool = True,
 ) -> dict:
-    """Guided vs unguided vs random-guidance figures for world clips and camera presets (see module doc)."""
+    """Guided vs unguided vs random-guidance figures for world clips and camera presets (see module doc).
+    motion: how the guided and random-guidance clips follow their flows (each item's own, so its flow is None;
+    None: the default settings)."""
+    motion = motion or MotionGuidance()
+    if motion.flow is not None:
+        raise ValueError("motion carries a flow, but this evaluation guides each clip with its own; "
+                         "pass the settings alone, as MotionGuidance(flow_strength=...)")
     c = model.config
     frames, height, width = c.frames, c.height, c.width
-    cache = EmbeddingCache()
-    kw = dict(steps=steps, cfg=cfg, flow_strength=strength, flow_start=flow_start, flow_end=flow_end, flow_pull=flow_pull,
-              warp_guidance=warp_guidance, warp_end=warp_end, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
-    rng = np.random.default_rng(seed)
 
     def measure(video: np.ndarray) -> torch.Tensor:
         return extract_flow(video, method).flow
 
-    # world clips: a moving object, its own flow as guidance; camera presets: two still objects, the preset's flow
+    items = _items(c, clips, per_preset, seed, camera_speed, presets, measure)
+    videos = _videos(model, items, steps, cfg, seed, motion, batch, progress)
+    world_out, cam_out, seen_guided = _scores(items, videos, presets, measure)
+    # ceiling: the world's own clip of each camera item's scene filmed with the preset, measured the same way
+    ceiling = []
+    for kind, k, guide, _, preset in items:
+        if kind == "camera":
+            f = measure(render(k.scene, frames, height, width))
+            ceiling.append({"epe": end_point_error(f, guide), "direction_agrees": float(dominant_preset(f)[0] == preset)})
+    cam_ceiling = {key: _mean([r[key] for r in ceiling]) for key in ceiling[0]} if ceiling else {}
+    g, u = world_out["guided"], world_out["unguided"]
+    return {
+        "model": model.source,
+        "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
+                     "strength": motion.flow_strength, "flow_start": motion.flow_start, "flow_end": motion.flow_end,
+                     "flow_pull": motion.flow_pull, "warp_guidance": motion.warp_guidance, "warp_end": motion.warp_end,
+                     "flow_method": method, "camera_speed": camera_speed, "presets": list(presets)},
+        "world_clips": world_out,
+        "camera_presets": cam_out,
+        "camera_presets_ceiling_world_clips": cam_ceiling,
+        "camera_presets_guided_seen": seen_guided,
+        "summary": {
+            "epe_guided_over_unguided": g["epe"] / u["epe"] if u["epe"] else float("nan"),
+            "epe_moving_guided_over_unguided": g["epe_moving"] / u["epe_moving"] if u["epe_moving"] else float("nan"),
+            "camera_direction_agreement_guided": cam_out["guided"]["direction_agrees"] if cam_out else float("nan"),
+            "colour_drop_points": 100 * (u["colour"] - g["colour"]),
+            "shape_drop_points": 100 * (u["shape"] - g["shape"]),
+        },
+    }
+
+
+def _items(c, clips: int, per_preset: int, seed: int, camera_speed: float, presets: tuple[str, ...],
+           measure) -> list[tuple]:
+    """(kind, clip, guidance flow, another item's flow, preset or None) per item. World clips: a moving object,
+    its own flow as guidance; camera presets: two still objects, the preset's flow."""
+    frames, height, width = c.frames, c.height, c.width
+    rng = np.random.default_rng(seed)
     spec = dataclasses.replace(EASY, frames=frames, height=height, width=width, motions=("left", "right", "up", "down"))
     still = dataclasses.replace(spec, motions=("still",), objects=(2, 2))
-    items = []  # (kind, clip, guidance flow, another item's flow, preset or None)
+    items = []
     world = [make_clip(item_seed(seed, 7, i), spec) for i in range(clips)]
     guides = [measure(k.frames) for k in world]
     for i, k in enumerate(world):
@@ -103,23 +139,37 @@ def motion_adherence(
             k = dataclasses.replace(k, scene=scene, caption=text, frame_template_id=frame_id)
             items.append(("camera", k, camera_flow(preset, frames, height, width, camera_speed),
                           camera_flow(wrong, frames, height, width, camera_speed), preset))
+    return items
 
+
+def _videos(model: VideoModel, items: list[tuple], steps: int, cfg: float, seed: int, motion: MotionGuidance,
+            batch: int, progress: bool) -> dict[str, list[np.ndarray]]:
+    """Each item's clip under each condition: its own flow, none, another item's."""
     from tqdm.auto import tqdm
 
+    c = model.config
+    cache = EmbeddingCache()
+    kw = dict(steps=steps, cfg=cfg, compression=(c.vae.spatial_compression, c.vae.temporal_compression))
     bar = tqdm(total=3 * len(items), desc="motion", unit="clip", disable=not progress)
     videos = {cond: [] for cond in CONDITIONS}
     for b0 in range(0, len(items), batch):
         part = items[b0 : b0 + batch]
         ctx, mask = encode_cached(model.text_encoder, [it[1].caption for it in part], cache)
         neg, neg_mask = encode_cached(model.text_encoder, [""] * len(part), cache)
-        shape = (len(part), *c.vae.latent_shape(frames, height, width))
+        shape = (len(part), *c.vae.latent_shape(c.frames, c.height, c.width))
         # the same seed for the three conditions: each item starts from the same fresh noise
         for cond, flows in zip(CONDITIONS, ([it[2] for it in part], None, [it[3] for it in part])):
-            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, seed=seed + b0, flow=flows, **kw)
+            latent = sample_latent(model.backbone, ctx, mask, neg, neg_mask, shape, seed=seed + b0,
+                                   motion=motion.with_flow(flows), **kw)
             videos[cond].extend(decode_latent(model.vae, latent).numpy())
             bar.update(len(part))
     bar.close()
+    return videos
 
+
+def _scores(items: list[tuple], videos: dict, presets: tuple[str, ...], measure) -> tuple[dict, dict, dict]:
+    """Mean figures per condition for the world clips and the camera presets, and which motion each preset's
+    guided clips showed (where the camera agreement is lost)."""
     world_rows = {k: [] for k in CONDITIONS}
     cam_rows = {k: [] for k in CONDITIONS}
     for cond in CONDITIONS:
@@ -145,32 +195,5 @@ def motion_adherence(
         return {cond: {key: _mean([r[key] for r in rs]) for key in rs[0] if key not in ("preset", "seen")}
                 for cond, rs in rows.items() if rs}
 
-    world_out, cam_out = table(world_rows), table(cam_rows)
-    # which motion each preset's guided clips showed: where the camera agreement is lost
     seen_guided = {p: [r["seen"] for r in cam_rows["guided"] if r["preset"] == p] for p in presets}
-    # ceiling: the world's own clip of each camera item's scene filmed with the preset, measured the same way
-    ceiling = []
-    for kind, k, guide, _, preset in items:
-        if kind == "camera":
-            f = measure(render(k.scene, frames, height, width))
-            ceiling.append({"epe": end_point_error(f, guide), "direction_agrees": float(dominant_preset(f)[0] == preset)})
-    cam_ceiling = {key: _mean([r[key] for r in ceiling]) for key in ceiling[0]} if ceiling else {}
-    g, u = world_out["guided"], world_out["unguided"]
-    return {
-        "model": model.source,
-        "settings": {"clips": clips, "per_preset": per_preset, "steps": steps, "cfg": cfg, "seed": seed,
-                     "strength": strength, "flow_start": flow_start, "flow_end": flow_end, "flow_pull": flow_pull,
-                     "warp_guidance": warp_guidance, "warp_end": warp_end, "flow_method": method,
-                     "camera_speed": camera_speed, "presets": list(presets)},
-        "world_clips": world_out,
-        "camera_presets": cam_out,
-        "camera_presets_ceiling_world_clips": cam_ceiling,
-        "camera_presets_guided_seen": seen_guided,
-        "summary": {
-            "epe_guided_over_unguided": g["epe"] / u["epe"] if u["epe"] else float("nan"),
-            "epe_moving_guided_over_unguided": g["epe_moving"] / u["epe_moving"] if u["epe_moving"] else float("nan"),
-            "camera_direction_agreement_guided": cam_out["guided"]["direction_agrees"] if cam_out else float("nan"),
-            "colour_drop_points": 100 * (u["colour"] - g["colour"]),
-            "shape_drop_points": 100 * (u["shape"] - g["shape"]),
-        },
-    }
+    return table(world_rows), table(cam_rows), seen_guided
