@@ -65,6 +65,15 @@ def _add_motion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warp-end", type=float, default=0.75, help="fraction of the steps that warp guidance applies to")
 
 
+def _motion(args: argparse.Namespace, flow=None):
+    """The motion-guidance options as one value, checked once (a flow given, or None)."""
+    from .conditioning import MotionGuidance
+
+    return MotionGuidance(flow=flow, flow_strength=args.flow_strength, flow_start=args.flow_start,
+                          flow_end=args.flow_end, flow_pull=args.flow_pull, warp_guidance=args.warp_guidance,
+                          warp_end=args.warp_end)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
@@ -106,13 +115,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         offload=args.offload,
         vram_gb=args.vram,
         weight_dtype=args.weight_dtype,
-        flow=flow,
-        flow_strength=args.flow_strength,
-        flow_start=args.flow_start,
-        flow_end=args.flow_end,
-        flow_pull=args.flow_pull,
-        warp_guidance=args.warp_guidance,
-        warp_end=args.warp_end,
+        motion=_motion(args, flow),
         image=image,
         image_strength=args.image_strength,
     )
@@ -322,9 +325,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .eval.motion import motion_adherence
 
         result = motion_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps, cfg=args.cfg,
-                                  seed=args.seed, strength=args.flow_strength, flow_start=args.flow_start,
-                                  flow_end=args.flow_end, flow_pull=args.flow_pull,
-                                  warp_guidance=args.warp_guidance, warp_end=args.warp_end, camera_speed=args.camera_speed,
+                                  seed=args.seed, motion=_motion(args), camera_speed=args.camera_speed,
                                   **({"presets": tuple(args.presets.split(","))} if args.presets else {}), progress=not args.quiet)
         print(json.dumps(result, indent=2))
         return 0
@@ -332,10 +333,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .eval.image_to_video import image_to_video_adherence
 
         result = image_to_video_adherence(model, clips=args.clips, per_preset=args.per_preset, steps=args.steps,
-                                          cfg=args.cfg, seed=args.seed, progress=not args.quiet,
-                                          flow_strength=args.flow_strength, flow_start=args.flow_start,
-                                          flow_end=args.flow_end, flow_pull=args.flow_pull,
-                                          warp_guidance=args.warp_guidance, warp_end=args.warp_end)
+                                          cfg=args.cfg, seed=args.seed, progress=not args.quiet, motion=_motion(args))
         print(json.dumps(result, indent=2))
         return 0
     if args.what == "reliance":
