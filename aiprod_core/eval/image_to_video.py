@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..conditioning import EXTEND_CONTEXT, MotionGuidance, continuation_frames, first_frames_condition
 from ..flow.camera import PRESETS, camera_flow, dominant_preset
@@ -126,8 +127,6 @@ def _videos(model: VideoModel, items: list[tuple], clips: int, steps: int, cfg: 
             motion: MotionGuidance, progress: bool) -> tuple[dict[str, list[np.ndarray]], list[tuple]]:
     """Each item's clip from text alone and from text + its first frame; and (its last frames, the clip that
     continues them) for each world clip."""
-    from tqdm.auto import tqdm
-
     c = model.config
     compression = (c.vae.spatial_compression, c.vae.temporal_compression)
     cache = EmbeddingCache()

@@ -23,6 +23,7 @@ import dataclasses
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..conditioning import MotionGuidance
 from ..flow.camera import PRESETS, camera_flow, dominant_preset
@@ -145,8 +146,6 @@ def _items(c, clips: int, per_preset: int, seed: int, camera_speed: float, prese
 def _videos(model: VideoModel, items: list[tuple], steps: int, cfg: float, seed: int, motion: MotionGuidance,
             batch: int, progress: bool) -> dict[str, list[np.ndarray]]:
     """Each item's clip under each condition: its own flow, none, another item's."""
-    from tqdm.auto import tqdm
-
     c = model.config
     cache = EmbeddingCache()
     kw = dict(steps=steps, cfg=cfg, compression=(c.vae.spatial_compression, c.vae.temporal_compression))

@@ -30,6 +30,9 @@ from functools import lru_cache
 import torch
 
 from ..config import BackboneConfig, ModelConfig, UpscalerConfig, VAEConfig
+from ..models.backbone import HybridBackbone
+from ..models.upscaler import LatentUpscaler
+from ..models.vae import CausalVideoVAE
 from ..text.size import text_encoder_param_count
 
 GiB = 1024**3
@@ -130,8 +133,6 @@ class BlockBytes:
 
 @lru_cache(maxsize=8)
 def _backbone_bytes(cfg_json: str) -> tuple[tuple[BlockBytes, ...], int]:
-    from ..models.backbone import HybridBackbone
-
     cfg = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in __import__("json").loads(cfg_json).items()})
     with torch.device("meta"):
         bb = HybridBackbone(cfg)
@@ -155,9 +156,6 @@ def backbone_bytes(cfg: BackboneConfig) -> tuple[tuple[BlockBytes, ...], int]:
 
 
 def module_params(kind: str, cfg) -> int:
-    from ..models.upscaler import LatentUpscaler
-    from ..models.vae import CausalVideoVAE
-
     with torch.device("meta"):
         m = CausalVideoVAE(cfg).decoder if kind == "vae_decoder" else LatentUpscaler(cfg)
     return sum(p.numel() for p in m.parameters())
