@@ -18,8 +18,8 @@ import torch
 from aiprod_core.checkpoint import save_checkpoint, save_safetensors_atomic
 from aiprod_core.cli import main
 from aiprod_core.config import preset
+from aiprod_core.model import build_model
 from aiprod_core.outputs import WriteError
-from aiprod_core.pipeline import build_model
 from aiprod_core.text import EmbeddingCache
 from aiprod_core.video_io import read_video, write_video
 

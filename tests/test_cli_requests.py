@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from aiprod_core.cli import main
-from aiprod_core.pipeline import default_model_path
+from aiprod_core.model import default_model_path
 
 SLOW = ["--steps", "500", "-q"]  # minutes of work if a check let it through
 

@@ -14,7 +14,7 @@ from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
 from aiprod_core.checkpoint import save_checkpoint
 from aiprod_core.cli import main
 from aiprod_core.config import TextEncoderConfig, preset
-from aiprod_core.pipeline import build_model
+from aiprod_core.model import build_model
 from aiprod_core.text import load_text_encoder
 
 LONG_EN = ("a big red circle moving slowly to the left across the whole frame, past a small green triangle, "
