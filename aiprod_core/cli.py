@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "keeping the rest of --model (e.g. backbone,text_encoder: train them on the model's VAE)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
     t.add_argument("--stop-after", type=int, help="stop after this many steps in all (saving the state): one sitting")
-    t.add_argument("--checkpoint-every", type=int, default=250, help="steps between training-state saves")
+    t.add_argument("--checkpoint-every", type=int, default=250, help="steps between training-state saves (0: only at phase ends and on a stop)")
     t.add_argument("--steps-scale", type=float, default=1.0, help="multiply every phase's steps and warmup (a shorter run with the same lr shape)")
     t.add_argument("--name", help="name of the result file (default: the model name, or 'lora')")
     t.add_argument("--no-validation", action="store_true", help="skip the validation clips at phase ends")

@@ -171,7 +171,7 @@ def check_train(args: argparse.Namespace) -> list[str]:
     check_number("--lora-rank", args.lora_rank, 0)
     check_number("--lora-alpha", args.lora_alpha, 0, above=True)
     check_number("--steps-scale", args.steps_scale, 0, above=True)
-    check_number("--checkpoint-every", args.checkpoint_every, 1)
+    check_number("--checkpoint-every", args.checkpoint_every, 0, hint="0: only at phase ends and on a stop")
     check_number("--stop-after", args.stop_after, 1)
     check_number("--preserve-weight", args.preserve_weight, 0)
     check_number("--absolute-positions", args.absolute_positions, 0)
