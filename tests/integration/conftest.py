@@ -120,8 +120,11 @@ def _start(base: Path, *flags: str) -> tuple[subprocess.Popen, Comfy]:
            "--input-directory", str(base / "input"), "--temp-directory", str(base),
            "--user-directory", str(base / "user"), "--database-url", f"sqlite:///{base / 'user' / 'comfyui.db'}",
            "--preview-method", "latent2rgb", *flags]
-    # bytecode caches go beside the base folders too, shared by the servers of one session
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(base.parent / "pycache")}
+    # no bytecode caches are written (into the ComfyUI tree or the pack): the installed packages' own are read as
+    # they are. A cache prefix of the tests' own made every start compile torch and ComfyUI from source (7 minutes
+    # on a busy 2-core machine), and on every start where PYTHONDONTWRITEBYTECODE is set, as here
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPYCACHEPREFIX", None)
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=COMFYUI_DIR, stdout=f, stderr=subprocess.STDOUT, env=env)
     server = Comfy(f"http://127.0.0.1:{port}", base, log)
