@@ -368,3 +368,11 @@ def test_casual_captions_look_typed_and_plain_ones_are_mixed_in():
     assert [data.sample(styled, 0, 0, i).caption for i in range(5)] == [b for _, b in pairs[:5]]
     with pytest.raises(ValueError, match="plain_captions"):
         Phase("p", plain_captions=2.0)
+    # a phase's languages menu: only those languages, a language listed twice drawn about twice as often
+    menu = Phase("p", world={"frames": 5}, languages=["en", "en", "ja"])
+    texts = [data.sample(menu, 0, 0, i).caption for i in range(60)]
+    japanese = [any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts]
+    assert 8 <= sum(japanese) <= 32, texts
+    assert all(t.isascii() for t, ja in zip(texts, japanese) if not ja), texts  # the others are English
+    with pytest.raises(ValueError, match="languages"):
+        Phase("p", languages=["xx"])

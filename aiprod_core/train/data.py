@@ -69,7 +69,10 @@ class WorldData:
                 self._pool_phase = phase_index
             key = seed % phase.world_pool
             scene_seed = item_seed(self.seed, phase_index, key, 0, 2)
-        scene, language, text, _ = captioned_scene(seed, spec, scene_seed=scene_seed)
+        language = None  # captioned_scene draws one of the twelve from the same stream
+        if phase.languages:
+            language = phase.languages[int(np.random.default_rng([seed, 1]).integers(len(phase.languages)))]
+        scene, language, text, _ = captioned_scene(seed, spec, language, scene_seed=scene_seed)
         latent = self.latents.get(key)  # None without a pool, or for a scene not encoded yet
         video = None if latent is not None else video_tensor(render(scene, spec.frames, spec.height, spec.width))
         styles = np.random.default_rng([seed, 4])  # plain and casual captions: their own stream

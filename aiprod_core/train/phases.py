@@ -45,6 +45,9 @@ class Phase:
     # fraction of the other world captions given the look of a typed prompt: first letter lowercased and/or final
     # full stop dropped, so that neither carries meaning for the byte-level text encoder
     casual_captions: float = 0.0
+    # the caption languages to draw from, uniformly (empty: all twelve); a language listed twice is drawn twice as
+    # often, so a phase can give more of its captions to a language whose words the model reads worst
+    languages: list[str] = field(default_factory=list)
     # fraction of samples shown their first latent frame clean and scored on the rest (image-to-video, as LTX-Video
     # trains it): the model learns to continue a given first frame, as the sampler's noise mask asks of it
     first_frame: float = 0.0
@@ -65,6 +68,11 @@ class Phase:
         if not 0.0 <= self.caption_distractors <= 1.0:
             raise ValueError(
                 f"phase {self.name!r}: caption_distractors={self.caption_distractors} is a fraction of captions; use 0..1")
+        from .captions import LANGUAGES
+
+        unknown = [lang for lang in self.languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"phase {self.name!r}: unknown caption languages {unknown}; choose from {LANGUAGES}")
         for name in ("plain_captions", "casual_captions"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"phase {self.name!r}: {name}={getattr(self, name)} is a fraction of captions; use 0..1")
