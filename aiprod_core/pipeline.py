@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from .conditioning import MotionGuidance
 from .conditioning import first_frames_condition as _first_frames_condition
 from .config import ModelConfig
-from .memory.engine import compute_device, on_device, plan_for, stage_guard
+from .memory.engine import compute_device
+from .memory.placement import Placement
 from .model import load_model
 from .models.upscaler import upsample_latent
 from .models.vae import decode_latent as _decode_latent
@@ -84,30 +85,29 @@ def generate(
     shape = (1, *c.vae.latent_shape(frames, height, width))
     if upscale and model.upscaler is None:
         raise ValueError(f"{model.source} has no upscaler; run without --upscale or load a model that has one")
-    device = compute_device(offload, model.backbone)
-    compute = next(model.backbone.parameters()).dtype
-    plan = plan_for(c, frames, height, width, device, vram_gb, compute, weight_dtype, offload, cfg != 1.0, upscale)
-    prompts = _encode_prompts(model, prompt, negative if cfg != 1.0 else None, cache, plan, device)
+    placement = Placement.build(c, (frames, height, width), compute_device(offload, model.backbone), vram_gb=vram_gb,
+                                offload=offload, compute=next(model.backbone.parameters()).dtype,
+                                weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
+    prompts = _encode_prompts(model, prompt, negative if cfg != 1.0 else None, cache, placement)
 
     init = keep = None
     if image is not None:
-        with stage_guard("vae_encode", plan), on_device(model.vae, device, ("encoder",)):
+        with placement.guard("vae_encode"), placement.moved(model.vae, ("encoder",)):
             init, keep = _first_frames_condition(model.vae, image, shape, image_strength)
     bar = _progress(steps + (refine_steps if upscale else 0), progress)
-    sampling = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1), offload=offload,
-                    memory_plan=plan, weight_dtype=weight_dtype)
-    with model.loras_applied(device):
+    sampling = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1),
+                    placement=placement)
+    with model.loras_applied(placement.device):
         latent = _sample_latent(model.backbone, *prompts, shape, steps=steps, init_latent=init, noise_mask=keep,
                                motion=motion, compression=_compression(c), **sampling)
         if upscale:
-            up, keep = _upscaled(model, latent, plan, device, image, image_strength)
+            up, keep = _upscaled(model, latent, placement, image, image_strength)
             latent = _sample_latent(model.backbone, *prompts, tuple(up.shape), steps=refine_steps, denoise=refine_denoise,
                                    init_latent=up, noise_mask=keep, stage="upscaling", **sampling)
     bar.close()
-    if plan is not None and not (temporal_chunk or spatial_tile):
-        temporal_chunk, spatial_tile = plan.stages["vae_decode"].vae_temporal_chunk, plan.stages["vae_decode"].vae_spatial_tile
-    with stage_guard("vae_decode", plan), on_device(model.vae, device, ("decoder",)):
-        return _decode_latent(model.vae, latent.to(device), temporal_chunk, spatial_tile, to_cpu=True)[0]
+    temporal_chunk, spatial_tile = placement.decode_chunks(temporal_chunk, spatial_tile)
+    with placement.guard("vae_decode"), placement.moved(model.vae, ("decoder",)):
+        return _decode_latent(model.vae, latent.to(placement.device), temporal_chunk, spatial_tile, to_cpu=True)[0]
 
 
 def _motion_argument(motion: MotionGuidance | None, old: dict) -> MotionGuidance | None:
@@ -131,26 +131,25 @@ def _compression(c: ModelConfig) -> tuple[int, int]:
     return c.vae.spatial_compression, c.vae.temporal_compression
 
 
-def _encode_prompts(model: VideoModel, prompt: str, negative: str | None, cache: EmbeddingCache | None, plan,
-                    device: torch.device) -> tuple:
+def _encode_prompts(model: VideoModel, prompt: str, negative: str | None, cache: EmbeddingCache | None,
+                    placement: Placement) -> tuple:
     """(context, mask, negative context, negative mask): the negative ones None when `negative` is (no CFG)."""
     if cache is None:
-        cache = EmbeddingCache(directory=_embedding_dir()) if plan is not None else EmbeddingCache()
-    text_dev = device if plan is not None and plan.stages["text_encoding"].where == "gpu" else None
-    with stage_guard("text_encoding", plan), on_device(model.text_encoder if text_dev else None, device):
+        cache = EmbeddingCache(directory=_embedding_dir()) if placement.planned else EmbeddingCache()
+    with placement.guard("text_encoding"), placement.moved(model.text_encoder if placement.text_on_device else None):
         context, mask = encode_cached(model.text_encoder, [prompt], cache)
         neg_context, neg_mask = encode_cached(model.text_encoder, [negative], cache) if negative is not None else (None, None)
     return context, mask, neg_context, neg_mask
 
 
-def _upscaled(model: VideoModel, latent: torch.Tensor, plan, device: torch.device, image: torch.Tensor | None,
+def _upscaled(model: VideoModel, latent: torch.Tensor, placement: Placement, image: torch.Tensor | None,
               image_strength: float) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The latent at twice the size, to refine, and its noise mask (image-to-video: the first frames again,
     encoded at that size)."""
     keep = None
-    with stage_guard("upscaling", plan), on_device(model.upscaler, device), \
-            on_device(model.vae, device, ("encoder",) if image is not None else ()):
-        up = upsample_latent(model.upscaler, model.vae, latent.to(device)).float().cpu()
+    with placement.guard("upscaling"), placement.moved(model.upscaler), \
+            placement.moved(model.vae, ("encoder",) if image is not None else ()):
+        up = upsample_latent(model.upscaler, model.vae, latent.to(placement.device)).float().cpu()
         if image is not None:
             init, keep = _first_frames_condition(model.vae, image, tuple(up.shape), image_strength)
             up = torch.lerp(init, up, keep)
@@ -180,12 +179,18 @@ _MOVED = {
 }
 
 
-def _sample_latent_old_keywords(*args, **kwargs) -> torch.Tensor:
-    """sample_latent as it was called from here: the motion settings as seven loose keywords."""
+def _sample_latent_old_keywords(backbone, *args, **kwargs) -> torch.Tensor:
+    """sample_latent as it was called from here: the motion settings as seven loose keywords, the backbone's placement
+    as offload=, memory_plan= and weight_dtype=."""
     old = {k: kwargs.pop(k) for k in _MOTION_KEYWORDS if k in kwargs}
     if old:
         kwargs["motion"] = MotionGuidance(**old)
-    return _sample_latent(*args, **kwargs)
+    offload, plan, weight_dtype = (kwargs.pop(k, None) for k in ("offload", "memory_plan", "weight_dtype"))
+    if offload not in (None, "none"):
+        kwargs["placement"] = Placement(compute_device(offload, backbone), offload,
+                                        "fp8" if weight_dtype == "fp8" else "auto", plan,
+                                        next(backbone.parameters()).dtype)
+    return _sample_latent(backbone, *args, **kwargs)
 
 
 def __getattr__(name: str):

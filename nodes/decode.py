@@ -6,9 +6,8 @@ import uuid
 
 import torch
 
-from aiprod_core.memory.engine import stage_guard
-from aiprod_core.memory.plan import plan_vae_decode, vae_decode_bytes
-from aiprod_core.models.vae import VAE_CHUNK, decode_latent
+from aiprod_core.memory.placement import Placement, vae_decode_room
+from aiprod_core.models.vae import decode_latent
 from aiprod_core.video_io import write_video
 
 from . import comfy
@@ -36,22 +35,19 @@ class VAEDecode:
         z = latent["samples"].float()
         if z.ndim != 5 or z.shape[1] != vae.cfg.latent_channels:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{vae.cfg.latent_channels},t,h,w] for this VAE")
-        chunk = temporal_chunk or VAE_CHUNK  # causal decode is exact in chunks: bounded memory at no cost in quality
-        tile = spatial_tile or (0 if z.shape[3] * z.shape[4] <= 64 * 64 else 48)
+        latent_grid, dtype = tuple(z.shape[2:]), next(vae.decoder.parameters()).dtype
         frames = []
-        # on ComfyUI's device, the decoder alone; an out-of-memory error names the stage and what to lower
-        e = next(vae.decoder.parameters()).element_size()
-        work = vae_decode_bytes(vae.cfg, tuple(z.shape[2:]), VAE_CHUNK, 0, e)  # room for a decode in 4-frame chunks
-        with comfy.placed(vae, ("decoder",), work) as device, stage_guard("vae_decode"):
+        # on ComfyUI's device, the decoder alone; then chunks and tiles planned for what is left (one batch item at a
+        # time); an out-of-memory error names the stage and what to lower
+        with comfy.placed(vae, ("decoder",), vae_decode_room(vae.cfg, latent_grid, dtype)) as device:
             budget = comfy.memory_budget()
-            if not (temporal_chunk or spatial_tile) and budget.vram_gb is not None:  # auto: planned for the budget
-                usable = int((budget.vram_gb - 0.5) * 2**30)  # the decoder is already there: the free memory is what is left
-                choice = plan_vae_decode(vae.cfg, tuple(z.shape[2:]), usable, e)  # one batch item at a time
-                if choice is not None:
-                    chunk, tile, _ = choice
-            for i in range(z.shape[0]):
-                comfy.check_interrupt()
-                frames.append(decode_latent(vae, z[i : i + 1].to(device), chunk, tile, to_cpu=True)[0])
+            placement = Placement.for_vae_decode(vae.cfg, latent_grid, device, vram_gb=budget.vram_gb,
+                                                 offload=budget.offload, dtype=dtype)
+            chunk, tile = placement.decode_chunks(temporal_chunk, spatial_tile)
+            with placement.guard("vae_decode"):
+                for i in range(z.shape[0]):
+                    comfy.check_interrupt()
+                    frames.append(decode_latent(vae, z[i : i + 1].to(device), chunk, tile, to_cpu=True)[0])
         video = torch.cat(frames).cpu()
         # a WebM in ComfyUI's temp folder for the inline player of the web extension
         name = f"aiprod_preview_{uuid.uuid4().hex[:12]}.webm"

@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 from aiprod_core.conditioning import MotionGuidance
-from aiprod_core.memory.engine import plan_for
+from aiprod_core.memory.placement import Placement
 from aiprod_core.memory.plan import MemoryPlanError
 from aiprod_core.model import loras_applied
 from aiprod_core.sampling import SAMPLERS
@@ -30,6 +30,19 @@ def _context(cond, model: ModelPatch, which: str, batch: int, device):
         raise ValueError(f"{which} conditioning has batch {hidden.shape[0]}; expected 1 or the latent batch {batch}")
     hidden, mask = hidden.expand(batch, -1, -1), mask.expand(batch, -1)
     return hidden.to(device=device, dtype=torch.float32), mask.to(device)
+
+
+def _room(model: ModelPatch, clip: tuple[int, int, int], cfg: bool) -> int:
+    """What to ask ComfyUI to free before sampling, as its own models ask: room for sampling with every block resident
+    (what a GPU of this size would plan), or the backbone's weights where nothing is planned."""
+    need = comfy.module_bytes(model.backbone)
+    total = comfy.total_memory_gb()
+    if total:
+        with contextlib.suppress(MemoryPlanError):  # then the placement, in the memory there is, says what fits
+            whole = Placement.build(model.config, clip, comfy.torch_device(), vram_gb=total, offload="auto",
+                                    compute=next(model.backbone.parameters()).dtype, cfg=cfg)
+            need = whole.stage("sampling").peak_bytes
+    return need
 
 
 class HybridSampler:
@@ -80,33 +93,26 @@ class HybridSampler:
         keep = latent.get("noise_mask")  # AIPROD Image To Video, or core's Set Latent Noise Mask: 0 = keep
         motion = MotionGuidance(flow=flow, flow_strength=flow_strength, flow_start=flow_start, flow_end=flow_end,
                                 warp_guidance=warp_guidance, warp_end=warp_end)
-        device = comfy.torch_device()
         backbone = model.backbone
         v = model.config.vae
         clip = (1 + (init.shape[2] - 1) * v.temporal_compression, init.shape[3] * v.spatial_compression,
                 init.shape[4] * v.spatial_compression)
-        dtype = next(backbone.parameters()).dtype
-        # room for sampling with every block resident (what a GPU this size would plan), as ComfyUI's own models ask
-        need = comfy.module_bytes(backbone)
-        total = comfy.total_memory_gb()
-        if total:
-            with contextlib.suppress(MemoryPlanError):  # then the plan below, in the memory there is, says what fits
-                need = plan_for(model.config, *clip, device, total, dtype, None, "auto", cfg != 1.0, False).stages["sampling"].peak_bytes
-        comfy.free_memory(need)
+        comfy.free_memory(_room(model, clip, cfg != 1.0))
         budget = comfy.memory_budget()
-        plan = plan_for(model.config, *clip, device, budget.vram_gb, dtype, None, budget.offload, cfg != 1.0, False)
+        placement = Placement.build(model.config, clip, comfy.torch_device(), vram_gb=budget.vram_gb,
+                                    offload=budget.offload, compute=next(backbone.parameters()).dtype, cfg=cfg != 1.0)
         ctx, mask = _context(positive, model, "positive", init.shape[0], "cpu")
         neg, neg_mask = _context(negative, model, "negative", init.shape[0], "cpu")
         progress = comfy.Progress(steps)
         preview = comfy.previewer(model.preview)
         loras = [(lo, s) for lo, s, _ in model.loras]
         # adapters stay resident; the backbone moves or streams as planned
-        with torch.inference_mode(False), loras_applied(backbone, loras, device):
+        with torch.inference_mode(False), loras_applied(backbone, loras, placement.device):
             out = sample_latent(
                 backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
                 sampler=sampler, shift=shift or None, denoise=denoise,
                 init_latent=init if denoise < 1.0 or keep is not None else None, noise_mask=keep,
-                callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), offload=budget.offload,
-                memory_plan=plan, motion=motion, compression=(v.spatial_compression, v.temporal_compression),
+                callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), placement=placement,
+                motion=motion, compression=(v.spatial_compression, v.temporal_compression),
             )
         return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player

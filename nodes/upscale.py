@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from aiprod_core.memory.engine import stage_guard
+from aiprod_core.memory.placement import upscale_room
 from aiprod_core.models.upscaler import upsample_latent
 
 from . import comfy
@@ -29,6 +30,7 @@ class LatentUpscale:
         z = latent["samples"].float()
         if z.ndim != 5 or z.shape[1] != upscaler.cfg.latent_channels:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{upscaler.cfg.latent_channels},t,h,w] of this model")
-        # on ComfyUI's device: the upscaler, and of the VAE only its latent statistics
-        with comfy.placed(upscaler) as device, comfy.placed(vae, ()), stage_guard("upscaling"):
+        # on ComfyUI's device: the upscaler with room for its activations, and of the VAE only its latent statistics
+        room = upscale_room(upscaler.cfg, tuple(z.shape[2:]), next(upscaler.parameters()).dtype, batch=z.shape[0])
+        with comfy.placed(upscaler, None, room) as device, comfy.placed(vae, ()), stage_guard("upscaling"):
             return ({**latent, "samples": upsample_latent(upscaler, vae, z.to(device)).float().cpu()},)

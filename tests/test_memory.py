@@ -14,6 +14,7 @@ from aiprod_core.memory import plan as P
 from aiprod_core.memory.engine import StageOutOfMemoryError
 from aiprod_core.memory.fp8 import FP8, Fp8Tensor, load_fp8_file, quantize_fp8, save_fp8_file
 from aiprod_core.memory.measure import measure_peak
+from aiprod_core.memory.placement import BlockPlacement, Placement, vae_decode_room
 from aiprod_core.memory.streaming import stream_blocks
 from aiprod_core.model import build_model
 from aiprod_core.models.backbone import HybridBackbone
@@ -128,15 +129,11 @@ def test_no_fused_attention_chunks_queries_and_chunks_are_exact(backbone):
     x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
     with torch.no_grad():
         ref = backbone(x, s, ctx, m)
-        for mod in backbone.modules():
-            if hasattr(mod, "query_chunk"):
-                mod.query_chunk = 40
+        backbone.set_attention_chunk(40)
         try:
             out = backbone(x, s, ctx, m)
         finally:
-            for mod in backbone.modules():
-                if hasattr(mod, "query_chunk"):
-                    mod.query_chunk = 0
+            backbone.set_attention_chunk(0)
     assert (out - ref).abs().max() <= 1e-5
 
 
@@ -433,7 +430,6 @@ def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one
 def test_planned_lora_training_keeps_the_planned_blocks_resident_and_learns_the_same(tmp_path, one_thread, caplog):
     """offload='auto' with a budget: the phase's clips and batch are planned, as many frozen blocks stay resident as
     fit and the rest stream (a preset whose weights outweigh its activations, so the budget splits them)."""
-    from aiprod_core.memory.engine import training_plan
     from aiprod_core.models.lora import load_lora
     from aiprod_core.train.phases import Phase
     from aiprod_core.train.trainer import Trainer, TrainOptions
@@ -452,7 +448,10 @@ def test_planned_lora_training_keeps_the_planned_blocks_resident_and_learns_the_
         return load_lora(trainer.run(), model.backbone)[0]
 
     def lora_plan(phase):
-        return training_plan(preset("small"), phase, torch.device("cpu"), 0.12, 2, False, torch.float32).stages["lora_training"]
+        spec = phase.spec
+        placement = Placement.for_training(preset("small"), (spec.frames, spec.height, spec.width), phase.batch, "cpu",
+                                           vram_gb=0.12, lora_rank=2, compute=torch.float32, weights=torch.float32)
+        return placement.stage("lora_training")
 
     lp = lora_plan(ph[0])
     n = len(preset("small").backbone.pattern)
@@ -481,21 +480,82 @@ def test_plan_vae_decode_shrinks_with_the_budget():
     assert P.plan_vae_decode(cfg, latent, 1000, 2) is None
 
 
-def test_a_stage_plan_runs_as_planned(backbone):
-    from aiprod_core.memory.engine import backbone_stage
+def test_a_decode_placement_keeps_the_decode_nodes_rules():
+    """The decode node's choices: 4 latent frames at a time, tiles of 48 latent px above 64x64 latents, unless the
+    budget measured with the decoder in place (less 0.5 GB) plans them; a value the user gives wins."""
+    cfg = preset("base").vae
 
+    def chunks(latent, vram_gb, given=(0, 0)):
+        placement = Placement.for_vae_decode(cfg, latent, "cuda", vram_gb=vram_gb, offload="auto", dtype=torch.bfloat16)
+        return placement.decode_chunks(*given)
+
+    assert chunks((16, 16, 24), None) == (4, 0) and chunks((16, 80, 80), None) == (4, 48)
+    assert chunks((16, 80, 80), None, (2, 0)) == (2, 48) and chunks((16, 16, 24), None, (0, 8)) == (4, 8)
+    for vram_gb in (1.0, 2.0, 6.5):
+        usable = int((vram_gb - 0.5) * P.GiB)
+        assert chunks((16, 16, 24), vram_gb) == P.plan_vae_decode(cfg, (16, 16, 24), usable, 2)[:2]
+    assert chunks((16, 16, 24), 0.5) == (4, 0)  # nothing fits: the unplanned rule
+    assert chunks((16, 16, 24), 6.0, (2, 0)) == (2, 0)
+    assert vae_decode_room(cfg, (16, 16, 24), torch.bfloat16) == P.vae_decode_bytes(cfg, (16, 16, 24), 4, 0, 2)
+
+
+def test_a_placement_answers_every_stage_from_one_plan():
+    base = preset("base")
+    placement = Placement.build(base, (121, 512, 768), "cuda", vram_gb=3, offload="auto", compute=torch.bfloat16)
+    sp = placement.stage("sampling")
+    where = placement.blocks("sampling", len(base.backbone.pattern))
+    assert where.streamed and (where.resident, where.prefetch) == (sp.blocks_resident, sp.prefetch)
+    decode = placement.stage("vae_decode")
+    assert placement.decode_chunks() == (decode.vae_temporal_chunk, decode.vae_spatial_tile)
+    assert placement.decode_chunks(1, 0) == (1, 0)  # the caller's own values win
+    assert placement.peak_bytes == placement.plan.peak_bytes and not placement.text_on_device
+    # offload "stream" keeps every block streaming, at least one ahead, whatever fits
+    stream = Placement.build(base, (121, 512, 768), "cuda", vram_gb=80, offload="stream", compute=torch.bfloat16)
+    assert stream.blocks("sampling", 48).resident == 0 and stream.blocks("sampling", 48).prefetch >= 1
+    # nothing is planned on the CPU: "auto" leaves the backbone where it is, "stream" streams it one block ahead
+    assert Placement.build(base, (121, 512, 768), "cpu").blocks("sampling", 48) is None
+    cpu_fp8 = Placement.build(base, (121, 512, 768), "cpu", offload="stream", weight_dtype="fp8")
+    assert cpu_fp8.blocks("sampling", 48) == BlockPlacement(True, resident=0, prefetch=1, fp8=True)
+    assert cpu_fp8.decode_chunks() == (0, 0)
+    with pytest.raises(ValueError, match="offload='sometimes'"):
+        Placement.build(base, (121, 512, 768), "cpu", offload="sometimes")
+    with pytest.raises(ValueError, match="weight_dtype='int4'"):
+        Placement("cpu", "auto", "int4")
+
+
+def test_the_old_engine_names_still_answer_with_a_warning(backbone):
+    from aiprod_core.memory import engine
+
+    with pytest.warns(DeprecationWarning, match="Placement"):
+        plan_for = engine.plan_for
+    plan = plan_for(preset("base"), 121, 512, 768, torch.device("cuda"), 8, torch.bfloat16, None, "auto", True, False)
+    assert plan.to_dict() == Placement.build(preset("base"), (121, 512, 768), "cuda", vram_gb=8,
+                                             compute=torch.bfloat16).plan.to_dict()
+    with pytest.warns(DeprecationWarning):
+        stage = engine.backbone_stage
+    x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
+    with torch.no_grad(), stage(backbone, torch.device("cpu"), None, "stream"):
+        out = backbone(x, s, ctx, m)
+    with torch.no_grad():
+        assert torch.allclose(out, backbone(x, s, ctx, m), atol=1e-6)
+
+
+def test_a_stage_plan_runs_as_planned(backbone):
     x, s, ctx, m = _inputs(backbone.cfg, 2, (3, 8, 8))
     sp = P.StagePlan("sampling", "gpu", blocks_resident=2, blocks_streamed=4, prefetch=1, weight_dtype="fp32",
                      attention_chunk=50)
+    placement = Placement("cpu", "auto", plan=P.MemoryPlan("tiny", {}, P.GiB, P.GiB, {"sampling": sp}))
+    assert placement.blocks("sampling", 6) == BlockPlacement(True, resident=2, prefetch=1, attention_chunk=50)
     chunks = []
     h = backbone.blocks[0].attn1.register_forward_pre_hook(lambda mod, _a: chunks.append(mod.query_chunk))
     try:
         with torch.no_grad():
             ref = backbone(x, s, ctx, m)
-            with backbone_stage(backbone, torch.device("cpu"), sp, "auto"):
+            with placement.backbone(backbone, "sampling") as streamer:
+                assert streamer.resident == 2
                 planned = backbone(x, s, ctx, m)
             sp.weight_dtype = "fp8"
-            with backbone_stage(backbone, torch.device("cpu"), sp, "auto"):
+            with placement.backbone(backbone, "sampling"):
                 fp8 = backbone(x, s, ctx, m)
     finally:
         h.remove()

@@ -1,5 +1,5 @@
-"""Applying a memory plan: which device, each stage's modules on it only while the stage runs, readable
-out-of-memory errors.
+"""The pieces a Placement (placement.py) runs with: the compute device and precision, a module on the device only
+while its stage runs, and out-of-memory errors that name the stage and what to lower.
 
 offload modes: "none" (run where the modules are: the behaviour without this engine), "auto" (on a
 CUDA device, follow the plan for the free memory or `vram_gb`; on the CPU the same as "none"),
@@ -8,17 +8,19 @@ CUDA device, follow the plan for the free memory or `vram_gb`; on the CPU the sa
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
-from .plan import GiB, MemoryPlan, StagePlan, plan_memory
-from .streaming import stream_blocks
+from .plan import GiB, MemoryPlan
 
-OFFLOAD_MODES = ("none", "auto", "stream")
+OffloadMode = Literal["none", "auto", "stream"]
+OFFLOAD_MODES = get_args(OffloadMode)
 _DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 # what to lower when a stage runs out of memory anyway (another process took memory after planning)
@@ -86,30 +88,6 @@ def device_budget_gb(device: torch.device) -> float:
     return (free + torch.cuda.memory_reserved(device)) / GiB
 
 
-def plan_for(config, frames: int, height: int, width: int, device: torch.device, vram_gb: float | None,
-             compute: torch.dtype, weight_dtype: str | None, offload: str, cfg: bool, upscale: bool) -> MemoryPlan | None:
-    """The plan an offloading run follows; None when it runs as without the engine (CPU, offload='none')."""
-    if offload == "none" or device.type == "cpu":
-        return None
-    budget = vram_gb if vram_gb is not None else device_budget_gb(device)
-    return plan_memory(config, height, width, frames, budget, cfg=cfg, upscale=upscale, compute_dtype=dtype_name(compute),
-                       weight_dtype="fp8" if weight_dtype == "fp8" else "auto", prefetch=None, reserve_gb=min(1.0, budget / 8))
-
-
-def training_plan(config, phase, device: torch.device, vram_gb: float | None, lora_rank: int, autocast: bool,
-                  weights: torch.dtype, processes: int = 1) -> MemoryPlan:
-    """The plan whose "lora_training" stage fits a training phase's clips (its frames, height and width: a user's
-    clips are bucketed to that area) and its batch per process, with the frozen weights as loaded (fp8 only when
-    those in the compute dtype do not fit). Raises MemoryPlanError, naming the smallest budget that fits, when
-    nothing does."""
-    budget = vram_gb if vram_gb is not None else device_budget_gb(device)
-    compute = "bf16" if autocast else "fp32"
-    spec = phase.spec
-    return plan_memory(config, spec.height, spec.width, spec.frames, budget, cfg=False, required=("lora_training",),
-                       compute_dtype=compute, weight_dtype="auto" if dtype_name(weights) == compute else dtype_name(weights),
-                       lora_rank=lora_rank, train_batch=max(1, phase.batch // processes), reserve_gb=min(1.0, budget / 8))
-
-
 @contextmanager
 def stage_guard(stage: str, plan: MemoryPlan | None = None) -> Iterator[None]:
     """Turn an out-of-memory error inside a stage into a StageOutOfMemoryError naming it and the fix."""
@@ -173,41 +151,10 @@ def on_device(module: nn.Module | None, device: torch.device, parts: tuple[str, 
         module.to(home)
 
 
-@contextmanager
-def backbone_stage(backbone: nn.Module, device: torch.device, sp: StagePlan | None, offload: str,
-                   weight_dtype: str | None = None) -> Iterator[None]:
-    """`backbone` runs on `device` inside the block as the stage plan says (resident, streamed, fp8).
-
-    Without a plan: offload='stream' streams every block (on the CPU too, where copies are no-ops),
-    in fp8 with weight_dtype='fp8'; otherwise the backbone is moved to the device whole, or left alone
-    on the CPU.
-    """
-    n = len(backbone.blocks)
-    compute = next(backbone.parameters()).dtype
-    if sp is None:
-        if offload == "stream":
-            ctx = stream_blocks(backbone, device, resident=0, prefetch=1, compute_dtype=compute,
-                                weight_dtype="fp8" if weight_dtype == "fp8" else None)
-        elif offload == "none" or device.type == "cpu":
-            ctx = nullcontext()
-        else:
-            ctx = on_device(backbone, device)
-        with ctx:
-            yield
-        return
-    resident = 0 if offload == "stream" else sp.blocks_resident
-    attention = [m for m in backbone.modules() if hasattr(m, "query_chunk")]
-    for m in attention:
-        m.query_chunk = sp.attention_chunk
-    if resident >= n and sp.weight_dtype != "fp8":
-        ctx = on_device(backbone, device)
-    else:
-        prefetch = sp.prefetch if resident == sp.blocks_resident else max(1, sp.prefetch)  # as planned, or forced
-        ctx = stream_blocks(backbone, device, resident=resident, prefetch=prefetch,
-                            weight_dtype="fp8" if sp.weight_dtype == "fp8" else None, compute_dtype=compute)
-    try:
-        with ctx:
-            yield
-    finally:
-        for m in attention:
-            m.query_chunk = 0
+def __getattr__(name: str):
+    """plan_for, training_plan and backbone_stage answer here for one release, each access with a DeprecationWarning:
+    a Placement (memory/placement.py) now decides and applies what runs where. Looked up on access, so that this
+    module, which the placement builds on, does not import it."""
+    if name not in ("plan_for", "training_plan", "backbone_stage"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return importlib.import_module("aiprod_core.memory.placement").old_engine_name(name)

@@ -208,6 +208,16 @@ class HybridBackbone(nn.Module):
 
         self._grid_cache: dict[tuple, Any] = {}
 
+    def set_attention_chunk(self, queries: int) -> None:
+        """Self- and cross-attention take `queries` queries at a time (0: all at once). The result is the same up to
+        summation order; it bounds the scores an SDPA kernel without fused attention materialises (the memory
+        planner asks for it then)."""
+        if queries < 0:
+            raise ValueError(f"attention chunk {queries} must be >= 0 (0 = all queries at once)")
+        for block in self.blocks:
+            if isinstance(block, AttentionBlock):
+                block.attn1.query_chunk = block.attn2.query_chunk = queries
+
     def _per_grid(self, kind: str, grid: Grid, device: torch.device, build: Callable[[], Any]) -> Any:
         """`build()` for a latent grid on a device, built once: every step of a run has the same grid."""
         key = (kind, *grid, str(device))

@@ -1,5 +1,5 @@
 """The guided sampling loop: from a prompt's embeddings to a latent, with CFG, kept positions (image-to-video,
-inpainting), motion guidance and the memory plan's placement of the backbone.
+inpainting), motion guidance and the backbone where a Placement puts it.
 
 The pieces are pure functions elsewhere in this package (schedules, samplers, guidance, noise_mask,
 noise_guidance, warp_guidance); the loop chooses which of them wrap the model's velocity for one run.
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from ..flow.warp import latent_flow, warp_noise
-from ..memory.engine import backbone_stage, check_offload, compute_device, stage_guard
+from ..memory.engine import stage_guard
+from ..memory.placement import Placement
 from .guidance import guided_velocity
 from .motion import MotionGuidance
 from .noise_guidance import sample_noise_guided, step_range
@@ -39,10 +40,8 @@ def sample_latent(
     init_latent: torch.Tensor | None = None,
     noise_mask: torch.Tensor | None = None,
     callback: Callback | None = None,
-    offload: str = "none",
-    memory_plan=None,
+    placement: Placement | None = None,
     stage: str = "sampling",
-    weight_dtype: str | None = None,
     motion: MotionGuidance | None = None,
     compression: tuple[int, int] = (8, 4),
 ) -> torch.Tensor:
@@ -51,14 +50,13 @@ def sample_latent(
     noise_mask (1 = generate, 0 = keep; sampling.noise_mask.latent_noise_mask lists the shapes): the positions
     it keeps stay on `init_latent` (image-to-video: latent frame 0 kept; inpainting), at any denoise.
 
-    offload: "none" runs where the backbone is; "auto" follows `memory_plan` (a MemoryPlan, its `stage`)
-    on a CUDA device; "stream" streams the blocks (on the CPU too; fp8 storage with weight_dtype="fp8").
-    The latent comes back on the compute device.
+    placement: where the backbone runs for `stage` (memory.placement.Placement: resident or streamed blocks, fp8
+    storage, attention chunks); None, or offload "none", runs where the backbone is. The latent comes back on the
+    compute device.
 
     motion: how a flow steers the motion (MotionGuidance; None: no guidance). compression: the VAE's
     (spatial, temporal) one, which maps the flow's pixels onto the latent grid.
     """
-    check_offload(offload)
     noise_mask = _checked_mask(sampler, shape, denoise, init_latent, noise_mask)
     tokens = shape[2] * shape[3] * shape[4]
 
@@ -69,12 +67,11 @@ def sample_latent(
     plan = _motion_plan(motion or MotionGuidance(), shape, seed, sigmas, compression)
     x = start_latent(plan.noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
     run = _runner(SAMPLERS[sampler], sigmas, plan, init_latent, noise_mask, callback)
-    if offload == "none":
+    if placement is None or placement.offload == "none":
         velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
         with stage_guard(stage):
             return run(velocity, x.to(context.device))
-    device = compute_device(offload, backbone)
-    sp = memory_plan.stages.get(stage) if memory_plan is not None else None
+    device = placement.device
 
     def model(x, sigma, ctx, m):
         return backbone(x, sigma.to(x.device), ctx, m)
@@ -82,7 +79,7 @@ def sample_latent(
     def dev(t):
         return None if t is None else t.to(device)
 
-    with stage_guard(stage, memory_plan), backbone_stage(backbone, device, sp, offload, weight_dtype):
+    with placement.guard(stage), placement.backbone(backbone, stage):
         velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
         return run(velocity, x.to(device))
 

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
 from ..flow.warp import warp_noise
-from ..memory.engine import on_device, precision_dtype, training_plan
-from ..memory.streaming import stream_blocks
+from ..memory.engine import precision_dtype
+from ..memory.placement import Placement
 from ..model import VideoModel
 from ..models.lora import DEFAULT_TARGETS, TEXT_PREFIX, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
@@ -134,13 +134,14 @@ class Trainer:
         self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
         self.autocast = precision_dtype(opts.precision, self.device) == torch.bfloat16
         # the frozen backbone streams, or stays where it is until a phase places it as planned
-        planned = self.lora is not None and opts.offload == "auto" and (self.device.type == "cuda" or opts.vram_gb is not None)
+        placements = [self._placement(p) for p in phases] if self.lora is not None else []
+        planned = any(p.planned for p in placements)
         self.streams = planned or (self.lora is not None and opts.offload == "stream")
         self.streamer = None  # the running phase's BlockStreamer, when its blocks stream
         # a streamed run keeps the text encoder in CPU memory (a umT5 alone outgrows 8 GB) unless the plan leaves
         # room for it: captions are encoded there and only their embeddings move; text adapters train there, their
         # gradients coming back through the move
-        on_cpu = self.streams and not (planned and self._text_fits())
+        on_cpu = self.streams and not (planned and self._text_fits(placements))
         self.text_device = torch.device("cpu") if on_cpu else self.device
         # user clips' latents are encoded once and cached on disk: their VAE stays in CPU memory, outside the plan
         self.caches_latents = self.streams and getattr(self.data, "cache_dir", None) is not None
@@ -275,29 +276,28 @@ class Trainer:
         t = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
         return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
-    def _plan(self, phase: Phase):
-        return training_plan(self.model.config, phase, self.device, self.opts.vram_gb, self.opts.lora_rank,
-                             self.autocast, next(self.model.backbone.parameters()).dtype, self.world)
+    def _placement(self, phase: Phase) -> Placement:
+        """Where a LoRA phase's frozen backbone goes: planned for its clips and batch per process (offload 'auto'),
+        every block streamed ('stream'), or left where it is."""
+        spec = phase.spec
+        return Placement.for_training(
+            self.model.config, (spec.frames, spec.height, spec.width), max(1, phase.batch // self.world), self.device,
+            vram_gb=self.opts.vram_gb, offload=self.opts.offload, lora_rank=self.opts.lora_rank,
+            compute=torch.bfloat16 if self.autocast else torch.float32, weights=next(self.model.backbone.parameters()).dtype)
 
-    def _text_fits(self) -> bool:
+    def _text_fits(self, placements: list[Placement]) -> bool:
         """Whether the text encoder fits on the device beside the largest phase's planned training peak."""
-        plans = [self._plan(p) for p in self.phases]
-        room = min(p.usable_bytes - p.stages["lora_training"].peak_bytes for p in plans)
+        room = min(p.room_bytes("lora_training") for p in placements)
         return sum(p.numel() * p.element_size() for p in self.model.text_encoder.parameters()) <= room
 
     def _placed_backbone(self, phase: Phase):
-        """The frozen backbone on the device for a LoRA phase: every block streamed (offload='stream'), or as the
-        memory planner fits this phase's clips and batch (offload='auto')."""
-        backbone = self.model.backbone
-        if self.opts.offload == "stream":
-            return stream_blocks(backbone, self.device, prefetch=1)
-        lp = self._plan(phase).stages["lora_training"]
-        log.info("phase %s: %d blocks resident, %d streamed (prefetch %d), %s weights; about %.2f GB", phase.name,
-                 lp.blocks_resident, lp.blocks_streamed, lp.prefetch, lp.weight_dtype, lp.peak_bytes / 2**30)
-        if lp.blocks_streamed == 0 and lp.weight_dtype != "fp8":
-            return on_device(backbone, self.device)
-        return stream_blocks(backbone, self.device, resident=lp.blocks_resident, prefetch=lp.prefetch,
-                             weight_dtype="fp8" if lp.weight_dtype == "fp8" else None)
+        """The frozen backbone on the device for a LoRA phase, placed as planned when it was (measured now)."""
+        placement = self._placement(phase)
+        lp = placement.stage("lora_training")
+        if lp is not None:
+            log.info("phase %s: %d blocks resident, %d streamed (prefetch %d), %s weights; about %.2f GB", phase.name,
+                     lp.blocks_resident, lp.blocks_streamed, lp.prefetch, lp.weight_dtype, lp.peak_bytes / 2**30)
+        return placement.backbone(self.model.backbone, "lora_training")
 
     def _step(self, pi: int, phase: Phase, step: int, params: list, optimizer) -> tuple[float, dict]:
         items = list(range(self.rank, phase.batch, self.world))
