@@ -62,8 +62,9 @@ ensure_dependencies()
 import torch  # noqa: E402
 
 from aiprod_core.config import preset  # noqa: E402
-from aiprod_core.memory.engine import backbone_stage, on_device  # noqa: E402
+from aiprod_core.memory.engine import on_device  # noqa: E402
 from aiprod_core.memory.measure import measure_peak  # noqa: E402
+from aiprod_core.memory.placement import Placement  # noqa: E402
 from aiprod_core.memory.plan import GiB, plan_memory  # noqa: E402
 from aiprod_core.memory.streaming import stream_blocks  # noqa: E402
 from aiprod_core.models.backbone import HybridBackbone  # noqa: E402
@@ -131,6 +132,13 @@ def random_backbone(cfg, dtype) -> HybridBackbone:
     return backbone.to(dtype).eval().requires_grad_(False)
 
 
+def placed(backbone, device, plan=None, stage="sampling"):
+    """The backbone where a Placement puts it for `stage`: as `plan` says, or without one moved whole to a GPU (left
+    where it is on the CPU)."""
+    offload = "auto" if plan is not None or device.type == "cuda" else "none"
+    return Placement(device, offload, plan=plan, compute=next(backbone.parameters()).dtype).backbone(backbone, stage)
+
+
 def tight_plan(cfg, clip, compute, tight, train=False):
     """The plan for the tight budget: (vram GB, GB kept free)."""
     return plan_memory(cfg, clip[1], clip[2], clip[0], tight[0], compute_dtype=compute, reserve_gb=tight[1],
@@ -154,11 +162,11 @@ def bench_sampling(out, cfg, plan, tight, device, dtype, clip, repeats):
             return backbone(x, sigma, ctx, mask)
 
     modes = {
-        "resident": lambda: backbone_stage(backbone, device, None, "auto" if device.type == "cuda" else "none"),
+        "resident": lambda: placed(backbone, device),
         "streamed": lambda: stream_blocks(backbone, device, prefetch=1, compute_dtype=dtype),
         "sync_offload": lambda: stream_blocks(backbone, device, prefetch=0, compute_dtype=dtype),
-        "planned": lambda: backbone_stage(backbone, device, plan.stages["sampling"], "auto"),
-        "planned_tight": lambda: backbone_stage(backbone, device, tight.stages["sampling"], "auto"),
+        "planned": lambda: placed(backbone, device, plan),
+        "planned_tight": lambda: placed(backbone, device, tight),
     }
     res, ref = {}, None
     for name, ctxm in modes.items():
@@ -205,7 +213,7 @@ def bench_upscaling(out, cfg, plan, backbone, device, dtype, clip):
         sigma = torch.full((2,), 0.4, device=device, dtype=dtype)
         ctx = torch.randn(2, 128, b.text_dim).to(device, dtype)
         mask = torch.ones(2, 128, dtype=torch.bool, device=device)
-        with backbone_stage(backbone, device, sp, "auto"):
+        with placed(backbone, device, plan, "upscaling"):
             backbone(x, sigma, ctx, mask)
             _, m_ref = stage.run(lambda: backbone(x, sigma, ctx, mask), nbytes(backbone) if device.type == "cpu" else 0)
             t_ref = statistics.median(timed(lambda: backbone(x, sigma, ctx, mask), device, 2))
@@ -273,10 +281,10 @@ def bench_training(out, cfg, backbone, device, dtype, clip, vram, tight, repeats
         return loss.detach()
 
     modes = {
-        "resident": lambda: backbone_stage(backbone, device, None, "auto" if device.type == "cuda" else "none"),
+        "resident": lambda: placed(backbone, device),
         "streamed": lambda: stream_blocks(backbone, device, prefetch=1, compute_dtype=dtype),
-        "planned": lambda: backbone_stage(backbone, device, sp, "auto"),
-        "planned_tight": lambda: backbone_stage(backbone, device, tight.stages["lora_training"], "auto"),
+        "planned": lambda: placed(backbone, device, tplan, "lora_training"),
+        "planned_tight": lambda: placed(backbone, device, tight, "lora_training"),
     }
     res = {}
     old = backbone.gradient_checkpointing
