@@ -35,8 +35,9 @@ SETTINGS = {
 
 def main() -> None:
     from aiprod_core.model import load_model
+    from aiprod_core.train.options import RunOptions, TrainOptions
     from aiprod_core.train.phases import load_phases
-    from aiprod_core.train.trainer import Trainer, TrainOptions
+    from aiprod_core.train.trainer import Trainer
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--compare", choices=sorted(SETTINGS), default="precision")
@@ -66,8 +67,8 @@ def main() -> None:
         last[0] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(load_model(), [phase], TrainOptions(out_dir=tmp, progress=False, validate=False,
-                                                              checkpoint_every=0, on_step=on_step))
+        run = RunOptions(tmp, progress=False, validate=False, checkpoint_every=0, on_step=on_step)
+        trainer = Trainer(load_model(), [phase], TrainOptions(run))
         switch(False)
         last[0] = time.perf_counter()
         trainer.run()

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import torch
 from PIL import Image
 
-from aiprod_core.checkpoint import read_safetensors
 from aiprod_core.model import VideoModel
-from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, LoRA, apply_loras, parse_targets
+from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, apply_loras, parse_targets, read_lora
+from aiprod_core.text.lora import adapted_text_encoder
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
+from aiprod_core.train.options import LoRAOptions, Preservation, RunOptions, TrainOptions, TrainPlacement
 from aiprod_core.train.phases import Phase, lora_recipe
-from aiprod_core.train.trainer import Trainer, TrainOptions, prompt_lines
+from aiprod_core.train.run import RunFolder, run_name
+from aiprod_core.train.trainer import Trainer, prompt_lines
 from aiprod_core.train.world import ALL_SHAPES, WorldSpec
 
 from . import comfy
 from .handles import Dataset, ModelPatch
-from .loaders import with_text_lora
 
 CATEGORY = "AIPROD/training"
 SOURCES = ("synthetic world", "folder")
@@ -148,26 +148,12 @@ class LoraTrainer:
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
               resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto",
               train_text_encoder=False, unique_id=None):
-        name = name.strip()
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
-            raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
+        name = run_name(name)
         plan = _phases(dataset, steps, learning_rate, phases)
         layers = parse_targets(targets) or DEFAULT_TARGETS
-        run_dir = comfy.output_dir() / "aiprod-train" / name
+        folder = RunFolder(comfy.output_dir() / "aiprod-train" / name)
         result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
         keep = prompt_lines(preserve_prompts)
-        settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
-                    "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],
-                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight, "precision": precision,
-                    "train_text_encoder": train_text_encoder}
-        run_dir.mkdir(parents=True, exist_ok=True)
-        same = (run_dir / "settings.json").is_file() and json.loads((run_dir / "settings.json").read_text()) == settings
-        if not (resume and same):  # a different run under this name starts over
-            for f in ("state.safetensors", "log.jsonl", "loss.png"):
-                (run_dir / f).unlink(missing_ok=True)
-        (run_dir / "settings.json").write_text(json.dumps(settings, indent=1))
-        result.parent.mkdir(parents=True, exist_ok=True)
-
         total = sum(p.steps for p in plan)
         progress = comfy.Progress(total)
 
@@ -179,31 +165,36 @@ class LoraTrainer:
         mods = (model.backbone, vae, text_encoder)
         comfy.free_memory(sum(comfy.module_bytes(m) for m in mods))
         budget = comfy.memory_budget()  # --reserve-vram kept free; --lowvram / --novram stream every frozen block
+        opts = TrainOptions(
+            RunOptions(folder.path, seed=seed, name=name, result_path=result, checkpoint_every=max(10, total // 10),
+                       log_every=1, validate=False, progress=False, on_step=on_step),
+            lora=LoRAOptions(rank, float(rank), layers, TEXT_TARGETS if train_text_encoder else ()),
+            placement=TrainPlacement(str(comfy.torch_device()), budget.offload, budget.vram_gb, precision),
+            preservation=Preservation(keep, preserve_weight))
+        settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
+                    "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],
+                    "preserve_prompts": list(keep), "preserve_weight": preserve_weight, "precision": precision,
+                    "train_text_encoder": train_text_encoder}
+        resume = folder.prepare(resume, settings)  # a different run under this name starts over
+        result.parent.mkdir(parents=True, exist_ok=True)
         with torch.inference_mode(False), torch.enable_grad():
             for m in mods:
                 _outside_inference_mode(m)
             vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True)
             data = WorldData(seed) if dataset.folder is None else VideoFolderData(
-                dataset.folder, vm, cache_dir=run_dir / "cache", seed=seed)
-            opts = TrainOptions(out_dir=run_dir, seed=seed, checkpoint_every=max(10, total // 10), validate=False, log_every=1,
-                                lora_rank=rank, lora_alpha=float(rank), lora_targets=layers, name=name, result_path=result,
-                                on_step=on_step, progress=False, preserve_prompts=keep, preserve_weight=preserve_weight,
-                                precision=precision, lora_text_targets=TEXT_TARGETS if train_text_encoder else (),
-                                device=str(comfy.torch_device()), offload=budget.offload, vram_gb=budget.vram_gb)
+                dataset.folder, vm, cache_dir=folder.cache, seed=seed)
             try:
                 with apply_loras(model.backbone, [(lo, s) for lo, s, _ in model.loras]):
-                    Trainer(vm, plan, opts, data).run(resume=True)
+                    Trainer(vm, plan, opts, data).run(resume=resume)
             finally:
                 for m in mods:
                     m.to("cpu")
                     m.requires_grad_(False)
-            sd, _ = read_safetensors(result)
-            lora = LoRA.from_comfy_state_dict(sd, model.backbone, source=str(result))
-        curve = run_dir / "loss.png"
-        image = _image(curve) if curve.is_file() else torch.zeros(1, 64, 64, 3)
+            lora, text_lora = read_lora(result, model.backbone, text_encoder)
+        image = _image(folder.curve) if folder.curve.is_file() else torch.zeros(1, 64, 64, 3)
         return {"ui": {"text": [f"saved loras/{result.name} after {total} steps"]},
                 "result": (model.with_lora(lora, 1.0, result.name), image, result.name,
-                           with_text_lora(sd, text_encoder, 1.0, result.name))}
+                           adapted_text_encoder(text_encoder, [(text_lora, 1.0)]))}
 
 
 def _phases(dataset: Dataset, steps: int, learning_rate: float, phases_json: str) -> list[Phase]:

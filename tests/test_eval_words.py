@@ -13,14 +13,15 @@ from aiprod_core.eval.words import load_text_state, read_attributes
 from aiprod_core.model import build_model
 from aiprod_core.train.captions import heldout_frames
 from aiprod_core.train.data import item_seed
+from aiprod_core.train.options import RunOptions, TrainOptions
 from aiprod_core.train.phases import Phase
-from aiprod_core.train.trainer import Trainer, TrainOptions
+from aiprod_core.train.trainer import Trainer
 from aiprod_core.train.world import BASIC_MOTIONS, COLOURS, EASY, sample_scene
 
 
 def test_reads_the_states_encoder_and_scores_each_frame(tmp_path):
     phase = Phase("still", steps=2, batch=2, warmup=1, world={"frames": 5, "height": 32, "width": 32})
-    Trainer(build_model(preset("tiny")), [phase], TrainOptions(tmp_path, validate=False, progress=False)).run()
+    Trainer(build_model(preset("tiny")), [phase], TrainOptions(RunOptions(tmp_path, validate=False, progress=False))).run()
     state = tmp_path / "state.safetensors"
     encoder, heads = load_text_state(state)
     saved = read_safetensors(state)[0]

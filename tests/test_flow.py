@@ -319,8 +319,9 @@ def test_world_flow_is_the_scene_motion():
 
 def test_trainer_with_warped_noise(tmp_path, one_thread):
     from aiprod_core.train.data import WorldData
+    from aiprod_core.train.options import RunOptions, TrainOptions
     from aiprod_core.train.phases import Phase, load_phases, save_phases
-    from aiprod_core.train.trainer import Trainer, TrainOptions
+    from aiprod_core.train.trainer import Trainer
 
     world = {"frames": 9, "height": 32, "width": 32, "motions": ["right"]}
     phase = Phase("warped", steps=1, batch=2, warmup=1, world=world, warped_noise=1.0)
@@ -329,7 +330,7 @@ def test_trainer_with_warped_noise(tmp_path, one_thread):
     with pytest.raises(ValueError, match="warped_noise"):
         Phase("bad", warped_noise=1.5)
     model = build_model(preset("tiny"))
-    trainer = Trainer(model, [phase], TrainOptions(tmp_path / "run", validate=False, progress=False, checkpoint_every=0))
+    trainer = Trainer(model, [phase], TrainOptions(RunOptions(tmp_path / "run", validate=False, progress=False, checkpoint_every=0)))
     samples = [WorldData(0).sample(phase, 0, 0, i) for i in range(2)]
     assert samples[0].flow.shape == (8, 32, 32, 2)
     noise = torch.randn(2, 16, 3, 4, 4)
@@ -350,8 +351,9 @@ def test_camera_clips_are_always_trained_with_warped_noise(tmp_path, one_thread)
     """A camera move is not in the caption: its clips get warped noise even in a phase without any, and the rest
     of the batch keeps plain noise."""
     from aiprod_core.train.data import WorldData
+    from aiprod_core.train.options import RunOptions, TrainOptions
     from aiprod_core.train.phases import Phase
-    from aiprod_core.train.trainer import Trainer, TrainOptions
+    from aiprod_core.train.trainer import Trainer
 
     world = {"frames": 9, "height": 32, "width": 32, "motions": ["still", "left"], "camera": 1.0}
     phase = Phase("camera", steps=1, batch=2, warmup=1, world=world)
@@ -360,7 +362,7 @@ def test_camera_clips_are_always_trained_with_warped_noise(tmp_path, one_thread)
     moved = [s for s in samples if s.always_warp]
     plain = [s for s in samples if not s.always_warp]
     assert moved and plain and all(s.flow is not None for s in moved) and all(s.flow is None for s in plain)
-    trainer = Trainer(build_model(preset("tiny")), [phase], TrainOptions(tmp_path / "run", validate=False, progress=False))
+    trainer = Trainer(build_model(preset("tiny")), [phase], TrainOptions(RunOptions(tmp_path / "run", validate=False, progress=False)))
     pair = [moved[0], plain[0]]
     noise = torch.randn(2, 16, 3, 4, 4)
     warped = trainer._warped(phase, pair, noise, [torch.Generator().manual_seed(i) for i in range(2)])

@@ -392,17 +392,18 @@ def test_weight_dtype_follows_comfyuis_memory_manager(monkeypatch):
 def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one_thread):
     from aiprod_core.checkpoint import read_safetensors
     from aiprod_core.models.lora import TEXT_TARGETS, load_lora
+    from aiprod_core.train.options import LoRAOptions, RunOptions, TrainOptions, TrainPlacement
     from aiprod_core.train.phases import Phase
-    from aiprod_core.train.trainer import Trainer, TrainOptions
+    from aiprod_core.train.trainer import Trainer
 
     def train(ckpt: bool, offload: str = "none", text: bool = False):
         model = build_model(preset("tiny"))
         torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
         ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 5, "height": 32, "width": 32})]
         out = tmp_path / f"ckpt{int(ckpt)}-{offload}-{int(text)}"
-        opts = TrainOptions(out, validate=False, progress=False, checkpoint_every=0, lora_rank=2,
-                            gradient_checkpointing=ckpt, name="l", device="cpu", offload=offload,
-                            lora_text_targets=TEXT_TARGETS if text else ())
+        opts = TrainOptions(RunOptions(out, validate=False, progress=False, checkpoint_every=0, name="l"),
+                            lora=LoRAOptions(2, text_targets=TEXT_TARGETS if text else ()),
+                            placement=TrainPlacement("cpu", offload, gradient_checkpointing=ckpt))
         trainer = Trainer(model, ph, opts)
         path = trainer.run()
         if text:  # the whole file: backbone and text adapters
@@ -424,15 +425,16 @@ def test_lora_training_with_gradient_checkpointing_learns_the_same(tmp_path, one
     for k in plain:
         torch.testing.assert_close(plain[k], streamed[k], rtol=1e-5, atol=1e-6, msg=k)
     with pytest.raises(ValueError, match="LoRA runs"):
-        Trainer(build_model(preset("tiny")), [Phase("x", steps=1)], TrainOptions(tmp_path / "x", offload="stream"))
+        TrainOptions(RunOptions(tmp_path / "x"), placement=TrainPlacement(offload="stream"))
 
 
 def test_planned_lora_training_keeps_the_planned_blocks_resident_and_learns_the_same(tmp_path, one_thread, caplog):
     """offload='auto' with a budget: the phase's clips and batch are planned, as many frozen blocks stay resident as
     fit and the rest stream (a preset whose weights outweigh its activations, so the budget splits them)."""
     from aiprod_core.models.lora import load_lora
+    from aiprod_core.train.options import LoRAOptions, RunOptions, TrainOptions, TrainPlacement
     from aiprod_core.train.phases import Phase
-    from aiprod_core.train.trainer import Trainer, TrainOptions
+    from aiprod_core.train.trainer import Trainer
 
     ph = [Phase("lora", steps=2, batch=1, warmup=1, world={"frames": 9, "height": 64, "width": 64})]
 
@@ -441,9 +443,9 @@ def test_planned_lora_training_keeps_the_planned_blocks_resident_and_learns_the_
     def train(offload: str, vram_gb: float | None = None):
         model = build_model(preset("small"))
         torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
-        opts = TrainOptions(tmp_path / f"{offload}-{vram_gb}", validate=False, progress=False, checkpoint_every=0,
-                            lora_rank=2, name="l", offload=offload, vram_gb=vram_gb,
-                            on_step=lambda _: resident.append(trainer.streamer and trainer.streamer.resident))
+        run = RunOptions(tmp_path / f"{offload}-{vram_gb}", validate=False, progress=False, checkpoint_every=0, name="l",
+                         on_step=lambda _: resident.append(trainer.streamer and trainer.streamer.resident))
+        opts = TrainOptions(run, lora=LoRAOptions(2), placement=TrainPlacement(offload=offload, vram_gb=vram_gb))
         trainer = Trainer(model, ph, opts)
         return load_lora(trainer.run(), model.backbone)[0]
 

@@ -91,15 +91,16 @@ def test_the_command_runs_in_bf16_when_asked(tmp_path, capsys):
 def test_a_lora_trains_on_a_frozen_bf16_backbone_like_on_a_float32_one(tmp_path):
     from aiprod_core.checkpoint import read_safetensors
     from aiprod_core.models.lora import LoRA
+    from aiprod_core.train.options import LoRAOptions, RunOptions, TrainOptions, TrainPlacement
     from aiprod_core.train.phases import Phase
-    from aiprod_core.train.trainer import Trainer, TrainOptions
+    from aiprod_core.train.trainer import Trainer
 
     ph = [Phase("lora", steps=4, batch=2, warmup=1, lr=2e-3, world={"frames": 5, "height": 32, "width": 32})]
     out, losses = {}, {}
     for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
         model = load_model(dtype=dtype, vae_dtype=torch.float32)
-        opts = TrainOptions(tmp_path / name, validate=False, progress=False, checkpoint_every=0, lora_rank=4,
-                            precision="bf16", log_every=1)
+        opts = TrainOptions(RunOptions(tmp_path / name, validate=False, progress=False, checkpoint_every=0, log_every=1),
+                            lora=LoRAOptions(4), placement=TrainPlacement(precision="bf16"))
         trainer = Trainer(model, ph, opts)
         out[name] = read_safetensors(trainer.run())[0]
         losses[name] = torch.tensor([h["loss"] for h in trainer.history])

@@ -17,8 +17,9 @@ from aiprod_core.models.lora import load_lora
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData
 from aiprod_core.train.objectives import flow_loss
+from aiprod_core.train.options import LoRAOptions, RunOptions, TrainOptions, TrainPlacement
 from aiprod_core.train.phases import Phase, load_phases, save_phases, tiny_recipe
-from aiprod_core.train.trainer import Trainer, TrainOptions
+from aiprod_core.train.trainer import Trainer
 from aiprod_core.video_io import write_video
 
 
@@ -30,8 +31,9 @@ def phases(batch=2):
     ]
 
 
-def opts(out, **kw):
-    return TrainOptions(out, validate=False, progress=False, checkpoint_every=0, **kw)
+def opts(out, lora=None, placement=None, **run):
+    return TrainOptions(RunOptions(out, validate=False, progress=False, checkpoint_every=0, **run), lora=lora,
+                        placement=placement or TrainPlacement())
 
 
 def weights(path):
@@ -114,7 +116,7 @@ def test_ctrl_c_saves_a_state_that_resumes(tmp_path):
 def test_full_run_writes_model_log_curve_and_validation(tmp_path):
     ph = [*phases()[:2], Phase("up", stage="upscaler", steps=1, batch=2, warmup=1,
                                world={"frames": 5, "height": 64, "width": 64})]
-    o = TrainOptions(tmp_path, progress=False, validation_steps=2, checkpoint_every=2)
+    o = TrainOptions(RunOptions(tmp_path, progress=False, validation_steps=2, checkpoint_every=2))
     out = Trainer(build_model(preset("tiny")), ph, o).run()
     config, parts = load_checkpoint(out, require=("backbone", "vae", "text_encoder", "upscaler"))
     assert config == preset("tiny")
@@ -241,7 +243,7 @@ def test_lora_on_a_folder_of_clips(tmp_path):
     data = VideoFolderData(folder, model, cache_dir=tmp_path / "cache")
     assert len(data.clips) == 5 and [os.path.basename(p) for p, _ in data.skipped] == ["broken.mp4"]
     ph = [Phase("lora", steps=3, batch=2, warmup=1, world={"frames": 9, "height": 32, "width": 32})]
-    out = Trainer(model, ph, opts(tmp_path / "run", lora_rank=4, name="star"), data=data).run()
+    out = Trainer(model, ph, opts(tmp_path / "run", lora=LoRAOptions(4), name="star"), data=data).run()
     assert out.name == "star.safetensors"
     assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())  # base frozen
     lora, meta = load_lora(out, model.backbone)
@@ -250,7 +252,7 @@ def test_lora_on_a_folder_of_clips(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) >= 1  # latents cached on disk
     # the same clips with their first frames given (an image-to-video LoRA): cached latents, other adapters
     ph_i2v = [Phase("lora", steps=3, batch=2, warmup=1, first_frame=1.0, world=ph[0].world)]
-    out_i2v = Trainer(model, ph_i2v, opts(tmp_path / "run_i2v", lora_rank=4, name="star"), data=data).run()
+    out_i2v = Trainer(model, ph_i2v, opts(tmp_path / "run_i2v", lora=LoRAOptions(4), name="star"), data=data).run()
     lora_i2v, _ = load_lora(out_i2v, model.backbone)
     assert any(not torch.equal(a, b) for a, b in zip(lora.parameters(), lora_i2v.parameters()))
 
@@ -262,9 +264,9 @@ def test_a_planned_lora_run_encodes_every_clip_before_placing_the_backbone(tmp_p
     torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)
     data = VideoFolderData(star_folder(tmp_path, n=6), model, cache_dir=tmp_path / "cache")
     ph = [Phase("lora", steps=1, batch=1, warmup=0, world={"frames": 9, "height": 32, "width": 32})]
-    Trainer(model, ph, opts(tmp_path / "plain", lora_rank=2), data=data).run()
+    Trainer(model, ph, opts(tmp_path / "plain", lora=LoRAOptions(2)), data=data).run()
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1  # unplanned: encoded when drawn
-    Trainer(model, ph, opts(tmp_path / "planned", lora_rank=2, offload="auto", vram_gb=1.0), data=data).run()
+    Trainer(model, ph, opts(tmp_path / "planned", lora=LoRAOptions(2), placement=TrainPlacement(offload="auto", vram_gb=1.0)), data=data).run()
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 6  # the 6 clips (one bucket), before the step
 
 
@@ -273,7 +275,7 @@ def test_world_only_phase_option_on_a_users_clips_is_named(tmp_path, caplog):
     data = VideoFolderData(star_folder(tmp_path), model, cache_dir=tmp_path / "cache")
     ph = [Phase("words", steps=1, world={"frames": 9, "height": 32, "width": 32}, caption_distractors=0.5)]
     with caplog.at_level("WARNING"):
-        Trainer(model, ph, opts(tmp_path / "run", lora_rank=2), data=data)
+        Trainer(model, ph, opts(tmp_path / "run", lora=LoRAOptions(2)), data=data)
     assert "phase words: caption_distractors applies to the synthetic world's captions only" in caplog.text
 
 
@@ -323,7 +325,7 @@ def test_bf16_precision_on_the_cpu_trains_in_bf16(tmp_path):
     for precision in ("fp32", "bf16"):
         model = build_model(preset("tiny"))
         torch.nn.init.normal_(model.backbone.proj_out.weight, std=0.02)  # a zero head passes no gradient back
-        trainer = Trainer(model, ph, opts(tmp_path / precision, precision=precision))
+        trainer = Trainer(model, ph, opts(tmp_path / precision, placement=TrainPlacement(precision=precision)))
         assert trainer.autocast == (precision == "bf16")
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message="Mismatch dtype")  # the QK norms take the fused kernel
@@ -331,4 +333,34 @@ def test_bf16_precision_on_the_cpu_trains_in_bf16(tmp_path):
     diff = max((outs["fp32"][k].float() - outs["bf16"][k].float()).abs().max().item() for k in outs["fp32"])
     assert 0 < diff < 1e-2  # the same step, at bf16's precision
     with pytest.raises(ValueError, match="precision"):
-        Trainer(build_model(preset("tiny")), ph, opts(tmp_path / "x", precision="fp16"))
+        Trainer(build_model(preset("tiny")), ph, opts(tmp_path / "x", placement=TrainPlacement(precision="fp16")))
+
+
+def test_a_run_folder_continues_only_the_run_it_holds(tmp_path):
+    """`aiprod train` and the LoRA trainer node get their folder ready alike: a run continues when asked and, given
+    settings, only a run started with the same ones; a run that starts over leaves nothing of the one before."""
+    from aiprod_core.train.run import RunFolder, run_name
+
+    folder = RunFolder(tmp_path / "run")
+
+    def earlier_run():
+        for f in (folder.state, folder.log, folder.curve):
+            f.write_text("from the run before")
+
+    assert not folder.prepare(True, {"rank": 2}) and folder.path.is_dir()  # nothing there yet: settings recorded
+    earlier_run()
+    assert folder.prepare(True, {"rank": 2}) and folder.state.read_text() == "from the run before"
+    assert not folder.prepare(True, {"rank": 4})  # other settings: starts over
+    assert not any(f.exists() for f in (folder.state, folder.log, folder.curve))
+    assert json.loads(folder.settings_file.read_text()) == {"rank": 4}
+    earlier_run()
+    assert folder.prepare(True) and folder.state.is_file()  # no settings to compare (the CLI): as asked
+    assert not folder.prepare(False) and not folder.log.exists()
+    folder.append_log({"global_step": 1, "loss": 1.0})
+    folder.append_log({"global_step": 2, "loss": 0.5})
+    folder.trim_log(1)
+    assert folder.log_rows() == [{"global_step": 1, "loss": 1.0}]
+    assert run_name(" star_v2.1 ") == "star_v2.1"
+    for bad in ("../x", ".hidden", "a b", ""):
+        with pytest.raises(ValueError, match="letters, digits"):
+            run_name(bad)

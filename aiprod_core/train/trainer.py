@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
-from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +24,7 @@ from ..flow.warp import warp_noise
 from ..memory.engine import precision_dtype
 from ..memory.placement import Placement
 from ..model import VideoModel
-from ..models.lora import DEFAULT_TARGETS, TEXT_PREFIX, LoRA, apply_loras, save_lora
+from ..models.lora import TEXT_PREFIX, LoRA, apply_loras, save_lora
 from ..models.upscaler import upsample_latent
 from ..pipeline import generate
 from ..sampling import noise_like
@@ -35,8 +32,10 @@ from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
 from .objectives import AttributeHeads, flow_loss, noised, output_preservation_loss, sample_sigmas, vae_loss
+from .options import TrainOptions
 from .phases import Phase
 from .plots import loss_curve_png
+from .run import RunFolder
 from .state import load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -49,44 +48,6 @@ VALIDATION_PROMPTS = (
 )
 
 
-@dataclass
-class TrainOptions:
-    out_dir: str | os.PathLike
-    seed: int = 0
-    checkpoint_every: int = 250  # global steps between training-state saves
-    log_every: int = 10
-    grad_clip: float = 1.0
-    weight_decay: float = 0.01
-    gradient_checkpointing: bool | None = None  # None: on for CUDA (memory), off on the CPU (speed)
-    # "auto": bf16 autocast on CUDA GPUs that have bf16, fp32 elsewhere; "bf16" also on the CPU, where
-    # CPUs with native bf16 (avx512_bf16, AMX) take a step in about 0.78x the time; "fp32": never
-    precision: str = "auto"
-    validate: bool = True
-    validation_steps: int = 20
-    lora_rank: int = 0  # 0 = full training
-    lora_alpha: float | None = None
-    lora_targets: tuple[str, ...] = DEFAULT_TARGETS
-    # a LoRA run adapts these linear layers of the text encoder too (e.g. models.lora.TEXT_TARGETS), so that a
-    # new word can get a meaning of its own; () keeps the text encoder frozen and its embeddings cached
-    lora_text_targets: tuple[str, ...] = ()
-    name: str = "aiprod-v2-tiny"
-    stop_after: int | None = None  # stop (saving the state) after this many global steps: one sitting
-    progress: bool = True
-    result_path: str | os.PathLike | None = None  # the final model or LoRA (default: out_dir/name.safetensors)
-    on_step: Callable[[dict], None] | None = None  # called after every step with {global_step, phase, loss}
-    device: str | None = None  # None: where the backbone is; else the model (and LoRA) moves there
-    # a LoRA run on a GPU: "auto" keeps as many frozen blocks on it as the memory planner fits in `vram_gb` (None:
-    # what is free) for each phase's clips and batch, and streams the rest from CPU memory; "stream" streams them
-    # all; "none" moves the model to `device`. Full training runs as "none", and so does "auto" on the CPU unless
-    # vram_gb is given (then the planned code path runs there, its copies no-ops, as "stream" does).
-    offload: str = "none"
-    vram_gb: float | None = None
-    # a LoRA run pulls its outputs for these prompts, on each step's noisy latents, to the base model's
-    # (output preservation: the LoRA learns its subject without redrawing what these prompts show)
-    preserve_prompts: tuple[str, ...] = ()
-    preserve_weight: float = 1.0
-
-
 def prompt_lines(text: str) -> tuple[str, ...]:
     """Preservation prompts written one per line (a file, a node's text box): blank lines dropped."""
     return tuple(line.strip() for line in text.splitlines() if line.strip())
@@ -95,48 +56,25 @@ def prompt_lines(text: str) -> tuple[str, ...]:
 class Trainer:
     def __init__(self, model: VideoModel, phases: list[Phase], opts: TrainOptions, data=None):
         self.model, self.phases, self.opts = model, phases, opts
-        self.data = data or WorldData(opts.seed)
-        self.out = Path(opts.out_dir)
+        self.data = data or WorldData(opts.run.seed)
+        self.folder = RunFolder(opts.run.out_dir)
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
-        user_data = not isinstance(self.data, WorldData)
-        for p in phases:
-            if p.batch % self.world:
-                raise ValueError(f"phase {p.name!r}: batch={p.batch} does not split over {self.world} processes; "
-                                 f"use a multiple of {self.world}")
-            if p.caption_distractors and user_data:
-                log.warning("phase %s: caption_distractors applies to the synthetic world's captions only; "
-                            "a user's captions are used as written", p.name)
-            if p.world_pool and user_data:
-                log.warning("phase %s: world_pool applies to the synthetic world; a user's clips are each encoded "
-                            "once and cached anyway", p.name)
-        torch.manual_seed(opts.seed)  # first: what the run draws (heads, adapters) must not depend on what came before
+        self._check_phases()
+        torch.manual_seed(opts.run.seed)  # first: what the run draws (heads, adapters) must not depend on what came before
         self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
-        self.lora = LoRA.create(model.backbone, opts.lora_rank, opts.lora_alpha, opts.lora_targets) if opts.lora_rank else None
+        lo = opts.lora
+        self.lora = LoRA.create(model.backbone, lo.rank, lo.alpha, lo.targets) if lo is not None else None
         self.text_lora = None
-        if opts.lora_text_targets:
-            if self.lora is None:
-                raise ValueError("text-encoder adapters (--lora-text-encoder) belong to a LoRA; set the LoRA rank "
-                                 "(--lora-rank) too, or leave them out (full training trains the text encoder itself)")
-            self.text_lora = LoRA.create(model.text_encoder, opts.lora_rank, opts.lora_alpha, opts.lora_text_targets,
-                                         prefix=TEXT_PREFIX)
-        if self.lora is not None and any(p.stage != "backbone" for p in phases):
-            raise ValueError("LoRA training adapts the backbone (and the text encoder) only; every phase needs "
-                             "stage='backbone'")
-        if opts.offload not in ("none", "auto", "stream"):
-            raise ValueError(f"offload={opts.offload!r}; expected 'none', 'auto' or 'stream'")
-        if opts.offload == "stream" and self.lora is None:
-            raise ValueError("offload='stream' streams frozen blocks, so it is for LoRA runs (set lora_rank); "
-                             "full training updates every weight")
-        if opts.preserve_prompts and self.lora is None:
-            raise ValueError("preservation prompts keep a LoRA's outputs near the base model's, so they are for "
-                             "LoRA runs (set lora_rank); full training has no base model to keep")
-        self.device = torch.device(opts.device) if opts.device else next(model.backbone.parameters()).device
-        self.autocast = precision_dtype(opts.precision, self.device) == torch.bfloat16
+        if lo is not None and lo.text_targets:
+            self.text_lora = LoRA.create(model.text_encoder, lo.rank, lo.alpha, lo.text_targets, prefix=TEXT_PREFIX)
+        place = opts.placement
+        self.device = torch.device(place.device) if place.device else next(model.backbone.parameters()).device
+        self.autocast = precision_dtype(place.precision, self.device) == torch.bfloat16
         # the frozen backbone streams, or stays where it is until a phase places it as planned
         placements = [self._placement(p) for p in phases] if self.lora is not None else []
         planned = any(p.planned for p in placements)
-        self.streams = planned or (self.lora is not None and opts.offload == "stream")
+        self.streams = planned or (self.lora is not None and place.offload == "stream")
         self.streamer = None  # the running phase's BlockStreamer, when its blocks stream
         # a streamed run keeps the text encoder in CPU memory (a umT5 alone outgrows 8 GB) unless the plan leaves
         # room for it: captions are encoded there and only their embeddings move; text adapters train there, their
@@ -150,11 +88,27 @@ class Trainer:
             self.data.encode_device = self.device
         for name, m in self.modules().items():
             made_here = name in ("heads", "lora", "text_lora")  # made on the CPU: they train where the model runs
-            if made_here or (opts.device is not None and not (name in stay and self.streams)):
+            if made_here or (place.device is not None and not (name in stay and self.streams)):
                 m.to(self.text_device if name in ("text_encoder", "text_lora") else self.device)
         self.history: list[dict] = []
         # a LoRA run's frozen text encoder computes each caption's embedding once
-        self.text_cache = EmbeddingCache(max_items=4096, directory=self.out / "cache" / "text")
+        self.text_cache = EmbeddingCache(max_items=4096, directory=self.folder.cache / "text")
+
+    def _check_phases(self) -> None:
+        user_data = not isinstance(self.data, WorldData)
+        for p in self.phases:
+            if p.batch % self.world:
+                raise ValueError(f"phase {p.name!r}: batch={p.batch} does not split over {self.world} processes; "
+                                 f"use a multiple of {self.world}")
+            if p.caption_distractors and user_data:
+                log.warning("phase %s: caption_distractors applies to the synthetic world's captions only; "
+                            "a user's captions are used as written", p.name)
+            if p.world_pool and user_data:
+                log.warning("phase %s: world_pool applies to the synthetic world; a user's clips are each encoded "
+                            "once and cached anyway", p.name)
+            if self.opts.lora is not None and p.stage != "backbone":
+                raise ValueError("LoRA training adapts the backbone (and the text encoder) only; every phase needs "
+                                 "stage='backbone'")
 
     # -- what is saved and what is trained ------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -184,12 +138,12 @@ class Trainer:
 
     @property
     def state_path(self) -> Path:
-        return self.out / "state.safetensors"
+        return self.folder.state
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Path | None:
         """Train through all phases; return the final model or LoRA file (None when stopped early)."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.folder.path.mkdir(parents=True, exist_ok=True)
         pos = {"phase": 0, "step": 0, "global_step": 0}
         optim_state = None
         if resume and self.state_path.is_file():
@@ -197,7 +151,7 @@ class Trainer:
             self._trim_log(pos["global_step"])
             log.info("resuming at phase %d step %d", pos["phase"], pos["step"])
         elif resume:
-            log.warning("no training state in %s: starting from the beginning", self.out)
+            log.warning("no training state in %s: starting from the beginning", self.folder.path)
         self.global_step = pos["global_step"]
         stopped = False
         for pi in range(pos["phase"], len(self.phases)):
@@ -209,6 +163,7 @@ class Trainer:
         return self._finish()
 
     def _run_phase(self, pi: int, phase: Phase, start: int, optim_state: dict | None) -> bool:
+        run = self.opts.run
         for m in self.modules().values():
             m.requires_grad_(False)
             m.eval()
@@ -217,20 +172,20 @@ class Trainer:
         for m in train_mods:
             m.requires_grad_(True)
             m.train()
-        gc = self.opts.gradient_checkpointing
+        gc = self.opts.placement.gradient_checkpointing
         self.model.backbone.gradient_checkpointing = self.device.type == "cuda" if gc is None else gc
-        optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=phase.lr, weight_decay=self.opts.optimizer.weight_decay)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=phase.steps, initial=start, desc=f"{pi + 1}/{len(self.phases)} {phase.name}",
-                   unit="step", disable=not self.opts.progress or self.rank != 0)
+                   unit="step", disable=not self.opts.run.progress or self.rank != 0)
         done = start  # steps of this phase completed
         streaming = ExitStack()  # closed in the `finally` below
         if self.streams and phase.stage == "backbone":
             if self.caches_latents:  # the clips' latents first, while the GPU is still empty
-                self.data.cache_phase(phase, progress=self.opts.progress and self.rank == 0, share=(self.rank, self.world))
+                self.data.cache_phase(phase, progress=self.opts.run.progress and self.rank == 0, share=(self.rank, self.world))
                 if self.world > 1:
                     dist.barrier()  # each process encoded its share; all read them from the disk cache
             self.streamer = streaming.enter_context(self._placed_backbone(phase))
@@ -242,18 +197,18 @@ class Trainer:
                 self.global_step += 1
                 done = step + 1
                 bar.update(1)
-                if step % self.opts.log_every == 0 or step == phase.steps - 1:
+                if step % run.log_every == 0 or step == phase.steps - 1:
                     self._log({"global_step": self.global_step, "phase": phase.name, "step": step + 1,
                                "loss": loss, "lr": optimizer.param_groups[0]["lr"], **parts})
                     bar.set_postfix(loss=f"{loss:.4f}")
-                if self.opts.on_step is not None:  # may raise (a host's interrupt): after the step is logged
-                    self.opts.on_step({"global_step": self.global_step, "phase": phase.name, "loss": loss})
+                if run.on_step is not None:  # may raise (a host's interrupt): after the step is logged
+                    run.on_step({"global_step": self.global_step, "phase": phase.name, "loss": loss})
                 position = {"phase": pi, "step": step + 1, "global_step": self.global_step}
                 if step + 1 == phase.steps:
                     break
-                if self.opts.checkpoint_every and self.global_step % self.opts.checkpoint_every == 0:
+                if run.checkpoint_every and self.global_step % run.checkpoint_every == 0:
                     self._save(position, optimizer)
-                if self.opts.stop_after is not None and self.global_step >= self.opts.stop_after:
+                if run.stop_after is not None and self.global_step >= run.stop_after:
                     self._save(position, optimizer)
                     return True
         except BaseException as e:  # Ctrl-C, SIGTERM or a host's interrupt: keep the last completed step
@@ -268,7 +223,7 @@ class Trainer:
             self.streamer = None
         self._end_phase(pi, phase)
         self._save({"phase": pi + 1, "step": 0, "global_step": self.global_step}, None)
-        return self.opts.stop_after is not None and self.global_step >= self.opts.stop_after
+        return run.stop_after is not None and self.global_step >= run.stop_after
 
     def _lr(self, phase: Phase, step: int) -> float:
         if step < phase.warmup:
@@ -282,7 +237,7 @@ class Trainer:
         spec = phase.spec
         return Placement.for_training(
             self.model.config, (spec.frames, spec.height, spec.width), max(1, phase.batch // self.world), self.device,
-            vram_gb=self.opts.vram_gb, offload=self.opts.offload, lora_rank=self.opts.lora_rank,
+            vram_gb=self.opts.placement.vram_gb, offload=self.opts.placement.offload, lora_rank=self.opts.lora.rank,
             compute=torch.bfloat16 if self.autocast else torch.float32, weights=next(self.model.backbone.parameters()).dtype)
 
     def _text_fits(self, placements: list[Placement]) -> bool:
@@ -302,7 +257,7 @@ class Trainer:
     def _step(self, pi: int, phase: Phase, step: int, params: list, optimizer) -> tuple[float, dict]:
         items = list(range(self.rank, phase.batch, self.world))
         samples = [self.data.sample(phase, pi, step, i) for i in items]
-        gens = [torch.Generator().manual_seed(item_seed(self.opts.seed, pi, step, i, 1)) for i in items]
+        gens = [torch.Generator().manual_seed(item_seed(self.opts.run.seed, pi, step, i, 1)) for i in items]
         with self._adapters(phase):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
@@ -326,8 +281,8 @@ class Trainer:
             loss_value = flat[-1].item()
         else:
             loss_value = loss.item()
-        if self.opts.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, self.opts.grad_clip)
+        if self.opts.optimizer.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.opts.optimizer.grad_clip)
         optimizer.step()
         return loss_value, parts
 
@@ -382,7 +337,7 @@ class Trainer:
         if self.lora is not None:  # adapters applied by _step
             context, mask = self._lora_context(captions)
             loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate)
-            prompts = self.opts.preserve_prompts
+            prompts = self.opts.preservation.prompts
             if prompts:
                 picks = [prompts[int(torch.randint(len(prompts), (), generator=g))] for g in gens]
                 p_context, p_mask = self._lora_context(picks)
@@ -393,7 +348,7 @@ class Trainer:
                 keep = output_preservation_loss(m.backbone, self.lora, noised(x0, noise, sigma), sigma, p_context,
                                                 p_mask, base)
                 parts = {"flow": loss.item(), "preserve": keep.item()}
-                loss = loss + self.opts.preserve_weight * keep
+                loss = loss + self.opts.preservation.weight * keep
             return loss, parts
         ids, mask = m.text_encoder.tokenize(captions)
         with torch.set_grad_enabled(phase.train_text_encoder):
@@ -454,9 +409,9 @@ class Trainer:
     def _end_phase(self, pi: int, phase: Phase) -> None:
         if phase.stage == "vae":
             self._fit_latent_stats(pi, phase)
-        if self.rank != 0 or not self.opts.validate:
+        if self.rank != 0 or not self.opts.run.validate:
             return
-        folder = self.out / "validation" / f"{pi + 1}-{phase.name}"
+        folder = self.folder.validation(pi, phase.name)
         folder.mkdir(parents=True, exist_ok=True)
         for m in self.modules().values():
             m.eval()
@@ -471,7 +426,7 @@ class Trainer:
             with apply_loras(model.backbone, [(self.lora, 1.0)] if self.lora is not None else []):
                 for i, prompt in enumerate(VALIDATION_PROMPTS):
                     video = generate(model, prompt, frames=spec.frames, height=spec.height, width=spec.width,
-                                     steps=self.opts.validation_steps, seed=i, progress=False)
+                                     steps=self.opts.run.validation_steps, seed=i, progress=False)
                     write_video(folder / f"{i}.mp4", video, fps=self.model.config.fps)
                 (folder / "prompts.json").write_text(json.dumps(VALIDATION_PROMPTS, ensure_ascii=False, indent=1))
         self._plot()
@@ -499,38 +454,33 @@ class Trainer:
         row["time"] = round(time.time(), 3)
         self.history.append(row)
         if self.rank == 0:
-            with open(self.out / "log.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            self.folder.append_log(row)
 
     def _trim_log(self, global_step: int) -> None:
         """Drop log rows written after the state being resumed (they will be written again)."""
         if self.rank != 0:
             return
-        rows = [r for r in self._log_rows() if r["global_step"] <= global_step]
-        (self.out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-    def _log_rows(self) -> list[dict]:
-        path = self.out / "log.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        self.folder.trim_log(global_step)
 
     def _plot(self) -> None:
-        rows = self._log_rows()
+        rows = self.folder.log_rows()
         if not rows:
             return
         starts: dict[str, int] = {}
         for r in rows:
             starts.setdefault(r["phase"], r["global_step"])
-        loss_curve_png(self.out / "loss.png", [r["global_step"] for r in rows], [r["loss"] for r in rows], starts)
+        loss_curve_png(self.folder.curve, [r["global_step"] for r in rows], [r["loss"] for r in rows], starts)
 
     def _finish(self) -> Path:
-        path = Path(self.opts.result_path or self.out / f"{self.opts.name}.safetensors")
+        run, lo = self.opts.run, self.opts.lora
+        path = Path(run.result_path or self.folder.path / f"{run.name}.safetensors")
         if self.rank == 0:
             m = self.model
             if self.lora is not None:
-                meta = {"aiprod.base_model": m.config.name, "aiprod.rank": str(self.opts.lora_rank),
-                        "aiprod.targets": ",".join(self.opts.lora_targets), "aiprod.steps": str(self.global_step)}
+                meta = {"aiprod.base_model": m.config.name, "aiprod.rank": str(lo.rank),
+                        "aiprod.targets": ",".join(lo.targets), "aiprod.steps": str(self.global_step)}
                 if self.text_lora is not None:
-                    meta["aiprod.text_targets"] = ",".join(self.opts.lora_text_targets)
+                    meta["aiprod.text_targets"] = ",".join(lo.text_targets)
                 save_lora(path, self.lora, meta, self.text_lora)
             else:
                 parts = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder}
