@@ -40,7 +40,7 @@ def page(comfy):
         page.on("console", lambda m: page.console_lines.append(f"{m.type}: {m.text}"))
         page.scripts = []  # the extension scripts it fetched
         page.on("request", lambda r: "/extensions/" in r.url and r.url.endswith(".js") and page.scripts.append(r.url))
-        page.goto(comfy.url)
+        page.goto(comfy.url, timeout=120_000)  # the editor's scripts take a while on a busy 2-core machine
         page.wait_for_function("window.app && window.app.graph && window.LiteGraph", timeout=120_000)
         page.wait_for_timeout(2000)
         yield page
