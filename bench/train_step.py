@@ -5,7 +5,7 @@ backward, AdamW), batch 8 at 64x64x17. The two settings alternate step by step i
 busy machine slows both alike; the ratio is the figure. The learning rate is tiny, so the weights barely move
 between the steps compared.
 
-- `--compare precision` (the phase of `recipes/tiny-pairs-gentle.json`): fp32 against bf16 autocast.
+- `--compare precision` (the phase of `research/recipes/tiny-pairs-gentle.json`): fp32 against bf16 autocast.
 - `--compare pool` (the phase of `recipes/tiny-motion-more.json`): a new scene for every sample against scenes
   drawn from a pool whose latents are kept (`world_pool`); the pool is small, so that after the first steps
   every draw finds its latent, as most draws do in a long phase. `--bf16` runs both under bf16 autocast.
@@ -28,8 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 POOL = 16  # scenes: warm after a few steps of batch 8
 SETTINGS = {
-    "precision": ("tiny-pairs-gentle.json", ("fp32_s", "bf16_autocast_s")),
-    "pool": ("tiny-motion-more.json", ("new_scenes_s", "pooled_latents_s")),
+    "precision": ("research/recipes/tiny-pairs-gentle.json", ("fp32_s", "bf16_autocast_s")),
+    "pool": ("recipes/tiny-motion-more.json", ("new_scenes_s", "pooled_latents_s")),
 }
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe, names = SETTINGS[args.compare]
-    phase = dataclasses.replace(load_phases(ROOT / "recipes" / recipe)[0], steps=2 * args.steps, lr=1e-9)
+    phase = dataclasses.replace(load_phases(ROOT / recipe)[0], steps=2 * args.steps, lr=1e-9)
     times: dict[bool, list[float]] = {False: [], True: []}
     last = [0.0]
     second = [False]  # whether the next step runs the second setting

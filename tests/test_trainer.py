@@ -207,9 +207,10 @@ def test_phase_files_round_trip_and_errors(tmp_path):
         Phase("bad", world={"frames": 10})
     with pytest.raises(ValueError, match="stage='audio'"):
         Phase("bad", stage="audio")
-    # every shipped recipe loads
-    recipes = sorted((Path(__file__).parent.parent / "recipes").glob("*.json"))
-    assert len(recipes) >= 10 and all(load_phases(r) for r in recipes)
+    # every recipe loads: the shipped model's chain and lora.json, and the research runs'
+    root = Path(__file__).parent.parent
+    recipes = sorted([*(root / "recipes").glob("*.json"), *(root / "research" / "recipes").glob("*.json")])
+    assert len(recipes) >= 20 and all(load_phases(r) for r in recipes)
 
 
 def star_folder(tmp_path, n=4):
@@ -312,7 +313,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 def test_steps_scale_keeps_each_phases_share_and_warmup_shape():
     from aiprod_core.train.phases import scale_steps
 
-    scaled = scale_steps(load_phases(os.path.join(os.path.dirname(__file__), "..", "recipes", "ablation-curriculum.json")), 0.05)
+    scaled = scale_steps(load_phases(os.path.join(os.path.dirname(__file__), "..", "research", "recipes", "ablation-curriculum.json")), 0.05)
     assert [p.steps for p in scaled] == [50, 125, 75, 60, 50]
     assert [p.warmup for p in scaled] == [2, 2, 2, 2, 2]  # 50 * 0.05 = 2.5, rounded to even
     with pytest.raises(ValueError, match="must be positive"):

@@ -1,67 +1,22 @@
-"""Does the model read each attribute word? The rise of its denoising loss on world clips when the caption names
-another colour, shape or direction than the clip shows, per noise level.
+"""Old home of a research probe (the loss rise when a caption names the wrong word), kept for one release: the code is now
+research/probes/reliance.py in the repository, which is not installed.
 
-Adherence says whether samples come out right; this says why not, and at which noise level. A word the backbone
-uses makes the loss rise when it is wrong; a word it ignores leaves the loss where it was, whatever the samples
-happen to show. The swapped caption is written by the same sentence frame with the same random draws, so only the
-attribute's words differ, in every language.
+From a clone's root this module still imports, re-exporting the probe's names with a DeprecationWarning (a
+warnings.warn when the module is imported); in an installed package it raises ImportError saying where the
+probe went.
 """
 
-from __future__ import annotations
+import importlib
+import warnings
 
-import dataclasses
-
-import numpy as np
-import torch
-
-from ..model import VideoModel
-from ..train.captions import LANGUAGES, caption
-from ..train.data import item_seed, video_tensor
-from ..train.world import BASIC_MOTIONS, COLOURS, EASY, SHAPES, make_clip
-
-# attribute -> (SceneObject field, the values a caption may name instead); directions: the four moving ones
-ATTRIBUTES = {
-    "colour": ("colour", COLOURS),
-    "shape": ("shape", SHAPES),
-    "direction": ("motion", BASIC_MOTIONS[:4]),
-}
-
-
-@torch.no_grad()
-def text_reliance(model: VideoModel, clips: int = 48, sigmas: tuple[float, ...] = (0.95, 0.9, 0.8, 0.6, 0.4),
-                  noises: int = 2, seed: int = 0) -> dict:
-    """Per attribute and sigma: the loss with the wrong attribute word over the loss with the right one, minus 1
-    (0: the word is ignored), over `clips` one-object moving clips in every language, `noises` draws each."""
-    c = model.config
-    spec = dataclasses.replace(EASY, frames=c.frames, height=c.height, width=c.width, motions=BASIC_MOTIONS[:4])
-    rng = np.random.default_rng(seed)
-    items = [make_clip(item_seed(seed, 9, i), spec, language=LANGUAGES[i % len(LANGUAGES)]) for i in range(clips)]
-    x0 = model.vae.encode(torch.stack([video_tensor(k.frames) for k in items]))
-    captions = {"right": [k.caption for k in items]}
-    for name, (field, values) in ATTRIBUTES.items():
-        wrong = []
-        for i, k in enumerate(items):
-            o = k.scene.objects[0]
-            other = values[(values.index(getattr(o, field)) + int(rng.integers(1, len(values)))) % len(values)]
-            scene = dataclasses.replace(k.scene, objects=(dataclasses.replace(o, **{field: other}),))
-            # the caption's own draws: the same frame and synonyms as the right caption
-            wrong.append(caption(scene, k.language, np.random.default_rng([item_seed(seed, 9, i), 2]))[0])
-        captions[name] = wrong
-    encoded = {name: model.text_encoder.encode(texts) for name, texts in captions.items()}
-
-    def loss(name: str, s: float, noise: torch.Tensor) -> float:
-        ctx, mask = encoded[name]
-        x_t = (1 - s) * x0 + s * noise
-        v = model.backbone(x_t, torch.full((len(items),), s), ctx, mask)
-        return float(((v.float() - (noise - x0).float()) ** 2).mean())
-
-    rows = {name: {} for name in ATTRIBUTES}
-    for s in sigmas:
-        totals = dict.fromkeys(captions, 0.0)
-        for n in range(noises):
-            noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 1000 + n))
-            for name in captions:
-                totals[name] += loss(name, s, noise)
-        for name in ATTRIBUTES:
-            rows[name][f"{s:g}"] = totals[name] / totals["right"] - 1
-    return {"model": model.source, "clips": clips, "sigmas": list(sigmas), "loss_rise_with_wrong_word": rows}
+try:
+    _probe = importlib.import_module("research.probes.reliance")
+except ModuleNotFoundError as e:
+    if not (e.name or "").startswith("research"):
+        raise
+    raise ImportError("aiprod_core.eval.reliance moved out of the installed package to research/probes/reliance.py in the "
+                      "repository; from a clone's root, import research.probes.reliance or run "
+                      "python -m research.probes.reliance") from e
+warnings.warn("aiprod_core.eval.reliance moved to research.probes.reliance (research/ in the repository, not installed); "
+              "import it from there", DeprecationWarning, stacklevel=2)
+ATTRIBUTES, text_reliance = _probe.ATTRIBUTES, _probe.text_reliance

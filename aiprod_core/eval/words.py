@@ -1,80 +1,22 @@
-"""What the text encoder alone reads from a caption: the attribute heads of training, on its pooled states.
+"""Old home of a research probe (what a training state's text encoder alone reads), kept for one release: the code is now
+research/probes/words.py in the repository, which is not installed.
 
-A training state holds the text encoder and the linear heads that learn colour, shape and motion from its pooled
-output. Read on captions in training and held-out sentence frames, they show which new frames the encoder
-misreads before any clip is drawn: a frame whose words pull the colour one way misleads the backbone too. It
-takes seconds, where `aiprod eval adherence` takes minutes.
+From a clone's root this module still imports, re-exporting the probe's names with a DeprecationWarning (a
+warnings.warn when the module is imported); in an installed package it raises ImportError saying where the
+probe went.
 """
 
-from __future__ import annotations
+import importlib
+import warnings
 
-import dataclasses
-import os
-
-import numpy as np
-import torch
-
-from ..checkpoint import read_config, read_safetensors
-from ..text import TextEncoder, load_text_encoder
-from ..train.captions import LANGUAGES, SPLITS
-from ..train.data import ATTRIBUTE_CLASSES, item_seed
-from ..train.objectives import AttributeHeads
-from ..train.state import load_state
-from ..train.world import ALL_SHAPES, BASIC_MOTIONS, COLOURS, EASY, MOTIONS, captioned_scene
-
-CLASSES = {"colour": COLOURS, "shape": ALL_SHAPES, "motion": MOTIONS}
-
-
-def load_text_state(path: str | os.PathLike) -> tuple[TextEncoder, AttributeHeads]:
-    """The text encoder and attribute heads of a training state (`state.safetensors` of an `aiprod train` run)."""
-    config = read_config(path, read_safetensors(path, load_tensors=False)[1])
-    encoder = load_text_encoder(config.text)
-    heads = AttributeHeads(config.text.dim, ATTRIBUTE_CLASSES)
-    load_state(path, {"text_encoder": encoder, "heads": heads})
-    return encoder.float().eval(), heads.eval()
-
-
-@torch.no_grad()
-def read_attributes(encoder: TextEncoder, heads: AttributeHeads, per_language: int = 128, seed: int = 2,
-                    languages: tuple[str, ...] = LANGUAGES) -> dict:
-    """Share of one-object captions whose colour, shape and motion the heads name right, per language and split,
-    and per held-out sentence frame (with an example caption and its three commonest wrong readings)."""
-    spec = dataclasses.replace(EASY, motions=BASIC_MOTIONS)
-    out: dict = {"per_language": {}, "heldout_frames": {}}
-    totals = {split: {a: [] for a in CLASSES} for split in SPLITS}
-    for lang in languages:
-        li = LANGUAGES.index(lang)
-        out["per_language"][lang] = {}
-        for split in SPLITS:
-            scenes, _, texts, frame_ids = zip(*(captioned_scene(item_seed(seed, li, i), spec, lang, split)
-                                                for i in range(per_language)), strict=True)
-            hidden, mask = encoder.encode(list(texts))
-            logits = heads.logits(hidden.float(), mask)
-            truth = {a: [names.index(getattr(s.objects[0], a)) for s in scenes] for a, names in CLASSES.items()}
-            pred = {a: logits[a].argmax(-1).tolist() for a in CLASSES}
-            scores = {a: float(np.mean([p == t for p, t in zip(pred[a], truth[a], strict=True)])) for a in CLASSES}
-            for a, v in scores.items():
-                totals[split][a].append(v)
-            if split == "heldout":
-                frames = out["heldout_frames"].setdefault(lang, {})
-                for i, (f, text) in enumerate(zip(frame_ids, texts, strict=True)):
-                    row = frames.setdefault(str(f), {"example": text, "captions": 0, "right": dict.fromkeys(CLASSES, 0),
-                                                     "wrong": {}})
-                    row["captions"] += 1
-                    for a, names in CLASSES.items():
-                        if pred[a][i] == truth[a][i]:
-                            row["right"][a] += 1
-                        else:
-                            key = f"{a}: {names[truth[a][i]]} -> {names[pred[a][i]]}"
-                            row["wrong"][key] = row["wrong"].get(key, 0) + 1
-            out["per_language"][lang][split] = scores
-    for frames in out["heldout_frames"].values():
-        for row in frames.values():
-            row["right"] = {a: n / row["captions"] for a, n in row["right"].items()}
-            row["wrong"] = dict(sorted(row["wrong"].items(), key=lambda kv: -kv[1])[:3])
-    out["mean"] = {split: {a: float(np.mean(v)) for a, v in attrs.items()} for split, attrs in totals.items()}
-    out["worst_heldout"] = {a: min(out["per_language"][lang]["heldout"][a] for lang in languages) for a in CLASSES}
-    return out
-
-
-__all__ = ["load_text_state", "read_attributes"]
+try:
+    _probe = importlib.import_module("research.probes.words")
+except ModuleNotFoundError as e:
+    if not (e.name or "").startswith("research"):
+        raise
+    raise ImportError("aiprod_core.eval.words moved out of the installed package to research/probes/words.py in the "
+                      "repository; from a clone's root, import research.probes.words or run "
+                      "python -m research.probes.words") from e
+warnings.warn("aiprod_core.eval.words moved to research.probes.words (research/ in the repository, not installed); "
+              "import it from there", DeprecationWarning, stacklevel=2)
+load_text_state, read_attributes = _probe.load_text_state, _probe.read_attributes

@@ -4,27 +4,25 @@ A weight W [out, in] is stored as q = round_fp8(W / s) with s = amax / 448 (e4m3
 value), so the largest entry lands on the top of the fp8 range; with `block_size` b, s is one value per
 b x b block ([ceil(out/b), ceil(in/b)]), as musubi-tuner's `--fp8_scaled` and DeepSeek-V3 do, which
 keeps blocks of small weights from losing their precision to one large outlier.
-
-Files: the fp8 tensor under its own key and its scale beside it under `<layer>.scale_weight`
-(ComfyUI's scaled-fp8 naming); `aiprod.fp8_block` in the metadata gives the block size (0 = per
-tensor). `load_fp8_file` returns the fp8 tensors as they are (`Fp8Tensor`), not dequantised.
 Only 2-D `*.weight` tensors (the Linear layers) are quantised; biases, norms and convs stay as they are.
+
+fp8 files (save_fp8_file, load_fp8_file, quantize_state_dict) are research/fp8_files.py in the repository, not
+installed; for one release their names still answer here from a clone, with a DeprecationWarning (module
+`__getattr__`).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-import os
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..checkpoint import read_safetensors, save_safetensors_atomic
-
 FP8 = torch.float8_e4m3fn
 FP8_MAX = torch.finfo(FP8).max  # 448
-_META_BLOCK = "aiprod.fp8_block"
 
 
 @dataclass
@@ -96,57 +94,19 @@ def is_fp8_candidate(name: str, t: Tensor) -> bool:
     return name.endswith("weight") and t.ndim == 2 and t.is_floating_point()
 
 
-def _scale_key(name: str) -> str:
-    return name[: -len("weight")] + "scale_weight"
+_MOVED = ("save_fp8_file", "load_fp8_file", "quantize_state_dict")
 
 
-def quantize_state_dict(state: dict[str, Tensor], block_size: int = 0) -> dict[str, Tensor | Fp8Tensor]:
-    """Linear weights -> Fp8Tensor; everything else unchanged."""
-    return {k: quantize_fp8(v, block_size) if is_fp8_candidate(k, v) else v for k, v in state.items()}
-
-
-def save_fp8_file(
-    path: str | os.PathLike, state: dict[str, Tensor | Fp8Tensor], block_size: int = 0, metadata: dict[str, str] | None = None
-) -> None:
-    """Write a state dict with fp8 Linear weights (quantising any that are not yet fp8), atomically."""
-    out: dict[str, Tensor] = {}
-    blocks = set()
-    for k, v in state.items():
-        if isinstance(v, Tensor) and is_fp8_candidate(k, v):
-            v = quantize_fp8(v, block_size)
-        if isinstance(v, Fp8Tensor):
-            out[k], out[_scale_key(k)] = v.data, v.scale
-            blocks.add(v.block_size)
-        else:
-            out[k] = v
-    if len(blocks) > 1:
-        raise ValueError(f"fp8 tensors with mixed block sizes {sorted(blocks)}; one file holds one block size")
-    meta = {"format": "pt", _META_BLOCK: str(blocks.pop() if blocks else block_size), **(metadata or {})}
-    save_safetensors_atomic(out, path, meta)
-
-
-def load_fp8_file(path: str | os.PathLike) -> tuple[dict[str, Tensor | Fp8Tensor], dict[str, str]]:
-    """A safetensors file with fp8 weights and `*.scale_weight` scales -> fp8 tensors kept as fp8.
-
-    Also reads ComfyUI's scaled-fp8 files (scalar `scale_weight`); an fp8 tensor without a scale gets 1.
-    """
-    sd, meta = read_safetensors(path)
-    block = int(meta.get(_META_BLOCK, "0"))
-    out: dict[str, Tensor | Fp8Tensor] = {}
-    for k, v in sd.items():
-        if k.endswith("scale_weight") and k != "scale_weight" and k[: -len("scale_weight")] + "weight" in sd:
-            continue
-        if k == "scaled_fp8" and v.numel() == 0:  # ComfyUI's format marker
-            continue
-        if v.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
-            scale = sd.get(_scale_key(k), torch.ones(())).float()
-            bs = block if scale.ndim == 2 else 0
-            if bs and (math.ceil(v.shape[0] / bs), math.ceil(v.shape[1] / bs)) != tuple(scale.shape):
-                raise ValueError(
-                    f"{path}: {k} has shape {tuple(v.shape)} but its block scale has shape {tuple(scale.shape)}, "
-                    f"which does not match the block size {bs} in the metadata; the file is damaged or from another tool"
-                )
-            out[k] = Fp8Tensor(v, scale, bs)  # e5m2 stays e5m2: converting could overflow e4m3fn
-        else:
-            out[k] = v
-    return out, meta
+def __getattr__(name: str):
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        files = importlib.import_module("research.fp8_files")
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("research"):
+            raise
+        raise ImportError(f"aiprod_core.memory.fp8.{name} moved out of the installed package to research/fp8_files.py "
+                          "in the repository; from a clone's root, import it from research.fp8_files") from e
+    warnings.warn(f"aiprod_core.memory.fp8.{name} moved to research.fp8_files.{name} (research/ in the repository, "
+                  "not installed); import it from there", DeprecationWarning, stacklevel=2)
+    return getattr(files, name)

@@ -48,7 +48,7 @@ class BlockStreamer:
     prefetch: how many blocks ahead are copied while one computes (0 = synchronous offload).
     weight_dtype: "fp8" stores Linear weights in fp8 e4m3fn (`fp8_block_size` > 0: block scales);
     None keeps them as they are. compute_dtype: what layers compute in (default: each weight's dtype).
-    stored: weights read from an fp8 file (`load_fp8_file`) keyed `<block index>.<path in block>` or
+    stored: fp8 weights as they are (Fp8Tensor, e.g. read from a file) keyed `<block index>.<path in block>` or
     `blocks.<index>.<path>` (a whole backbone's state dict), used as they are instead of quantising the
     module's own weights.
     """
