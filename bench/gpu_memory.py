@@ -63,7 +63,6 @@ import torch  # noqa: E402
 
 from aiprod_core.config import preset  # noqa: E402
 from aiprod_core.memory.engine import on_device  # noqa: E402
-from aiprod_core.memory.measure import measure_peak  # noqa: E402
 from aiprod_core.memory.placement import Placement  # noqa: E402
 from aiprod_core.memory.plan import GiB, plan_memory  # noqa: E402
 from aiprod_core.memory.streaming import stream_blocks  # noqa: E402
@@ -71,6 +70,7 @@ from aiprod_core.models.backbone import HybridBackbone  # noqa: E402
 from aiprod_core.models.lora import LoRA, apply_loras  # noqa: E402
 from aiprod_core.models.upscaler import LatentUpscaler, upsample_latent  # noqa: E402
 from aiprod_core.models.vae import CausalVideoVAE  # noqa: E402
+from bench.measure import measure_peak  # noqa: E402  (ROOT is on sys.path: ensure_dependencies)
 
 
 def gb(b: float | None) -> float | None:

@@ -43,10 +43,10 @@ def _reset_peak() -> bool:
 def run_case(case: dict) -> dict:
     """Run one decode case in this process and return its figures."""
     import torch
+    from measure import profiler_peak  # bench/measure.py: a script's own folder is on sys.path
     from torch.profiler import ProfilerActivity, profile
 
     from aiprod_core.config import preset
-    from aiprod_core.memory.measure import profiler_peak
     from aiprod_core.models.vae import CausalVideoVAE
 
     torch.set_num_threads(case["threads"])

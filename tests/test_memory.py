@@ -12,8 +12,7 @@ from aiprod_core.cli import main
 from aiprod_core.config import BackboneConfig, VAEConfig, preset
 from aiprod_core.memory import plan as P
 from aiprod_core.memory.engine import StageOutOfMemoryError
-from aiprod_core.memory.fp8 import FP8, Fp8Tensor, load_fp8_file, quantize_fp8, save_fp8_file
-from aiprod_core.memory.measure import measure_peak
+from aiprod_core.memory.fp8 import FP8, Fp8Tensor, quantize_fp8
 from aiprod_core.memory.placement import BlockPlacement, Placement, vae_decode_room
 from aiprod_core.memory.streaming import stream_blocks
 from aiprod_core.model import build_model
@@ -21,6 +20,8 @@ from aiprod_core.models.backbone import HybridBackbone
 from aiprod_core.models.lora import LoRA, apply_loras
 from aiprod_core.models.vae import CausalVideoVAE
 from aiprod_core.pipeline import generate
+from bench.measure import measure_peak
+from research.fp8_files import load_fp8_file, save_fp8_file
 
 # The planner's activation formulas must stay within this factor of the measured peak (CPU, fp32 and bf16).
 TOLERANCE = 0.15

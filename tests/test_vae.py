@@ -253,7 +253,7 @@ def test_gradients_flow_through_chunked_decode() -> None:
 def test_chunked_encoding_equals_whole_encoding_in_less_memory(one_thread):
     """Latent frames a few at a time (the causal caches carry the past, the temporal attention its keys and values)
     give the whole clip's latents; the peak follows the chunk."""
-    from aiprod_core.memory.measure import measure_peak
+    from bench.measure import measure_peak
 
     torch.manual_seed(0)
     vae = CausalVideoVAE(preset("tiny").vae).eval()
