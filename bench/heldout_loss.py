@@ -18,7 +18,7 @@ import torch
 from aiprod_core.model import load_model
 from aiprod_core.train.data import item_seed, video_tensor
 from aiprod_core.train.objectives import flow_loss, sample_sigmas
-from aiprod_core.train.world import EASY, HARD, make_clip
+from aiprod_core.world import EASY, HARD, make_clip
 
 SEED = 424242  # far from training's and evaluation's seeds
 

@@ -62,8 +62,8 @@ def write_example_input() -> None:
     try:
         from PIL import Image
 
-        from aiprod_core.train.world import WorldSpec, make_clip
         from aiprod_core.video_io import to_uint8, write_video
+        from aiprod_core.world import WorldSpec, make_clip
 
         frames = make_clip(4, WorldSpec()).frames
         if not clip.exists():

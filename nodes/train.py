@@ -17,7 +17,7 @@ from aiprod_core.train.options import LoRAOptions, Preservation, RunOptions, Tra
 from aiprod_core.train.phases import Phase, lora_recipe
 from aiprod_core.train.run import RunFolder, run_name
 from aiprod_core.train.trainer import Trainer, prompt_lines
-from aiprod_core.train.world import ALL_SHAPES, WorldSpec
+from aiprod_core.world import ALL_SHAPES, WorldSpec
 
 from . import comfy
 from .handles import Dataset, ModelPatch

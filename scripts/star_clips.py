@@ -18,9 +18,8 @@ from pathlib import Path
 
 from aiprod_core.model import VideoModel, load_model
 from aiprod_core.pipeline import generate
-from aiprod_core.train.captions import LANGUAGES
-from aiprod_core.train.world import EASY, SHAPES, captioned_scene, make_clip
 from aiprod_core.video_io import write_video
+from aiprod_core.world import EASY, LANGUAGES, SHAPES, captioned_scene, make_clip
 
 STAR_SEED = 10_000  # far from the evaluation's seeds, so no evaluated scene is a training clip
 PRIOR_SEED = 20_000

@@ -12,8 +12,7 @@ from aiprod_core.model import load_model
 from aiprod_core.text.byte import ByteTextEncoder, byte_t5_config
 from aiprod_core.text.t5_encoder import T5Encoder
 from aiprod_core.text.tokenizer import ByteTokenizer, HFTokenizer
-from aiprod_core.train.captions import LANGUAGES
-from aiprod_core.train.world import captioned_scene
+from aiprod_core.world import LANGUAGES, captioned_scene
 
 CFG = TextEncoderConfig(kind="byte", dim=48, heads=4, layers=3, ff_dim=96, max_length=40)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aiprod_core.eval.classify import classify_clip, count_objects, cumulant_harmonics, shape_prototypes
-from aiprod_core.train.world import Scene, SceneObject, WorldSpec, render, sample_scene
+from aiprod_core.world import Scene, SceneObject, WorldSpec, render, sample_scene
 
 
 def _degrade(

@@ -13,12 +13,11 @@ from aiprod_core.checkpoint import read_safetensors
 from aiprod_core.cli import main as aiprod
 from aiprod_core.config import preset
 from aiprod_core.model import build_model
-from aiprod_core.train.captions import heldout_frames
 from aiprod_core.train.data import item_seed
 from aiprod_core.train.options import RunOptions, TrainOptions
 from aiprod_core.train.phases import Phase
 from aiprod_core.train.trainer import Trainer
-from aiprod_core.train.world import BASIC_MOTIONS, COLOURS, EASY, sample_scene
+from aiprod_core.world import BASIC_MOTIONS, COLOURS, EASY, heldout_frames, sample_scene
 from research.probes.words import load_text_state, main, read_attributes
 
 

@@ -19,8 +19,7 @@ import pytest
 
 from aiprod_core.eval.classify import classify_clip
 from aiprod_core.pipeline import generate, load_model
-from aiprod_core.train.captions import LANGUAGES, attribute_words
-from aiprod_core.train.world import SHAPES
+from aiprod_core.world import LANGUAGES, SHAPES, attribute_words
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2, 3)

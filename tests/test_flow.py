@@ -302,8 +302,7 @@ def test_cli_flow_extract_and_guided_generate(tmp_path, one_thread, capsys):
 
 
 def test_world_flow_is_the_scene_motion():
-    from aiprod_core.train.world import EASY, make_clip
-    from aiprod_core.train.world_flow import world_flow
+    from aiprod_core.world import EASY, make_clip, world_flow
 
     spec = dataclasses.replace(EASY, frames=9, motions=("right",))
     clip = make_clip(11, spec)
@@ -405,9 +404,8 @@ def test_eval_motion_runs_all_three_conditions(capsys, one_thread):
 def test_world_camera_clips_move_as_their_flow_says(preset):
     """A still scene filmed with a camera move: the exact flow is the preset's field, each frame is the previous one
     carried along it, a measured flow points the same way, and no caption calls the camera static."""
-    from aiprod_core.train.captions import LANGUAGES, _says_static_camera
-    from aiprod_core.train.world import EASY, make_clip
-    from aiprod_core.train.world_flow import world_flow
+    from aiprod_core.world import EASY, make_clip, world_flow
+    from aiprod_core.world.captions import LANGUAGES, _says_static_camera
 
     spec = dataclasses.replace(EASY, frames=9, motions=("still",), objects=(2, 2), camera=1.0)
     seed = next(s for s in range(200) if make_clip(s, spec).scene.camera == preset)

@@ -13,8 +13,8 @@ from aiprod_core.model import build_model, load_model
 from aiprod_core.pipeline import generate
 from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.noise_mask import latent_noise_mask
-from aiprod_core.train.world import EASY, make_clip, render
 from aiprod_core.video_io import read_video
+from aiprod_core.world import EASY, make_clip, render
 
 
 @pytest.fixture(scope="module")

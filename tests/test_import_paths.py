@@ -73,3 +73,40 @@ def test_the_adapted_text_encoder_still_imports_from_models_lora_with_a_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from aiprod_core.models.lora import LoRA, apply_loras  # noqa: F401  the names that stayed warn about nothing
+
+
+WORLD_MOVED = {
+    ("world", "WorldSpec"): "aiprod_core.world.scenes", ("world", "render"): "aiprod_core.world.scenes",
+    ("world", "_shape_sdf"): "aiprod_core.world.scenes", ("world", "make_clip"): "aiprod_core.world.clips",
+    ("world", "captioned_scene"): "aiprod_core.world.clips", ("world_flow", "world_flow"): "aiprod_core.world.flow",
+    ("captions", "LANGUAGES"): "aiprod_core.world.captions", ("captions", "caption"): "aiprod_core.world.captions",
+    ("captions", "_grammar"): "aiprod_core.world.captions",
+    ("plain_captions", "PLAIN_FRAMES"): "aiprod_core.world.plain_captions",
+    ("plain_captions", "casual"): "aiprod_core.world.plain_captions",
+    ("distractors", "add_distractors"): "aiprod_core.world.words",
+    ("distractors", "made_up_word"): "aiprod_core.world.words",
+}
+
+
+@pytest.mark.parametrize(("old", "name"), sorted(WORLD_MOVED))
+def test_a_world_name_still_imports_from_train_with_a_warning(old, name):
+    module = importlib.import_module(f"aiprod_core.train.{old}")
+    new = WORLD_MOVED[old, name]
+    with pytest.warns(DeprecationWarning, match=rf"train\.{old}\.{name} moved to {new}\.{name}"):
+        moved = getattr(module, name)
+    assert moved is getattr(importlib.import_module(new), name)
+
+
+def test_the_world_imports_without_a_warning_and_without_the_layers_above():
+    code = ("import sys, warnings; warnings.simplefilter('error'); import aiprod_core.world; "
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['aiprod_core', 'train'], "
+            "['aiprod_core', 'eval'], ['aiprod_core', 'sampling'], ['aiprod_core', 'model'])))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr[-2000:] + r.stdout
+
+
+def test_an_unknown_name_in_an_old_world_module_is_an_attribute_error():
+    import aiprod_core.train.world as old
+
+    with pytest.raises(AttributeError, match="no attribute 'make_clips'"):
+        old.make_clips  # noqa: B018

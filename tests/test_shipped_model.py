@@ -42,7 +42,7 @@ def test_preview_factors_predict_the_colours_of_real_latents(model):
 
     from aiprod_core.eval.preview import preview_factors
     from aiprod_core.train.data import video_tensor
-    from aiprod_core.train.world import WorldSpec, make_clip
+    from aiprod_core.world import WorldSpec, make_clip
 
     w, b = preview_factors(model.vae)
     assert w.shape == (model.config.vae.latent_channels, 3) and b.shape == (3,)

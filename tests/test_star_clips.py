@@ -42,7 +42,7 @@ def test_world_prior_clips_are_the_worlds_renders_of_the_old_vocabulary(tmp_path
 
 
 def test_preservation_prompts_name_the_old_shapes_in_every_language(tmp_path):
-    from aiprod_core.train.captions import LANGUAGES, attribute_words
+    from aiprod_core.world import LANGUAGES, attribute_words
 
     load_example().main(["--out", str(tmp_path / "clips"), "--stars", "0", "--preserve-prompts",
                          str(tmp_path / "keep.txt"), "--preserve-count", "24"])

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from aiprod_core.train.world import WorldSpec, make_clip
 from aiprod_core.video_io import write_video
+from aiprod_core.world import WorldSpec, make_clip
 
 STEPS = 6
 

@@ -216,7 +216,7 @@ def test_phase_files_round_trip_and_errors(tmp_path):
 def star_folder(tmp_path, n=4):
     import dataclasses
 
-    from aiprod_core.train.world import EASY, make_clip
+    from aiprod_core.world import EASY, make_clip
 
     spec = dataclasses.replace(EASY, shapes=("star",), frames=9, height=48, width=64)
     folder = tmp_path / "stars"

@@ -11,21 +11,26 @@ import cv2
 import numpy as np
 import pytest
 
-from aiprod_core.train import captions, world
-from aiprod_core.train.captions import LANGUAGES, attribute_words, caption, frame_ids, heldout_frames
-from aiprod_core.train.world import (
+from aiprod_core.world import (
     ALL_SHAPES,
     BASIC_MOTIONS,
     COLOURS,
     EASY,
     HARD,
+    LANGUAGES,
     MOTIONS,
     Scene,
     SceneObject,
     WorldSpec,
+    attribute_words,
+    caption,
+    captions,
+    frame_ids,
+    heldout_frames,
     make_clip,
     render,
     sample_scene,
+    scenes,
 )
 
 # scripts written without spaces between words, or with particles/conjunctions attached to words
@@ -176,7 +181,7 @@ def test_object_counts_are_a_menu():
     """`objects` lists the counts to pick from; repeating one weights it."""
     def counts(spec, n=600):
         rng = np.random.default_rng(3)
-        return [len(world.sample_scene(rng, spec).objects) for _ in range(n)]
+        return [len(scenes.sample_scene(rng, spec).objects) for _ in range(n)]
 
     assert set(counts(WorldSpec(objects=(1, 1)))) == {1} and set(counts(WorldSpec(objects=(2, 2)))) == {2}
     assert 0.40 < counts(WorldSpec(objects=(1, 2))).count(2) / 600 < 0.60
@@ -204,9 +209,9 @@ def test_objects_move_the_way_their_motion_says():
     for seed in range(40):
         scene = sample_scene(np.random.default_rng(seed), spec)
         obj = scene.objects[0]
-        path = world.object_path(obj, spec.frames)
+        path = scenes.object_path(obj, spec.frames)
         dx, dy = path[-1] - path[0]
-        expected = world.DIRECTION_VECTORS[obj.motion]
+        expected = scenes.DIRECTION_VECTORS[obj.motion]
         if obj.motion == "still":
             assert dx == dy == 0
         else:
@@ -226,8 +231,8 @@ def test_distractors_add_made_up_words_and_keep_every_attribute_word():
     the caption's own words in order; the training data adds them to the phase's share of captions, the same for
     the same seed."""
     from aiprod_core.train.data import WorldData
-    from aiprod_core.train.distractors import add_distractors, made_up_word
     from aiprod_core.train.phases import Phase
+    from aiprod_core.world import add_distractors, made_up_word
 
     def letters(language: str, ids) -> set[str]:
         frames = captions._grammar(language).frames
@@ -335,11 +340,11 @@ def test_plain_prompts_name_what_the_scene_shows():
 def test_plain_evaluation_frames_are_kept_out_of_training():
     """No plain evaluation caption equals a caption that training can draw (its sentence frames, with their
     first letter lowercased or final full stop dropped, or its plain styles), scene by scene."""
-    from aiprod_core.train.plain_captions import normal_form
+    from aiprod_core.world import normal_form
 
     for language in LANGUAGES:
         rng = np.random.default_rng(1)
-        for colour, shape, motion in itertools.product(("red", "purple"), world.SHAPES, BASIC_MOTIONS):
+        for colour, shape, motion in itertools.product(("red", "purple"), scenes.SHAPES, BASIC_MOTIONS):
             scene = Scene(objects=(_object(colour, shape, motion),))
             trained = {normal_form(caption(scene, language, rng, split)[0])
                        for split, n in (("train", 150), ("train-plain", 60)) for _ in range(n)}
@@ -353,7 +358,7 @@ def test_plain_evaluation_frames_are_kept_out_of_training():
 def test_casual_captions_look_typed_and_plain_ones_are_mixed_in():
     from aiprod_core.train.data import WorldData
     from aiprod_core.train.phases import Phase
-    from aiprod_core.train.plain_captions import casual
+    from aiprod_core.world import casual
 
     rng = np.random.default_rng(0)
     looks = {casual("A red circle moving left.", rng) for _ in range(60)}

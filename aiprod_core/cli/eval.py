@@ -6,7 +6,7 @@ import argparse
 import json
 import shlex
 
-from ..train.captions import LANGUAGES
+from ..world import LANGUAGES
 from .args import (
     add_json_arg,
     add_model_args,

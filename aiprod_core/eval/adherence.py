@@ -13,9 +13,8 @@ import torch
 from ..models.lora import LoRA
 from ..pipeline import VideoModel, decode_latent, sample_latent
 from ..text import EmbeddingCache, encode_cached
-from ..train.captions import LANGUAGES
 from ..train.data import item_seed, video_tensor
-from ..train.world import BASIC_MOTIONS, EASY, SHAPES, WorldSpec, make_clip
+from ..world import BASIC_MOTIONS, EASY, LANGUAGES, SHAPES, WorldSpec, make_clip
 from .classify import KNOWN_SHAPES, classify_clip, count_objects
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from aiprod_core.train.world import COLOUR_RGB, Scene, SceneObject, render
+from ..world import COLOUR_RGB, Scene, SceneObject, render
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,8 @@ from ..model import VideoModel
 from ..models.vae import decode_latent
 from ..sampling.loop import sample_latent
 from ..text import EmbeddingCache, encode_cached
-from ..train.captions import caption
 from ..train.data import item_seed
-from ..train.world import EASY, make_clip, render
+from ..world import EASY, caption, make_clip, render
 from .classify import classify_clip, count_objects
 
 CONDITIONS = ("guided", "unguided", "random_guidance")

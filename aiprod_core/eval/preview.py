@@ -7,7 +7,7 @@ import torch
 
 from ..models.vae import CausalVideoVAE, latent_rgb_factors
 from ..train.data import video_tensor
-from ..train.world import MOTIONS, WorldSpec, make_clip
+from ..world import MOTIONS, WorldSpec, make_clip
 
 
 @torch.no_grad()

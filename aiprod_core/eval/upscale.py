@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..model import VideoModel
 from ..models.upscaler import upsample_latent
 from ..train.data import area_downscale, item_seed, video_tensor
-from ..train.world import EASY, MOTIONS, make_clip
+from ..world import EASY, MOTIONS, make_clip
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

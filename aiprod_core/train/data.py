@@ -9,12 +9,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .captions import caption
-from .distractors import add_distractors
+from ..world import (
+    ALL_SHAPES,
+    COLOURS,
+    MOTIONS,
+    add_distractors,
+    caption,
+    captioned_scene,
+    casual,
+    render,
+    world_flow,
+)
 from .phases import Phase
-from .plain_captions import casual
-from .world import ALL_SHAPES, COLOURS, MOTIONS, captioned_scene, render
-from .world_flow import world_flow
 
 ATTRIBUTE_CLASSES = {"colour": len(COLOURS), "shape": len(ALL_SHAPES), "motion": len(MOTIONS)}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .world import BASIC_MOTIONS, MOTIONS, WorldSpec
+from ..world import BASIC_MOTIONS, LANGUAGES, MOTIONS, WorldSpec
 
 # "decoder" tunes the VAE's decoder alone: the encoder, so the latent space the backbone learned, stays as it is
 STAGES = ("vae", "decoder", "backbone", "upscaler")
@@ -36,11 +36,11 @@ class Phase:
     # a backbone phase also trains the text encoder (and its attribute heads); off, the words keep the meaning
     # earlier phases gave them, e.g. while the backbone learns something the captions do not say (camera moves)
     train_text_encoder: bool = True
-    # fraction of world captions given 1-3 made-up words (train/distractors.py), so that words the model never saw,
+    # fraction of world captions given 1-3 made-up words (world/words.py), so that words the model never saw,
     # such as those of a new sentence frame, carry no attribute
     caption_distractors: float = 0.0
     # fraction of world captions written as plain prompts ("a red circle moving left", "red circle: moves left";
-    # the "train-plain" frames of train/plain_captions.py, never its evaluation frames)
+    # the "train-plain" frames of world/plain_captions.py, never its evaluation frames)
     plain_captions: float = 0.0
     # fraction of the other world captions given the look of a typed prompt: first letter lowercased and/or final
     # full stop dropped, so that neither carries meaning for the byte-level text encoder
@@ -68,8 +68,6 @@ class Phase:
         if not 0.0 <= self.caption_distractors <= 1.0:
             raise ValueError(
                 f"phase {self.name!r}: caption_distractors={self.caption_distractors} is a fraction of captions; use 0..1")
-        from .captions import LANGUAGES
-
         unknown = [lang for lang in self.languages if lang not in LANGUAGES]
         if unknown:
             raise ValueError(f"phase {self.name!r}: unknown caption languages {unknown}; choose from {LANGUAGES}")

@@ -20,9 +20,8 @@ import numpy as np
 import torch
 
 from aiprod_core.model import VideoModel
-from aiprod_core.train.captions import LANGUAGES, caption
 from aiprod_core.train.data import item_seed, video_tensor
-from aiprod_core.train.world import BASIC_MOTIONS, COLOURS, EASY, SHAPES, make_clip
+from aiprod_core.world import BASIC_MOTIONS, COLOURS, EASY, LANGUAGES, SHAPES, caption, make_clip
 from research.probes.command import run_probe
 
 # attribute -> (SceneObject field, the values a caption may name instead); directions: the four moving ones

@@ -21,11 +21,19 @@ import torch
 
 from aiprod_core.checkpoint import check_safetensors, read_config, read_safetensors
 from aiprod_core.text import TextEncoder, load_text_encoder
-from aiprod_core.train.captions import LANGUAGES, SPLITS
 from aiprod_core.train.data import ATTRIBUTE_CLASSES, item_seed
 from aiprod_core.train.objectives import AttributeHeads
 from aiprod_core.train.state import load_state
-from aiprod_core.train.world import ALL_SHAPES, BASIC_MOTIONS, COLOURS, EASY, MOTIONS, captioned_scene
+from aiprod_core.world import (
+    ALL_SHAPES,
+    BASIC_MOTIONS,
+    COLOURS,
+    EASY,
+    LANGUAGES,
+    MOTIONS,
+    SPLITS,
+    captioned_scene,
+)
 from research.probes.command import run_probe
 
 CLASSES = {"colour": COLOURS, "shape": ALL_SHAPES, "motion": MOTIONS}
