@@ -61,8 +61,8 @@ def test_reliance_shows_which_words_the_model_reads(model):
     """The wrong colour word costs the shipped model loss at high noise (it reads colour); a random model with a
     zero output head predicts the same whatever the caption, so every rise is 0."""
     from aiprod_core.config import preset
-    from aiprod_core.eval.reliance import text_reliance
     from aiprod_core.model import build_model
+    from research.probes.reliance import text_reliance
 
     r = text_reliance(model, clips=12, sigmas=(0.9,), noises=1)["loss_rise_with_wrong_word"]
     assert r["colour"]["0.9"] > 0.1, r
