@@ -10,8 +10,10 @@ import logging
 import numpy as np
 import torch
 
+from ..model import VideoModel
 from ..models.lora import LoRA
-from ..pipeline import VideoModel, decode_latent, sample_latent
+from ..models.vae import decode_latent
+from ..sampling.loop import sample_latent
 from ..text import EmbeddingCache, encode_cached
 from ..train.data import item_seed, video_tensor
 from ..world import BASIC_MOTIONS, EASY, LANGUAGES, SHAPES, WorldSpec, make_clip
