@@ -3,18 +3,6 @@
 Each name still answers here, through the module's `__getattr__`, with a DeprecationWarning naming its new home.
 """
 
-from __future__ import annotations
+from ..moved import moved_to
 
-import importlib
-import warnings
-
-_HOMES = ("aiprod_core.world.flow",)
-
-
-def __getattr__(name: str):
-    for home in _HOMES:
-        module = importlib.import_module(home)
-        if hasattr(module, name):
-            warnings.warn(f"aiprod_core.train.world_flow.{name} moved to {home}.{name}", DeprecationWarning, stacklevel=2)
-            return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_to(__name__, "aiprod_core.world.flow")
