@@ -5,7 +5,8 @@ all 3x3(x3) with zero padding and GroupNorm(32) over a group's channels, frames 
 
 The per-frame step comes in two forms, told apart by the file's config:
 - plain (`rational_resampler: false`): `upsampler.0` = Conv2d(mid -> 4 mid) then PixelShuffle(2);
-- rational (`rational_resampler: true`, the form of the x2 1.0 release): `upsampler.conv` = Conv2d(mid -> p^2 mid),
+- rational (`rational_resampler: true`; public ports read the x2 1.0 release in this form, with mid_channels 1024
+  and 4 blocks per stage): `upsampler.conv` = Conv2d(mid -> p^2 mid),
   PixelShuffle(p), then a fixed 5x5 binomial blur with stride q (`upsampler.blur_down.kernel`), for a scale p/q
   (2 = 2/1, where the stride-1 blur is skipped, 1.5 = 3/2, 0.75 = 3/4, 4 = 4/1).
 
@@ -37,8 +38,8 @@ RELEASED_FILE = "ltx-2-spatial-upscaler-x2-1.0.safetensors"
 class Ltx2UpsamplerConfig:
     """The JSON a released upsampler keeps under the safetensors metadata key `config` (Lightricks' names).
 
-    The x2 1.0 release: in_channels 128, mid_channels 1024, num_blocks_per_stage 4, dims 3, spatial x2 through
-    the rational resampler.
+    The defaults are the x2 1.0 release as public ports read it: 128 channels, mid 1024, 4 blocks per stage,
+    spatial x2 through the rational resampler. A file's own config always decides.
     """
 
     in_channels: int = 128
