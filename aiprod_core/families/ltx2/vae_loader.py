@@ -1,0 +1,124 @@
+"""Load the LTX-2 video VAE from the files as released.
+
+- The single-file checkpoint (`ltx-2-19b-dev.safetensors` and its kin) holds the VAE under `vae.`
+  (`vae.encoder.*`, `vae.decoder.*`, `vae.per_channel_statistics.*`) beside the transformer, the audio VAE and
+  the vocoder, with the config as JSON in the metadata key `config` (its `"vae"` section).
+- A split VAE file (ComfyUI's `models/vae`) holds the same keys without the prefix, with or without metadata;
+  without a config the released LTX-2 structure is assumed, and the key check below says if that was wrong.
+
+Only the VAE's tensors are read from a multi-gigabyte checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from ...checkpoint import CheckpointError, check_safetensors
+from ...config import ConfigError
+from .vae import LTX2VideoVAE
+from .vae_config import LTX2_VIDEO_VAE, METADATA_KEY, LTX2VAEConfig
+
+logger = logging.getLogger(__name__)
+
+PREFIXES = ("vae.", "")  # single-file checkpoint, split VAE file
+# Statistics the release carries but nothing reads (only mean-of-means and std-of-means are used).
+SPARE_STATISTICS = ("channel", "mean-of-stds", "mean-of-stds_over_std-of-means")
+
+
+def _vae_prefix(keys: list[str]) -> str | None:
+    for prefix in PREFIXES:
+        if any(k.startswith(f"{prefix}encoder.") or k.startswith(f"{prefix}decoder.") for k in keys):
+            return prefix
+    return None
+
+
+def _key_report(path: str, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]],
+                prefix: str) -> str | None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [f"{prefix}{k}: expected {expected[k]}, found {found[k]}"
+              for k in sorted(set(expected) & set(found)) if expected[k] != found[k]]
+    if not (missing or unexpected or shapes):
+        return None
+    lines = [f"{path}: the LTX-2 video VAE weights do not match its config"]
+    if missing:
+        lines.append(f"  missing {len(missing)} keys, e.g. {[prefix + k for k in missing[:3]]}")
+    if unexpected:
+        lines.append(f"  unexpected {len(unexpected)} keys, e.g. {[prefix + k for k in unexpected[:3]]}")
+    if shapes:
+        lines.append(f"  {len(shapes)} shape mismatches, e.g. {shapes[:3]}")
+    lines.append("  Use the VAE released with this model (or the checkpoint it came in), or pass the config that "
+                 "matches the file.")
+    return "\n".join(lines)
+
+
+def read_vae_config(meta: dict[str, str], path: str = "") -> LTX2VAEConfig:
+    """The config in a file's metadata (`config` -> `"vae"`); the released LTX-2 VAE when the file has none."""
+    full = None
+    if METADATA_KEY in meta:
+        try:
+            full = json.loads(meta[METADATA_KEY])
+        except ValueError as e:
+            raise CheckpointError(f"{path}: its '{METADATA_KEY}' metadata is not JSON ({e}); expected Lightricks' "
+                                  "model config; download the file again") from e
+    if isinstance(full, dict) and "vae" in full:
+        try:
+            return LTX2VAEConfig.from_dict(full["vae"])
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: its video VAE config cannot be built: {e}") from e
+    logger.info("%s carries no video VAE config; assuming the released LTX-2 video VAE", path)
+    return LTX2VAEConfig.from_dict(LTX2_VIDEO_VAE)
+
+
+def load_ltx2_video_vae(path: str | os.PathLike, config: LTX2VAEConfig | None = None, encoder: bool = True,
+                        decoder: bool = True, device: str | torch.device = "cpu",
+                        dtype: torch.dtype | None = None) -> LTX2VideoVAE:
+    """The video VAE of an LTX-2 single-file checkpoint or split VAE file, in eval mode.
+
+    config: overrides the file's metadata. encoder/decoder: leave a half out (its weights are not read).
+    dtype: cast the weights (default: as stored, e.g. bfloat16).
+    """
+    path = str(check_safetensors(path))
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            keys = list(f.keys())
+            prefix = _vae_prefix(keys)
+            if prefix is None:
+                raise CheckpointError(
+                    f"{path}: holds no LTX-2 video VAE; expected keys starting with 'vae.encoder.' / 'vae.decoder.' "
+                    f"(a single-file checkpoint) or 'encoder.' / 'decoder.' (a split VAE file); found e.g. "
+                    f"{keys[:3]}. Pick the LTX-2 checkpoint or its video VAE file."
+                )
+            cfg = config or read_vae_config(meta, path)
+            with torch.device("meta"):
+                vae = LTX2VideoVAE(cfg, encoder=encoder, decoder=decoder)
+            expected = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
+            halves = tuple(h for h, keep in (("encoder.", encoder), ("decoder.", decoder)) if keep)
+            spare = {f"per_channel_statistics.{s}" for s in SPARE_STATISTICS}
+            found = {}
+            for k in keys:
+                if not k.startswith(prefix):
+                    continue
+                name = k[len(prefix):]
+                if prefix == "" and not name.startswith(("encoder.", "decoder.", "per_channel_statistics.")):
+                    continue  # another component sharing an unprefixed file
+                if name in spare or (name.startswith(("encoder.", "decoder.")) and not name.startswith(halves)):
+                    continue
+                found[name] = tuple(f.get_slice(k).get_shape())
+            report = _key_report(path, expected, found, prefix)
+            if report:
+                raise CheckpointError(report)
+            state = {k: f.get_tensor(prefix + k) for k in expected}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: could not be read as safetensors ({e}); copy or download it again") from e
+    vae.load_state_dict(state, strict=True, assign=True)
+    vae.to(device=device)
+    if dtype is not None:
+        vae.to(dtype=dtype)
+    return vae.eval().requires_grad_(False)
