@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from aiprod_core.families.ltx2.config import LTX2ConfigError, LTX2TransformerConfig
 from aiprod_core.families.ltx2.files import LTX2FileError, open_ltx2
 from aiprod_core.families.ltx2.rope import video_positions
-from aiprod_core.families.ltx2.transformer import is_audio_key, load_video_transformer
+from aiprod_core.families.ltx2.transformer import LTX2VideoTransformer, is_audio_key, load_video_transformer
 
 ltx_core = pytest.importorskip("ltx_core")
 from ltx_core.components.patchifiers import VideoLatentPatchifier, get_pixel_coords  # noqa: E402
@@ -34,6 +34,12 @@ LTX2_3 = {"transformer": {**TINY_TRANSFORMER, "apply_gated_attention": True, "cr
 # Interleaved RoPE with a float32 grid (the reference's defaults).
 INTERLEAVED = {"transformer": {**TINY_TRANSFORMER, "rope_type": "interleaved", "frequencies_precision": "float32"}}
 CONFIGS = {"ltx2.0": LTX2_0, "ltx2.3": LTX2_3, "interleaved": INTERLEAVED}
+
+
+def reference_transformer_on_meta(config):
+    from ltx_core.model.transformer import LTXModelConfigurator
+
+    return LTXModelConfigurator.from_config(config)
 
 
 def reference_positions(grid, fps, batch):
@@ -93,6 +99,34 @@ def test_video_velocity_matches_reference_fp32(tmp_path, name):
     err = rel_err(got, want)
     assert want.abs().max() > 0.1, "the reference's velocity is near zero: the comparison would say nothing"
     assert err <= 1e-4, f"{name}: max relative error {err:.2e} against ltx-core in float32"
+
+
+def test_attention_chunks_give_the_same_velocity(tmp_path):
+    _, path = write_reference(tmp_path, LTX2_3)
+    ours = load_video_transformer(path)
+    x, sigma, context, mask = inputs(LTX2_3)
+    with torch.no_grad():
+        whole = ours(x, sigma, context, mask, fps=FPS)
+        ours.set_attention_chunk(5)  # 18 tokens: chunks of 5, 5, 5, 3
+        chunked = ours(x, sigma, context, mask, fps=FPS)
+    assert rel_err(chunked, whole) <= 1e-6
+
+
+def test_full_size_model_has_the_reference_video_keys_and_shapes():
+    # the released 19B (LTX-2.0) and 22B (LTX-2.3) widths, 4 of their 48 layers, built on the meta device
+    full = {**TINY_TRANSFORMER, "num_layers": 4, "num_attention_heads": 32, "attention_head_dim": 128,
+            "cross_attention_dim": 4096, "caption_channels": 3840, "audio_num_attention_heads": 32,
+            "audio_attention_head_dim": 64, "audio_in_channels": 128, "audio_out_channels": 128,
+            "audio_cross_attention_dim": 2048}
+    for extra in ({},
+                  {"apply_gated_attention": True, "cross_attention_adaln": True, "caption_proj_before_connector": True}):
+        config = {"transformer": {**full, **extra}}
+        with torch.device("meta"):
+            ref = reference_transformer_on_meta(config)
+            ours = LTX2VideoTransformer(LTX2TransformerConfig.from_metadata(config))
+        want = {k: tuple(v.shape) for k, v in ref.state_dict().items() if not is_audio_key(k)}
+        assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == want
+        assert ours.cfg.width == 4096
 
 
 def test_per_voxel_sigma_matches_reference(tmp_path):

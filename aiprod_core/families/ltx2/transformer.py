@@ -120,6 +120,7 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(context_dim, inner)
         self.to_gate_logits = nn.Linear(width, heads) if gated else None
         self.to_out = nn.ModuleList([nn.Linear(inner, width)])
+        self.query_chunk = 0  # > 0: queries in chunks, bounding the scores a non-fused SDPA kernel materialises
 
     def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None,
                 rope: Rope | None = None) -> Tensor:
@@ -133,7 +134,13 @@ class Attention(nn.Module):
         b, n, _ = q.shape
         # (B, N, H*D) -> (B, H, N, D)
         q, k, v = (t.view(b, t.shape[1], self.heads, -1).transpose(1, 2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2)  # (B, N, H, D)
+        c = self.query_chunk
+        if 0 < c < n:
+            out = torch.cat([F.scaled_dot_product_attention(q[:, :, i : i + c], k, v, attn_mask=mask)
+                             for i in range(0, n, c)], dim=2)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.transpose(1, 2)  # (B, N, H, D)
         if self.to_gate_logits is not None:
             out = out * (2.0 * torch.sigmoid(self.to_gate_logits(x))).unsqueeze(-1)
         return self.to_out[0](out.reshape(b, n, -1))
@@ -195,6 +202,14 @@ class LTX2VideoTransformer(nn.Module):
         self.transformer_blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
         self.scale_shift_table = nn.Parameter(torch.empty(2, w))
         self.proj_out = nn.Linear(w, cfg.out_channels)
+
+    def set_attention_chunk(self, queries: int) -> None:
+        """Self- and cross-attention take `queries` queries at a time (0: all at once); the same result up to
+        summation order, with the score matrix of a non-fused SDPA kernel bounded."""
+        if queries < 0:
+            raise ValueError(f"attention chunk {queries} must be >= 0 (0 = all queries at once)")
+        for block in self.transformer_blocks:
+            block.attn1.query_chunk = block.attn2.query_chunk = queries
 
     def rope(self, grid: tuple[int, int, int], fps: float, dtype: torch.dtype, device: torch.device) -> Rope:
         """Rotary tables for a latent grid (t, h, w) at a frame rate."""
