@@ -259,8 +259,12 @@ class LTX2VideoVAE(nn.Module):
         for n in (h, wd):
             if spatial_tile:
                 size = space_tile_size(spatial_tile, tile_overlap, n, max(h, wd))
-                axes.append([(slice(s.start, s.end), *space_output(s, sc))
-                             for s in split_symmetric(n, size, tile_overlap)])
+                spans = split_symmetric(n, size, tile_overlap)
+                if self.cfg.decoder_padding == "reflect" and min(s.end - s.start for s in spans) < 2:
+                    raise ValueError(f"spatial_tile={spatial_tile} with tile_overlap={tile_overlap} leaves a tile 1 "
+                                     f"latent pixel wide on a {h}x{wd} latent, which reflect padding cannot "
+                                     f"decode; use a larger overlap or spatial_tile={spatial_tile + 1}")
+                axes.append([(slice(s.start, s.end), *space_output(s, sc)) for s in spans])
             else:
                 axes.append([(slice(None), *whole[0])])
         logger.debug("LTX-2 tiled decode: %d x %d x %d tiles", len(times), len(axes[0]), len(axes[1]))
