@@ -315,6 +315,8 @@ def test_bad_configs_say_what_to_use():
         LTX2VAEConfig.from_dict({**RELEASED_TINY, "decoder_blocks": [["attn_res_x", {"num_layers": 1}]]})
     with pytest.raises(ConfigError, match="mirror"):
         LTX2VAEConfig.from_dict({**RELEASED_TINY, "decoder_blocks": RELEASED_TINY["decoder_blocks"][:3]})
+    with pytest.raises(ConfigError, match="spatial_padding_mode is 'mirror'"):
+        LTX2VAEConfig.from_dict({**RELEASED_TINY, "spatial_padding_mode": "mirror"})
     with pytest.raises(ConfigError, match="dims"):
         LTX2VAEConfig.from_dict({**RELEASED_TINY, "dims": 2})
 
@@ -352,6 +354,12 @@ def test_key_mismatches_are_named(released, tmp_path):
     with pytest.raises(CheckpointError, match="shape mismatches"):
         load_ltx2_video_vae(path)
     assert load_ltx2_video_vae(path, config=LTX2VAEConfig.from_dict(RELEASED_TINY)).cfg.latent_channels == 8
+    # The diffusers layout of the same VAE is named as such.
+    path = tmp_path / "diffusers.safetensors"
+    save_file({"decoder.mid_block.resnets.0.conv1.conv.weight": torch.zeros(1), "latents_mean": torch.zeros(8)},
+              str(path))
+    with pytest.raises(CheckpointError, match="diffusers layout"):
+        load_ltx2_video_vae(path)
     # A file with no VAE at all.
     path = tmp_path / "transformer_only.safetensors"
     save_file({"model.diffusion_model.x": torch.zeros(1)}, str(path))

@@ -13,8 +13,6 @@ from typing import Any
 
 from ...config import ConfigError
 
-METADATA_KEY = "config"  # Lightricks' metadata key; its JSON holds "vae", "transformer", ...
-
 # What each block does to (time, height, width) and where it may appear.
 ENCODER_BLOCKS: dict[str, tuple[int, int, int]] = {
     "res_x": (1, 1, 1),
@@ -93,6 +91,8 @@ class LTX2VAEConfig:
             raise ConfigError(f"vae.dims is {dims!r}; only 3-D video VAEs (dims 3) are supported")
         # One key sets both halves; without it the encoder pads with zeros and the decoder reflects.
         pad = vae.get("spatial_padding_mode")
+        if pad is not None and pad not in PADDING_MODES:
+            raise ConfigError(f"vae.spatial_padding_mode is {pad!r}; expected one of {list(PADDING_MODES)}")
         cfg = cls(
             encoder_blocks=_blocks(vae.get("encoder_blocks", []), "encoder_blocks", ENCODER_BLOCKS),
             decoder_blocks=_blocks(vae.get("decoder_blocks", []), "decoder_blocks", DECODER_BLOCKS),
@@ -102,8 +102,8 @@ class LTX2VAEConfig:
             patch_size=int(vae.get("patch_size", 4)),
             norm_layer=_choice(vae, "norm_layer", "pixel_norm", NORM_LAYERS),
             latent_log_var=_choice(vae, "latent_log_var", "uniform", LOG_VARIANCES),
-            encoder_padding=_choice({"p": pad or "zeros"}, "p", "zeros", PADDING_MODES),
-            decoder_padding=_choice({"p": pad or "reflect"}, "p", "reflect", PADDING_MODES),
+            encoder_padding=pad or "zeros",
+            decoder_padding=pad or "reflect",
             causal_decoder=bool(vae.get("causal_decoder", False)),
             timestep_conditioning=bool(vae.get("timestep_conditioning", True)),
             decoder_base_channels=int(vae.get("decoder_base_channels", 128)),

@@ -18,14 +18,15 @@ import os
 import torch
 from safetensors import SafetensorError, safe_open
 
-from ...checkpoint import CheckpointError, check_safetensors
+from ...checkpoint import check_safetensors
 from ...config import ConfigError
+from .files import COMPONENT_PREFIXES, CONFIG_KEY, LTX2FileError
 from .vae import LTX2VideoVAE
-from .vae_config import LTX2_VIDEO_VAE, METADATA_KEY, LTX2VAEConfig
+from .vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig
 
 logger = logging.getLogger(__name__)
 
-PREFIXES = ("vae.", "")  # single-file checkpoint, split VAE file
+PREFIXES = (*COMPONENT_PREFIXES["video_vae"], "")  # single-file checkpoint ("vae."), split VAE file
 # Statistics the release carries but nothing reads (only mean-of-means and std-of-means are used).
 SPARE_STATISTICS = ("channel", "mean-of-stds", "mean-of-stds_over_std-of-means")
 
@@ -60,17 +61,17 @@ def _key_report(path: str, expected: dict[str, tuple[int, ...]], found: dict[str
 def read_vae_config(meta: dict[str, str], path: str = "") -> LTX2VAEConfig:
     """The config in a file's metadata (`config` -> `"vae"`); the released LTX-2 VAE when the file has none."""
     full = None
-    if METADATA_KEY in meta:
+    if CONFIG_KEY in meta:
         try:
-            full = json.loads(meta[METADATA_KEY])
+            full = json.loads(meta[CONFIG_KEY])
         except ValueError as e:
-            raise CheckpointError(f"{path}: its '{METADATA_KEY}' metadata is not JSON ({e}); expected Lightricks' "
+            raise LTX2FileError(f"{path}: its '{CONFIG_KEY}' metadata is not JSON ({e}); expected Lightricks' "
                                   "model config; download the file again") from e
     if isinstance(full, dict) and "vae" in full:
         try:
             return LTX2VAEConfig.from_dict(full["vae"])
         except ConfigError as e:
-            raise CheckpointError(f"{path}: its video VAE config cannot be built: {e}") from e
+            raise LTX2FileError(f"{path}: its video VAE config cannot be built: {e}") from e
     logger.info("%s carries no video VAE config; assuming the released LTX-2 video VAE", path)
     return LTX2VAEConfig.from_dict(LTX2_VIDEO_VAE)
 
@@ -90,10 +91,17 @@ def load_ltx2_video_vae(path: str | os.PathLike, config: LTX2VAEConfig | None = 
             keys = list(f.keys())
             prefix = _vae_prefix(keys)
             if prefix is None:
-                raise CheckpointError(
+                raise LTX2FileError(
                     f"{path}: holds no LTX-2 video VAE; expected keys starting with 'vae.encoder.' / 'vae.decoder.' "
                     f"(a single-file checkpoint) or 'encoder.' / 'decoder.' (a split VAE file); found e.g. "
                     f"{keys[:3]}. Pick the LTX-2 checkpoint or its video VAE file."
+                )
+            if prefix == "" and any(".resnets." in k or ".upsamplers." in k or ".downsamplers." in k for k in keys):
+                raise LTX2FileError(
+                    f"{path}: is a video VAE in the diffusers layout (e.g. Lightricks/LTX-2's "
+                    "vae/diffusion_pytorch_model.safetensors: 'resnets', 'mid_block', 'latents_mean'); expected "
+                    "Lightricks' own layout ('res_blocks', 'per_channel_statistics'). Use the single-file "
+                    "checkpoint (ltx-2-19b-*.safetensors) or ComfyUI's split video VAE file instead."
                 )
             cfg = config or read_vae_config(meta, path)
             with torch.device("meta"):
@@ -113,10 +121,10 @@ def load_ltx2_video_vae(path: str | os.PathLike, config: LTX2VAEConfig | None = 
                 found[name] = tuple(f.get_slice(k).get_shape())
             report = _key_report(path, expected, found, prefix)
             if report:
-                raise CheckpointError(report)
+                raise LTX2FileError(report)
             state = {k: f.get_tensor(prefix + k) for k in expected}
     except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path}: could not be read as safetensors ({e}); copy or download it again") from e
+        raise LTX2FileError(f"{path}: could not be read as safetensors ({e}); copy or download it again") from e
     vae.load_state_dict(state, strict=True, assign=True)
     vae.to(device=device)
     if dtype is not None:
