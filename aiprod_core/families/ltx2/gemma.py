@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -119,15 +120,16 @@ def _quant_formats(f, keys: list[str], meta: dict) -> dict[str, str]:
     return formats
 
 
-def _read(files: list[Path], prefix_hint: str | None = None) -> tuple[dict[str, Tensor], str, dict[str, Tensor]]:
-    """The language model's tensors (prefix stripped, fp8 dequantised to float32), the prefix found, and the
-    other tensors that matter here (the `spiece_model`)."""
+def _read(files: list[Path], dtype: torch.dtype) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The language model's tensors (prefix stripped; fp8 dequantised in float32, then each cast to `dtype` as
+    it is read, so a 12B model never sits in memory in float32) and the other tensors that matter here (the
+    `spiece_model`)."""
     handles = [(p, _open(p)) for p in files]
     try:
         keys_of = {p: list(f.keys()) for p, f in handles}
         union = {k for ks in keys_of.values() for k in ks}
         where = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
-        prefix = prefix_hint if prefix_hint is not None else language_model_prefix(union, where)
+        prefix = language_model_prefix(union, where)
         state: dict[str, Tensor] = {}
         extra: dict[str, Tensor] = {}
         for p, f in handles:
@@ -158,13 +160,13 @@ def _read(files: list[Path], prefix_hint: str | None = None) -> tuple[dict[str, 
                         if base + suffix in keyset:
                             t = t * f.get_tensor(base + suffix).float()
                             break
-                state[name] = t
+                state[name] = t.to(dtype) if t.is_floating_point() else t
     except (SafetensorError, OSError) as e:
         raise GemmaError(f"{where}: could not be read ({e}); it may be truncated: copy it again") from e
     finally:
         for _, f in handles:
             f.__exit__(None, None, None)
-    return state, prefix, extra
+    return state, extra
 
 
 def text_config_from_shapes(state: dict[str, Tensor], where: str) -> dict:
@@ -213,43 +215,48 @@ def _folder_text_config(folder: Path) -> dict:
                      f"'gemma3_text'). {_EXPECTED}")
 
 
+@contextmanager
+def _parameters_on_meta():
+    """Build a module with its parameters on the meta device (no memory, no random init) but its buffers real,
+    so the RoPE frequencies and embedding scale transformers computes in __init__ are there, whatever the
+    transformers version (accelerate's init_empty_weights(include_buffers=False) does the same)."""
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        register(module, name, param)
+        if param is not None:
+            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+
+    nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
 def build_gemma(text_config: dict, state: dict[str, Tensor], where: str, device, dtype: torch.dtype) -> nn.Module:
-    """transformers' Gemma3TextModel from a text config and its state dict (strict: every tensor needed)."""
+    """transformers' Gemma3TextModel from a text config and its state dict (strict: every tensor needed).
+    The state's tensors are moved into the model one by one (the dict is emptied)."""
     from transformers import Gemma3TextConfig, Gemma3TextModel
 
     config = Gemma3TextConfig(**{k: v for k, v in text_config.items() if k != "model_type"})
     config._attn_implementation = "sdpa"
-    with torch.device("meta"):
+    with _parameters_on_meta():
         model = Gemma3TextModel(config)
-    expected = set(model.state_dict())
-    missing = sorted(expected - set(state))
+    expected = {k: v for k, v in model.state_dict().items() if v.is_meta}
+    missing = sorted(set(expected) - set(state))
     if missing:
         raise GemmaError(f"{where} lacks {len(missing)} tensors a Gemma 3 text model with "
                          f"{config.num_hidden_layers} layers needs, e.g. {missing[:4]}; the file is incomplete. "
                          f"{_EXPECTED}")
-    shapes = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in model.state_dict().items()
-              if tuple(state[k].shape) != tuple(v.shape)]
-    if shapes:
-        k, found, want = shapes[0]
-        raise GemmaError(f"{where}: {k} has shape {found} but the config gives {want}; config.json and the "
-                         "weights do not belong together")
-    model.load_state_dict({k: state[k].to(device=device, dtype=dtype) for k in expected}, assign=True)
-    # Buffers that are not saved (RoPE frequencies, the embedding scale) were made on the meta device.
-    _rebuild_buffers(model, device)
-    return model.eval()
-
-
-def _rebuild_buffers(model: nn.Module, device) -> None:
-    """Recompute the non-persistent buffers (RoPE inverse frequencies, embedding scale) on `device`, as the
-    model's own __init__ computes them."""
-    from transformers.models.gemma3 import modeling_gemma3 as m
-
-    config = model.config
-    embed = model.embed_tokens
-    embed.embed_scale = torch.tensor(embed.scalar_embed_scale, device=device)
-    with torch.device(device):
-        rotary = m.Gemma3RotaryEmbedding(config)
-    model.rotary_emb = rotary
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise GemmaError(f"{where}: {k} has shape {tuple(state[k].shape)} but the config gives "
+                             f"{tuple(v.shape)}; config.json and the weights do not belong together")
+    for k in expected:
+        owner, name = model.get_submodule(k.rpartition(".")[0]), k.rpartition(".")[2]
+        owner._parameters[name] = nn.Parameter(state.pop(k).to(device=device, dtype=dtype), requires_grad=False)
+    return model.to(device).eval()
 
 
 class GemmaStates(nn.Module):
@@ -291,11 +298,11 @@ def load_gemma(path: str | os.PathLike, device: torch.device | str = "cpu",
             raise GemmaError(f"{path} has no *.safetensors weights" + (
                 f" (only {pickled}: pickle can run code when loaded, so it is never opened; convert it to "
                 "safetensors where you trust it)" if pickled else "") + f". {_EXPECTED}")
-        state, _, _ = _read(files)
+        state, _ = _read(files, dtype)
         tokenizer = folder_tokenizer(path)
     elif path.exists():
         files = [path]
-        state, _, extra = _read(files)
+        state, extra = _read(files, dtype)
         if SPIECE_KEY not in extra:
             raise GemmaError(f"{path.name} holds Gemma weights but no '{SPIECE_KEY}' tensor, so its tokenizer is "
                              "unknown; ComfyUI's gemma_3_12B_it*.safetensors embed it. Use such a file, or the "
