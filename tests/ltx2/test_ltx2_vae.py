@@ -192,6 +192,26 @@ def test_encode_matches_reference(released):
     assert logvar.shape == mean.shape and bool((logvar == logvar[:, :1]).all())  # one shared channel
 
 
+# (spatial tile, overlap, temporal tile, overlap) in latent units for the encoder (x32 pixels, x8 frames).
+ENCODE_TILINGS = [(3, 2, 3, 2), (0, 2, 3, 2), (3, 2, 0, 2)]
+
+
+@pytest.mark.parametrize(("tile", "overlap", "chunk", "t_overlap"), ENCODE_TILINGS)
+@torch.no_grad()
+def test_tiled_encode_matches_reference_tiled_encode(released, tile, overlap, chunk, t_overlap):
+    ref, _, vae = released
+    video = _video(25, 128, 96, seed=7)
+    tiling = TilingConfig(spatial_config=SpatialTilingConfig(tile * 32, overlap * 32) if tile else None,
+                          temporal_config=TemporalTilingConfig(chunk * 8, t_overlap * 8) if chunk else None)
+    expected = ref.encoder.tiled_encode(video, tiling)
+    ours = vae.encode(video, temporal_chunk=chunk, spatial_tile=tile, tile_overlap=overlap,
+                      temporal_overlap=t_overlap)
+    assert ours.shape == (1, 8, 4, 4, 3)
+    assert rel_err(ours, expected) <= TOL
+    print(f"encode tiles {tile}/{overlap} px, {chunk}/{t_overlap} t: vs ltx_core tiled {rel_err(ours, expected):.1e}, "
+          f"vs ltx_core whole {rel_err(ours, ref.encoder(video)):.2e}")
+
+
 @torch.no_grad()
 def test_decode_matches_reference(released):
     ref, _, vae = released
@@ -223,6 +243,38 @@ def test_tiled_decode_matches_reference_tiled_decode(released, tile, overlap, ch
     print(f"tiles {tile}/{overlap} px, {chunk}/{t_overlap} t: vs ltx_core tiled {rel_err(ours, expected):.1e}, "
           f"vs ltx_core whole {rel_err(ours, whole):.2e}")
     assert torch.isfinite(ours).all()
+
+
+@torch.no_grad()
+def test_tiles_bound_what_the_networks_see(released):
+    """Peak memory follows the tile: no network call sees more than one tile of latent or video."""
+    _, _, vae = released
+    seen = []
+
+    def largest(shapes):
+        return tuple(max(d) for d in zip(*shapes, strict=True))
+
+    hooks = [m.register_forward_pre_hook(lambda _, args: seen.append(tuple(args[0].shape[2:])))
+             for m in (vae.decoder.conv_in, vae.encoder.conv_in)]
+    try:
+        vae.decode(_latent(9, 6, 4, seed=8), temporal_chunk=3, spatial_tile=3, tile_overlap=1, temporal_overlap=1)
+        assert len(seen) == 4 * 3 * 3 and largest(seen) == (4, 3, 2)  # a frame early in time; short side scaled
+        seen.clear()
+        vae.encode(_video(33, 128, 96, seed=9), temporal_chunk=3, spatial_tile=3)
+        assert len(seen) == 3 * 2 and largest(seen) == (25, 24, 24)  # frames, and pixels patchified by 4
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+@torch.no_grad()
+def test_loads_in_bfloat16(released):
+    ref, path, _ = released
+    vae = load_ltx2_video_vae(path, dtype=torch.bfloat16)
+    assert all(p.dtype == torch.bfloat16 for p in vae.parameters())
+    z = _latent(2, 2, 2, seed=14)
+    assert vae.decode(z).dtype == torch.bfloat16
+    assert rel_err(vae.decode(z).float(), ref.decoder(z)) < 5e-2  # bf16 weights and activations
 
 
 @torch.no_grad()

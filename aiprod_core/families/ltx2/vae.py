@@ -30,7 +30,16 @@ from .vae_layers import (
     patchify,
     unpatchify,
 )
-from .vae_tiling import space_output, space_tile_size, split_symmetric, split_time, time_output
+from .vae_tiling import (
+    frames_to_latent,
+    pixels_to_latent,
+    space_output,
+    space_tile_size,
+    split_frames,
+    split_symmetric,
+    split_time,
+    time_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -197,9 +206,40 @@ class LTX2VideoVAE(nn.Module):
             logvar = torch.full_like(mean, -30.0)
         return mean, logvar
 
-    def encode(self, video: Tensor) -> Tensor:
-        """video [B,3,F,H,W] in [-1,1] -> normalised latent mean [B,128,1+(F-1)/8,H/32,W/32]."""
-        return self.per_channel_statistics.normalize(self.encode_moments(video)[0])
+    def encode(self, video: Tensor, temporal_chunk: int = 0, spatial_tile: int = 0, tile_overlap: int = 2,
+               temporal_overlap: int = 2) -> Tensor:
+        """video [B,3,F,H,W] in [-1,1] -> normalised latent mean [B,128,1+(F-1)/8,H/32,W/32].
+
+        temporal_chunk / spatial_tile: encode tiles of that many latent frames (x8 frames) / latent pixels
+        (x32 pixels) at a time, overlapping by `temporal_overlap` / `tile_overlap` (at least 2 each, as
+        `ltx_core`'s tiled_encode requires), and joined as it joins them; 0 = the whole clip / frame.
+        """
+        if not temporal_chunk and not spatial_tile:
+            return self.per_channel_statistics.normalize(self.encode_moments(video)[0])
+        self._check_video(video)
+        tc, sc = self.cfg.encoder_factors
+        for name, v, overlap, oname in (("spatial_tile", spatial_tile, tile_overlap, "tile_overlap"),
+                                        ("temporal_chunk", temporal_chunk, temporal_overlap, "temporal_overlap")):
+            if v and not 2 <= overlap < v:
+                raise ValueError(f"{name}={v} with {oname}={overlap}: encoder tiles need an overlap of at least 2 "
+                                 f"and less than the tile; use {oname}=2 and {name}>=3")
+        b, _, f, h, w = video.shape
+        whole = (slice(None), slice(None), torch.ones(1))
+        times = [(slice(s.start, s.end), *frames_to_latent(s, tc))
+                 for s in split_frames(f, temporal_chunk * tc, temporal_overlap * tc)] if temporal_chunk else [whole]
+        axes = [[(slice(s.start, s.end), *pixels_to_latent(s, sc))
+                 for s in split_symmetric(n, spatial_tile * sc, tile_overlap * sc)] if spatial_tile else [whole]
+                for n in (h, w)]
+        p = self._weights()
+        out = torch.zeros(b, self.cfg.latent_channels, 1 + (f - 1) // tc, h // sc, w // sc, device=p.device,
+                          dtype=p.dtype)
+        wsum = torch.zeros(out.shape[2:], device=p.device, dtype=torch.float32)
+        for (vt, zt, mt), (vh, zh, mh), (vw, zw, mw) in product(times, *axes):
+            z = self.encode(video[:, :, vt, vh, vw])
+            m = (mt[:, None, None] * mh[None, :, None] * mw[None, None, :]).to(p.device)
+            out[:, :, zt, zh, zw] += z * m.to(z.dtype)
+            wsum[zt, zh, zw] += m
+        return out.div_(wsum.clamp_(min=1e-8).to(out.dtype))
 
     # ---- decode -------------------------------------------------------------------------------
 

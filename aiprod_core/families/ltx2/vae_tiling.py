@@ -77,3 +77,37 @@ def time_output(span: Span, scale: int) -> tuple[slice, Tensor]:
     start, stop = span.start * scale, 1 + (span.end - 1) * scale
     left = 0 if span.left == 0 else 1 + (span.left - 1) * scale
     return slice(start, stop), trapezoid(stop - start, left, span.right * scale, left_from_zero=True)
+
+
+# ---- encoding -------------------------------------------------------------------------------------------
+# Encoder tiles are cut in pixels and frames and joined in the latent with 0/1 weights: each later tile's
+# first latents (those that saw the tile's edge, not the clip's content) are dropped where the previous tile
+# already covers them.
+
+
+def split_frames(length: int, size: int, overlap: int) -> list[Span]:
+    """Temporal encoder tiles in frames: each but the last is one frame longer (1 + 8k frames), no right ramp."""
+    spans = split_symmetric(length, size, overlap)
+    if len(spans) == 1:
+        return spans
+    return [Span(s.start, s.end + 1 if i < len(spans) - 1 else s.end, s.left, 0) for i, s in enumerate(spans)]
+
+
+def frames_to_latent(span: Span, scale: int) -> tuple[slice, Tensor]:
+    """Latent frames a temporal encoder tile writes, and which of them count (0 for the dropped ones)."""
+    start, stop = span.start // scale, (span.end - 1) // scale + 1
+    w = torch.ones(stop - start)
+    w[: 0 if span.left == 0 else 1 + (span.left - 1) // scale] = 0
+    return slice(start, stop), w
+
+
+def pixels_to_latent(span: Span, scale: int) -> tuple[slice, Tensor]:
+    """Latent rows/columns a spatial encoder tile writes, and which of them count."""
+    start, stop = span.start // scale, span.end // scale
+    w = torch.ones(stop - start)
+    left = max(0, span.left // scale - 1)
+    if left:
+        w[:left] = 0
+    if span.right:
+        w[-1:] = 0
+    return slice(start, stop), w
