@@ -1,0 +1,81 @@
+"""Spanish (the Romance pattern of _romance.py)."""
+
+from ._romance import ROMANCE
+
+TABLE = {
+    **ROMANCE,
+    "code": "es",
+    "conj": " y ",
+    "constants": {"article": {"m": "un", "f": "una"}, "relative": "que"},
+    "shapes": {
+        "circle": (("círculo", "m"), ("disco", "m")),
+        "square": (("cuadrado", "m"),),
+        "triangle": (("triángulo", "m"),),
+        "star": (("estrella", "f"),),
+    },
+    "colours": {
+        "red": (("rojo", "roja"),),
+        "yellow": (("amarillo", "amarilla"),),
+        "green": (("verde", "verde"),),
+        "blue": (("azul", "azul"),),
+        "purple": (("morado", "morada"), ("violeta", "violeta")),
+        "white": (("blanco", "blanca"),),
+    },
+    "sizes": {"small": (("pequeño", "pequeña"),), "large": (("gran", "gran"),)},
+    "verbs": (
+        ("se mueve", "moviéndose"),
+        ("se desplaza", "desplazándose"),
+        ("avanza", "avanzando"),
+        ("se dirige", "dirigiéndose"),
+        ("va", "yendo"),
+        ("se desliza", "deslizándose"),
+    ),
+    "direction_verbs": {
+        "up": (("sube", "subiendo"), ("asciende", "ascendiendo")),
+        "down": (("baja", "bajando"), ("cae", "cayendo"), ("desciende", "descendiendo")),
+    },
+    "directions": {
+        "left": ("hacia la izquierda", "a la izquierda", "hacia el borde izquierdo"),
+        "right": ("hacia la derecha", "a la derecha", "hacia el borde derecho"),
+        "up": ("hacia arriba", "hacia el borde superior"),
+        "down": ("hacia abajo", "hacia el borde inferior"),
+        "up-left": ("hacia arriba y a la izquierda", "en diagonal hacia arriba a la izquierda", "hacia la esquina superior izquierda"),
+        "up-right": ("hacia arriba y a la derecha", "en diagonal hacia arriba a la derecha", "hacia la esquina superior derecha"),
+        "down-left": ("hacia abajo y a la izquierda", "en diagonal hacia abajo a la izquierda", "hacia la esquina inferior izquierda"),
+        "down-right": ("hacia abajo y a la derecha", "en diagonal hacia abajo a la derecha", "hacia la esquina inferior derecha"),
+    },
+    "still": (
+        ("permanece inmóvil", "permaneciendo inmóvil"),
+        ("no se mueve", "sin moverse"),
+        ("se queda en su sitio", "quedándose en su sitio"),
+        ("sigue inmóvil", "inmóvil"),
+    ),
+    "speeds": {"slow": ("lentamente", "despacio"), "fast": ("rápidamente", "deprisa")},
+    "events": {
+        "bounce": ("rebotando en los bordes", "rebotando contra los bordes"),
+        "enter": ("entrando en el encuadre", "entrando en la imagen"),
+        "exit": ("hasta salir del encuadre", "hasta salir de la imagen"),
+    },
+    "frames": (
+        "{fin}.",
+        "{rel}.",
+        "En el vídeo, {fin}.",
+        ("Se ve {rel}.", "Se ven {rel}."),
+        "Un vídeo en el que {fin}.",
+        "Sobre un fondo negro, {fin}.",
+        "Hay {rel}.",
+        ("La escena muestra una sola figura: {part}.", "La escena muestra dos figuras: {part}."),
+        "Vemos {rel}.",
+        "La cámara está fija mientras {fin}.",
+        ("Sobre fondo negro aparece {rel}.", "Sobre fondo negro aparecen {rel}."),
+        "Animación sencilla: {part}.",
+        "Este clip muestra {rel}.",
+    ),
+    "static_camera": ("cámara",),
+    "plain": {
+        **ROMANCE["plain"],
+        "frames": ("{b} {m}", "{b}, {m}", "{n}, {m}", "{b} {d}", "{n} {d}", "{b}", "{n}"),
+        "training_frames": ("{n} {m}", "{n} {v}", "{b} {v}", "{b}: {d}", "{n} sobre fondo negro", "{b} sobre fondo negro"),
+        "still": ("inmóvil",),
+    },
+}  # fmt: skip
