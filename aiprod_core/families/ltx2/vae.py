@@ -266,6 +266,26 @@ class LTX2VideoVAE(nn.Module):
                 raise ValueError(f"{name}={v} with {oname}={overlap}: tiles need at least 2 latent units and more "
                                  f"than their overlap; use e.g. {name}={max(2, overlap + 1)}")
 
+    def _decode_tiles(self, t: int, h: int, w: int, temporal_chunk: int, spatial_tile: int, tile_overlap: int,
+                      temporal_overlap: int) -> tuple[list, list, list]:
+        """Per axis, the tiles as (latent slice, output slice, output weights); untiled axes get one tile."""
+        tc, sc = self.temporal_compression, self.spatial_compression
+        whole = [(slice(None), slice(None), torch.ones(1))]
+        times = [(slice(s.start, s.end), *time_output(s, tc))
+                 for s in split_time(t, temporal_chunk, temporal_overlap)] if temporal_chunk else whole
+        axes = []
+        for n in (h, w):
+            if not spatial_tile:
+                axes.append(whole)
+                continue
+            spans = split_symmetric(n, space_tile_size(spatial_tile, tile_overlap, n, max(h, w)), tile_overlap)
+            if self.cfg.decoder_padding == "reflect" and min(s.end - s.start for s in spans) < 2:
+                raise ValueError(f"spatial_tile={spatial_tile} with tile_overlap={tile_overlap} leaves a tile 1 "
+                                 f"latent pixel wide on a {h}x{w} latent, which reflect padding cannot decode; "
+                                 f"use a larger overlap or spatial_tile={spatial_tile + 1}")
+            axes.append([(slice(s.start, s.end), *space_output(s, sc)) for s in spans])
+        return times, axes[0], axes[1]
+
     def decode(self, z: Tensor, temporal_chunk: int = 0, spatial_tile: int = 0, tile_overlap: int = 2,
                temporal_overlap: int = 3, timestep: float | Tensor | None = None,
                generator: torch.Generator | None = None) -> Tensor:
@@ -288,31 +308,14 @@ class LTX2VideoVAE(nn.Module):
         if not temporal_chunk and not spatial_tile:
             return self._decode_tile(z, timestep, generator)
 
+        times, rows, cols = self._decode_tiles(t, h, wd, temporal_chunk, spatial_tile, tile_overlap,
+                                               temporal_overlap)
+        logger.debug("LTX-2 tiled decode: %d x %d x %d tiles", len(times), len(rows), len(cols))
         tc, sc = self.temporal_compression, self.spatial_compression
-        whole = [(slice(None), torch.ones(1))]
-        if temporal_chunk:
-            times = [(slice(s.start, s.end), *time_output(s, tc)) for s in split_time(t, temporal_chunk,
-                                                                                     temporal_overlap)]
-        else:
-            times = [(slice(None), *whole[0])]
-        axes = []
-        for n in (h, wd):
-            if spatial_tile:
-                size = space_tile_size(spatial_tile, tile_overlap, n, max(h, wd))
-                spans = split_symmetric(n, size, tile_overlap)
-                if self.cfg.decoder_padding == "reflect" and min(s.end - s.start for s in spans) < 2:
-                    raise ValueError(f"spatial_tile={spatial_tile} with tile_overlap={tile_overlap} leaves a tile 1 "
-                                     f"latent pixel wide on a {h}x{wd} latent, which reflect padding cannot "
-                                     f"decode; use a larger overlap or spatial_tile={spatial_tile + 1}")
-                axes.append([(slice(s.start, s.end), *space_output(s, sc)) for s in spans])
-            else:
-                axes.append([(slice(None), *whole[0])])
-        logger.debug("LTX-2 tiled decode: %d x %d x %d tiles", len(times), len(axes[0]), len(axes[1]))
-
         out = z.new_zeros(b, self.cfg.out_channels, 1 + (t - 1) * tc, h * sc, wd * sc)
         wsum = torch.zeros(out.shape[2:], dtype=torch.float32, device=z.device)
         # The reference's tile order (time, then rows, then columns), so a noisy decoder draws the same noise.
-        for (zt, ot, mt), (zh, oh, mh), (zw, ow, mw) in product(times, *axes):
+        for (zt, ot, mt), (zh, oh, mh), (zw, ow, mw) in product(times, rows, cols):
             y = self._decode_tile(z[:, :, zt, zh, zw], timestep, generator)
             m = (mt[:, None, None] * mh[None, :, None] * mw[None, None, :]).to(z.device)
             n = min(y.shape[2], m.shape[0] if m.shape[0] > 1 else y.shape[2])
