@@ -49,6 +49,7 @@ class Language:
     directions: Mapping[str, tuple[str, ...]]
     verbs: tuple
     still: tuple
+    plain: Mapping
     events: Mapping[str, tuple] = field(default_factory=dict)
     direction_verbs: Mapping[str, tuple] = field(default_factory=dict)
     noun: str = "{size} {colour} {shape}"
@@ -74,14 +75,16 @@ class Language:
     still_words: tuple[str, ...] | None = None
     direction_verb_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     motion_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    plain: Mapping = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = {n for f in self.frames for t in ((f,) if isinstance(f, str) else f) for n in _slots(t)}
         missing -= set(self.slots)
+        plain = (*self.plain["frames"], *self.plain["training_frames"])
+        missing |= {n for t in plain for n in _slots(t)} - set(_plain_templates(self))
         absent = [m for m in MOTIONS if m != "still" and m not in self.directions]
         if missing or absent:
-            raise ValueError(f"language {self.code!r}: frames use slots {sorted(missing)} that `slots` lacks, or "
+            raise ValueError(f"language {self.code!r}: frames use slots {sorted(missing)} that `slots` (or the "
+                             f"plain draws and slots) lack, or "
                              f"`directions` lacks motions {absent}; add them to its table")
 
 
@@ -261,8 +264,15 @@ def plain_parts(lang: Language, obj: SceneObject, rng: np.random.Generator) -> d
         agreement = _Agreement(form, gender, "nom", _state(obj))
         values[name] = motion(lang, obj, rng, agreement)["motion"]
     agreement = _Agreement(None, gender, "nom", _state(obj))
-    templates = {"n": "{subject}", "b": "{noun}", "v": "{v}", "m": "{m}", "d": "{d}"} | dict(plain.get("slots", {}))
+    templates = _plain_templates(lang)
     return {k: _render(lang, t, values, agreement) for k, t in templates.items()}
+
+
+def _plain_templates(lang: Language) -> dict:
+    """The plain slots: n and b the noun phrase with and without its article, d the direction, each drawn motion
+    as itself, unless the table's plain "slots" say otherwise."""
+    drawn = {name: "{" + name + "}" for name, _ in lang.plain.get("draws", ())}
+    return {"n": "{subject}", "b": "{noun}", "d": "{d}"} | drawn | dict(lang.plain.get("slots", {}))
 
 
 def plain_caption(lang: Language, frame: str, objects: Sequence[SceneObject], rng: np.random.Generator) -> str:
