@@ -223,6 +223,19 @@ def test_contexts_are_cached_by_prompt(hf_folder, ltx2_checkpoint, tmp_path):
     assert other.key != encoder.key, "another context length is another cache entry"
 
 
+def test_bfloat16_and_the_token_limit(hf_folder, ltx2_checkpoint):
+    fp32 = load_ltx2_text_encoder(hf_folder, ltx2_checkpoint[0], max_length=MAX_LENGTH)
+    bf16 = load_ltx2_text_encoder(hf_folder, ltx2_checkpoint[0], max_length=MAX_LENGTH, dtype=torch.bfloat16)
+    assert bf16.dtype == torch.bfloat16 and bf16.key != fp32.key
+    ctx, _ = bf16.encode(PROMPTS[:2])
+    assert ctx.dtype == torch.float32 and rel_err(ctx, fp32.encode(PROMPTS[:2])[0]) < 0.05
+    long_prompt = " ".join([PROMPTS[0]] * 4)
+    cut = fp32.truncation(long_prompt)
+    assert cut.cut and cut.limit == MAX_LENGTH - 1 and fp32.count_tokens(cut.kept) <= cut.limit
+    assert cut.kept + cut.dropped == long_prompt and "ignores" in cut.warning()
+    assert not fp32.truncation(PROMPTS[0]).cut
+
+
 # --- wrong files ---------------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ...text.base import TextEncoder
 from ...text.t5 import file_identity
 from ...text.tokenizer import check_prompts
 from .connector import TextConnector
@@ -79,7 +80,11 @@ class LTX2TextEncoder(nn.Module):
         return self.max_length - 1
 
     def count_tokens(self, prompt: str) -> int:
+        """Tokens of the prompt, <bos> excluded, before any cut."""
         return self.tokenizer.count_tokens(prompt) - 1
+
+    # what encode reads of a prompt and what it cuts off: the same search as our other encoders
+    truncation = TextEncoder.truncation
 
     def hidden_states(self, prompts: list[str]) -> tuple[tuple[Tensor, ...], Tensor]:
         """Gemma's num_layers + 1 hidden states, each [B, T, D], and the mask [B, T] (left-padded)."""
