@@ -16,6 +16,7 @@ L text tokens.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import torch
 import torch.nn.functional as F
@@ -123,12 +124,25 @@ class Attention(nn.Module):
         self.query_chunk = 0  # > 0: queries in chunks, bounding the scores a non-fused SDPA kernel materialises
 
     def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None,
-                rope: Rope | None = None) -> Tensor:
-        """x [B,N,W], context [B,L,Wc] or None (self-attention), mask [B,1,1,L] additive -> [B,N,W]."""
+                rope: Rope | None = None, values_only: bool = False) -> Tensor:
+        """x [B,N,W], context [B,L,Wc] or None (self-attention), mask [B,1,1,L] additive -> [B,N,W].
+
+        values_only: STG's perturbation (the reference's skipped self-attention): each token attends only to
+        itself, so the attention returns the values and q, k are never computed.
+        """
         kv = x if context is None else context
-        q = self.q_norm(self.to_q(x))
-        k = self.k_norm(self.to_k(kv))
         v = self.to_v(kv)
+        b, n, _ = x.shape
+        if values_only:
+            out = v.view(b, n, self.heads, -1)  # (B, N, H, D)
+        else:
+            out = self._attend(self.q_norm(self.to_q(x)), self.k_norm(self.to_k(kv)), v, mask, rope)
+        if self.to_gate_logits is not None:
+            out = out * (2.0 * torch.sigmoid(self.to_gate_logits(x))).unsqueeze(-1)
+        return self.to_out[0](out.reshape(b, n, -1))
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, rope: Rope | None) -> Tensor:
+        """q [B,N,H*D], k and v [B,L,H*D] -> softmax attention [B,N,H,D]."""
         if rope is not None:
             q, k = apply_rope(q, rope, self.rope_type), apply_rope(k, rope, self.rope_type)
         b, n, _ = q.shape
@@ -140,10 +154,7 @@ class Attention(nn.Module):
                              for i in range(0, n, c)], dim=2)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = out.transpose(1, 2)  # (B, N, H, D)
-        if self.to_gate_logits is not None:
-            out = out * (2.0 * torch.sigmoid(self.to_gate_logits(x))).unsqueeze(-1)
-        return self.to_out[0](out.reshape(b, n, -1))
+        return out.transpose(1, 2)
 
 
 class TransformerBlock(nn.Module):
@@ -164,15 +175,16 @@ class TransformerBlock(nn.Module):
             self.prompt_scale_shift_table = nn.Parameter(torch.empty(2, w))
 
     def forward(self, x: Tensor, timestep: Tensor, context: Tensor, context_mask: Tensor | None, rope: Rope,
-                prompt_timestep: Tensor | None = None) -> Tensor:
+                prompt_timestep: Tensor | None = None, skip_self_attention: bool = False) -> Tensor:
         """x [B,N,W]; timestep [B,1 or N,rows*W]; context [B,L,Wc]; context_mask [B,1,1,L] additive or None;
-        prompt_timestep [B,1,2W] (LTX-2.3) -> [B,N,W]."""
+        prompt_timestep [B,1,2W] (LTX-2.3); skip_self_attention: STG's perturbed pass -> [B,N,W]."""
         b, m, _ = timestep.shape
         table = self.scale_shift_table
         # (B, 1 or N, rows, W): row r is the r-th modulation vector
         ada = table.to(timestep.dtype) + timestep.view(b, m, table.shape[0], -1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = ada[:, :, :6].unbind(2)
-        x = x + self.attn1(_rms(x, self.eps) * (1 + scale_msa) + shift_msa, rope=rope) * gate_msa
+        x = x + self.attn1(_rms(x, self.eps) * (1 + scale_msa) + shift_msa, rope=rope,
+                           values_only=skip_self_attention) * gate_msa
         if self.cross_attention_adaln:
             shift_q, scale_q, gate_q = ada[:, :, 6:9].unbind(2)
             shift_kv, scale_kv = (self.prompt_scale_shift_table.to(x.dtype)
@@ -242,14 +254,19 @@ class LTX2VideoTransformer(nn.Module):
         return modulation.view(batch, t.shape[1], -1), embedded.view(batch, t.shape[1], -1)
 
     def forward(self, x: Tensor, sigma: Tensor, context: Tensor, context_mask: Tensor | None = None,
-                fps: float = DEFAULT_FPS) -> Tensor:
+                fps: float = DEFAULT_FPS, skip_self_attention: Collection[int] = ()) -> Tensor:
         """Predict the velocity (noise - x0).
 
         x [B,C,t,h,w] noisy latent; sigma [B] noise level in [0,1], or [B,t,h,w] per voxel (0 for conditioning
         frames); context [B,L,caption_channels] connector output; context_mask [B,L] bool or 0/1 (None: all
-        valid); fps the clip's frame rate, which places frames in time -> [B,C,t,h,w].
+        valid); fps the clip's frame rate, which places frames in time; skip_self_attention: indices of blocks
+        whose self-attention returns its values (STG's perturbed prediction) -> [B,C,t,h,w].
         """
         self._check_inputs(x, sigma, context, context_mask)
+        skip = set(skip_self_attention)
+        if not skip <= set(range(self.cfg.num_layers)):
+            raise ValueError(f"skip_self_attention {sorted(skip)} names blocks this model lacks; it has blocks "
+                             f"0..{self.cfg.num_layers - 1} (LTX-2 perturbs block 29 of 48, LTX-2.3 block 28)")
         b, _, t, h, w = x.shape
         out_dtype, dtype = x.dtype, self.patchify_proj.weight.dtype
         tokens = self.patchify_proj(x.to(dtype).flatten(2).transpose(1, 2))  # (B, N, W), tokens in (t,h,w) order
@@ -270,8 +287,8 @@ class LTX2VideoTransformer(nn.Module):
             # attends uniformly instead of producing NaN
             mask = (context_mask.to(dtype) - 1).view(b, 1, 1, -1) * torch.finfo(dtype).max
         rope = self.rope((t, h, w), fps, dtype, x.device)
-        for block in self.transformer_blocks:
-            tokens = block(tokens, timestep, context, mask, rope, prompt_timestep)
+        for i, block in enumerate(self.transformer_blocks):
+            tokens = block(tokens, timestep, context, mask, rope, prompt_timestep, i in skip)
         shift, scale = (self.scale_shift_table.to(dtype) + embedded.unsqueeze(2)).unbind(2)  # (B, 1 or N, W)
         tokens = F.layer_norm(tokens, (tokens.shape[-1],), eps=self.cfg.norm_eps) * (1 + scale) + shift
         velocity = self.proj_out(tokens)  # (B, N, C)
