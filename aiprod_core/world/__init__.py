@@ -3,7 +3,9 @@
 It is the tiny model's training data and the reference that prompt-adherence metrics score against:
   scenes          what a clip shows (WorldSpec menus, Scene/SceneObject) and how it is drawn (render)
   clips           a seed's scene, captioned and rendered (make_clip, captioned_scene)
-  captions        the sentence frames of each language, their train/held-out splits, the attribute words
+  captions        a scene's caption in a language: sentence frames, train/held-out splits, attribute words
+  languages/      one data table per language: vocabulary, sentence frames, plain frames
+  grammar         the one engine that writes every language's captions from its table
   plain_captions  plain prompts as people type them ("red circle, moving left")
   words           made-up words mixed into training captions
   flow            the exact optical flow of a clip, from its scene
