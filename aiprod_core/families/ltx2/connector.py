@@ -76,7 +76,9 @@ class ConnectorConfig:
     @classmethod
     def from_transformer_config(cls, transformer: dict, gemma_dim: int, gemma_states: int) -> ConnectorConfig:
         """Read the keys Lightricks' configurators read (ltx_core text_encoders/gemma); absent keys take
-        ltx-core's defaults. V2 is marked by `caption_proj_before_connector`."""
+        ltx-core's defaults. V2 is marked by `caption_proj_before_connector`. As in ltx-core, RoPE's theta is
+        10000 whatever the transformer's own `positional_embedding_theta`, and the register count is not read
+        from the config (the loader takes it from `learnable_registers`)."""
         v2_keys = ("caption_proj_before_connector", "caption_projection_first_linear",
                    "caption_proj_input_norm", "caption_projection_second_linear")
         present = [k for k in v2_keys if k in transformer]
@@ -98,8 +100,6 @@ class ConnectorConfig:
             heads=int(transformer.get("connector_num_attention_heads", 30)),
             head_dim=int(transformer.get("connector_attention_head_dim", 128)),
             layers=int(transformer.get("connector_num_layers", 2)),
-            registers=int(transformer.get("connector_num_learnable_registers", 128) or 0),
-            theta=float(transformer.get("positional_embedding_theta", 10000.0)),
             max_pos=int(max_pos[0] if isinstance(max_pos, (list, tuple)) else max_pos),
             rope_type=str(transformer.get("rope_type", "interleaved")),
             double_precision_rope=transformer.get("frequencies_precision", False) == "float64",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -69,8 +70,10 @@ def _config_from_keys(state: dict[str, Tensor], transformer: dict | None, gemma_
             "checkpoint and the Gemma weights do not belong together (LTX-2 takes Gemma 3 12B: 3840 x 49 = 188160)"
         )
     states = flat // gemma_dim
+    registers = state.get("video_connector.learnable_registers")
+    count = 0 if registers is None else int(registers.shape[0])
     if transformer is not None:
-        return ConnectorConfig.from_transformer_config(transformer, gemma_dim, states)
+        return replace(ConnectorConfig.from_transformer_config(transformer, gemma_dim, states), registers=count)
     if v2:
         raise ConnectorConfigError("an LTX-2.3 (V2) text projection without the checkpoint's config cannot be built: "
                                    "its connector settings are only in the metadata; use the released checkpoint")
@@ -81,9 +84,8 @@ def _config_from_keys(state: dict[str, Tensor], transformer: dict | None, gemma_
     if width % head_dim:
         raise ConnectorConfigError(f"a connector of width {width} without a config: heads of {head_dim} (LTX-2's) "
                                    "do not divide it; use the released checkpoint, whose config says")
-    registers = state.get("video_connector.learnable_registers")
     return ConnectorConfig(gemma_dim=gemma_dim, gemma_states=states, heads=width // head_dim, head_dim=head_dim,
-                           layers=len(layers), registers=0 if registers is None else registers.shape[0],
+                           layers=len(layers), registers=count,
                            gated_attention=gate is not None)
 
 
