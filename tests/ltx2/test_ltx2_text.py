@@ -270,6 +270,11 @@ def test_wrong_gemma_files_are_refused_with_what_was_expected(tmp_path, gemma_re
     with pytest.raises(GemmaError, match="not numbered"):
         load_gemma(incomplete)
 
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(fp4.read_bytes()[:-1000])
+    with pytest.raises(GemmaError, match="copy it again"):
+        load_gemma(truncated)
+
     folder = tmp_path / "not_gemma"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "t5"}))
@@ -288,6 +293,10 @@ def test_wrong_connector_files_are_refused(tmp_path, gemma_ref, proto, hf_folder
         load_text_connector(comfy, 32)  # Gemma given as the LTX-2 checkpoint
     with pytest.raises(ConnectorConfigError, match="do not belong together"):
         load_text_connector(ltx2_checkpoint[0], 30)  # a Gemma of another width
+    truncated = tmp_path / "ltx-2-truncated.safetensors"
+    truncated.write_bytes(ltx2_checkpoint[0].read_bytes()[:-500])
+    with pytest.raises(LTX2FileError, match="download it again"):
+        load_text_connector(truncated, 32)
     other = tiny_gemma3(seed=1, num_hidden_layers=2)
     folder = write_hf_folder(tmp_path / "two_layers", other, proto)
     with pytest.raises(ValueError, match=r"takes 4 hidden states but the Gemma .* gives 3"):

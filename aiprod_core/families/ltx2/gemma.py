@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import re
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import torch
@@ -120,52 +120,57 @@ def _quant_formats(f, keys: list[str], meta: dict) -> dict[str, str]:
     return formats
 
 
+def _check_quantization(f, keys: list[str], name: str) -> None:
+    formats = _quant_formats(f, keys, f.metadata() or {})
+    unsupported = sorted({v for v in formats.values() if v not in _FP8_FORMATS})
+    if unsupported:
+        raise GemmaError(
+            f"{name} stores Gemma in the quantized format(s) {unsupported} (e.g. ComfyUI's "
+            "gemma_3_12B_it_fp4_mixed); only float8 with a per-tensor scale is read here. Use "
+            "gemma_3_12B_it.safetensors (bf16) or gemma_3_12B_it_fp8_scaled.safetensors"
+        )
+
+
+def _dequantised(f, key: str, keyset: set[str], dtype: torch.dtype) -> Tensor:
+    """A tensor in `dtype`; a float8 one times its scale (`.weight_scale`, or `.scale_weight` in ComfyUI's
+    older files; none in a plain cast), computed in float32."""
+    t = f.get_tensor(key)
+    if t.dtype in _FP8:
+        t = t.float()
+        base = key[: -len(".weight")] if key.endswith(".weight") else key
+        scale = next((base + s for s in (".weight_scale", ".scale_weight") if base + s in keyset), None)
+        if scale is not None:
+            t = t * f.get_tensor(scale).float()
+    return t.to(dtype) if t.is_floating_point() else t
+
+
 def _read(files: list[Path], dtype: torch.dtype) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """The language model's tensors (prefix stripped; fp8 dequantised in float32, then each cast to `dtype` as
-    it is read, so a 12B model never sits in memory in float32) and the other tensors that matter here (the
-    `spiece_model`)."""
-    handles = [(p, _open(p)) for p in files]
-    try:
-        keys_of = {p: list(f.keys()) for p, f in handles}
-        union = {k for ks in keys_of.values() for k in ks}
-        where = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
-        prefix = language_model_prefix(union, where)
-        state: dict[str, Tensor] = {}
-        extra: dict[str, Tensor] = {}
-        for p, f in handles:
-            keys = keys_of[p]
-            keyset = set(keys)
-            formats = _quant_formats(f, keys, f.metadata() or {})
-            unsupported = sorted({v for v in formats.values() if v not in _FP8_FORMATS})
-            if unsupported:
-                raise GemmaError(
-                    f"{p.name} stores Gemma in the quantized format(s) {unsupported} (e.g. ComfyUI's "
-                    "gemma_3_12B_it_fp4_mixed); only float8 with a per-tensor scale is read here. Use "
-                    "gemma_3_12B_it.safetensors (bf16) or gemma_3_12B_it_fp8_scaled.safetensors"
-                )
-            for k in keys:
-                if k == SPIECE_KEY or k.endswith("." + SPIECE_KEY):
-                    extra[SPIECE_KEY] = f.get_tensor(k)
-                    continue
-                if not k.startswith(prefix) or k.endswith(_QUANT_AUX) or k.endswith("scaled_fp8"):
-                    continue
-                name = k[len(prefix):]
-                if prefix == "" and not (name.startswith(("layers.", "norm.")) or name == _EMBED):
-                    continue  # an unprefixed file: the language model's names only
-                t = f.get_tensor(k)
-                if t.dtype in _FP8:
-                    t = t.float()
-                    base = k[: -len(".weight")] if k.endswith(".weight") else k
-                    for suffix in (".weight_scale", ".scale_weight"):
-                        if base + suffix in keyset:
-                            t = t * f.get_tensor(base + suffix).float()
-                            break
-                state[name] = t.to(dtype) if t.is_floating_point() else t
-    except (SafetensorError, OSError) as e:
-        raise GemmaError(f"{where}: could not be read ({e}); it may be truncated: copy it again") from e
-    finally:
-        for _, f in handles:
-            f.__exit__(None, None, None)
+    """The language model's tensors (prefix stripped, each cast to `dtype` as it is read, so a 12B model never
+    sits in memory in float32) and the other tensors that matter here (the `spiece_model`)."""
+    where = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+    state: dict[str, Tensor] = {}
+    extra: dict[str, Tensor] = {}
+    with ExitStack() as stack:
+        handles = [(p, stack.enter_context(_open(p))) for p in files]
+        try:
+            keys_of = {p: list(f.keys()) for p, f in handles}
+            prefix = language_model_prefix({k for ks in keys_of.values() for k in ks}, where)
+            for p, f in handles:
+                keys = keys_of[p]
+                _check_quantization(f, keys, p.name)
+                keyset = set(keys)
+                for k in keys:
+                    if k == SPIECE_KEY or k.endswith("." + SPIECE_KEY):
+                        extra[SPIECE_KEY] = f.get_tensor(k)
+                        continue
+                    if not k.startswith(prefix) or k.endswith(_QUANT_AUX) or k.endswith("scaled_fp8"):
+                        continue  # another model's tensor (vision tower, projector) or a quantization scale
+                    name = k[len(prefix):]
+                    if prefix == "" and not (name.startswith(("layers.", "norm.")) or name == _EMBED):
+                        continue  # an unprefixed file: the language model's names only
+                    state[name] = _dequantised(f, k, keyset, dtype)
+        except (SafetensorError, OSError) as e:
+            raise GemmaError(f"{where}: could not be read ({e}); it may be truncated: copy it again") from e
     return state, extra
 
 
