@@ -11,8 +11,8 @@ is part of every seed's caption), inflects them, and writes them into templates:
   case, and whether the object moves.
 - Templates are str.format strings over the drawn parts (noun, subject, motion, verb, refl, speed, direction,
   event, tail) and the table's `constants`; empty parts vanish with their spaces, and so does a space before a
-  comma. `{x:A/B}` writes x followed by
-  A after a final consonant (a Hangul syllable with batchim), else by B: Korean particles.
+  comma. `{x:A/B}` writes x followed by A after a final consonant (a Hangul syllable with batchim), else by B:
+  Korean particles.
 - A frame's slots ({fin}, {rel}, ...) name entries of `slots`: the template for one object, the case of its noun,
   the verb form, and how the objects' phrases are joined.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -115,8 +116,10 @@ def _pick(rng: np.random.Generator, options: Sequence):
     return options[int(rng.integers(len(options)))]
 
 
-def _slots(template: str) -> list[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+@cache
+def _slots(template: str) -> tuple[str, ...]:
+    """The field names of `template`, in order, a repeated one repeated."""
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
 def _unique(*groups: Sequence[str]) -> tuple[str, ...]:
@@ -131,7 +134,7 @@ def _agree(table: Mapping, agreement: _Agreement):
 
 
 def _inflect(value, forms: Mapping, agreement: _Agreement) -> str:
-    while isinstance(value, Mapping):
+    while isinstance(value, dict):
         value = _agree(value, agreement)
     return _agree(forms, agreement).format(*value) if isinstance(value, tuple) else value
 
@@ -139,10 +142,14 @@ def _inflect(value, forms: Mapping, agreement: _Agreement) -> str:
 def _render(lang: Language, template, values: Mapping[str, str], agreement: _Agreement) -> str:
     """`template` (or its agreeing form) filled from `values` and the table's constants, spaces tidied (none
     before a comma, so that a part may start with one: Russian ", входя в кадр" after the verb or direction)."""
-    while isinstance(template, Mapping):
+    while isinstance(template, dict):
         template = _agree(template, agreement)
-    words = {k: _Word(_inflect(v, {}, agreement)) for k, v in lang.constants.items()}
-    words.update((k, _Word(v)) for k, v in values.items())
+    words = {}
+    for name in _slots(template):
+        if name not in values and name not in lang.constants:
+            raise KeyError(f"language {lang.code!r}: template {template!r} names {name!r}, which is neither a part "
+                           f"({sorted(values)}) nor one of its constants; add it to the table's constants")
+        words[name] = _Word(values[name] if name in values else _inflect(lang.constants[name], {}, agreement))
     return " ".join(template.format(**words).split()).replace(" ,", ",")
 
 
@@ -296,7 +303,7 @@ def _all_forms(entry, forms: Mapping) -> tuple[str, ...]:
     """Every form of one vocabulary entry: a string, a tuple through every form of `forms`, or an agreement dict."""
     if isinstance(entry, str):
         return (entry,)
-    if isinstance(entry, Mapping):
+    if isinstance(entry, dict):
         return _unique(*(_all_forms(v, forms) for v in entry.values()))
     return _unique(f.format(*entry) for f in forms.values())
 
@@ -305,7 +312,7 @@ def _strings(entry) -> tuple[str, ...]:
     """The non-empty strings of an entry, in order (a verb's forms or parts)."""
     if isinstance(entry, str):
         return (entry,) if entry else ()
-    values = entry.values() if isinstance(entry, Mapping) else entry
+    values = entry.values() if isinstance(entry, dict) else entry
     return _unique(*(_strings(v) for v in values))
 
 
