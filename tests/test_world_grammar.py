@@ -123,9 +123,11 @@ def test_a_thirteenth_language_is_a_table():
             assert _names(text, words["colour"][obj.colour]), text
 
 
-def test_a_table_that_names_a_missing_slot_is_refused():
+def test_a_table_with_a_missing_slot_or_an_unknown_draw_is_refused():
     with pytest.raises(ValueError, match=r"slots \['rel'\]"):
         Language(**{**DUTCH, "frames": (*DUTCH["frames"], "Er is {rel}.")})
+    with pytest.raises(ValueError, match=r"unknown draw steps \['speeds'\]"):
+        Language(**{**DUTCH, "motion_draws": ("speeds", "own", "verb", "direction", "event")})
 
 
 def _is_data(value) -> bool:

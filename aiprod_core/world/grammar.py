@@ -83,6 +83,11 @@ class Language:
         plain = (*self.plain["frames"], *self.plain["training_frames"])
         missing |= {n for t in plain for n in _slots(t)} - set(_plain_templates(self))
         absent = [m for m in MOTIONS if m != "still" and m not in self.directions]
+        steps = set(self.noun_draws) - {"size", "colour", "shape", "link"}
+        steps |= set(self.motion_draws) - {"speed", "own", "verb", "direction", "event"}
+        if steps:
+            raise ValueError(f"language {self.code!r}: unknown draw steps {sorted(steps)}; noun_draws take size, "
+                             "colour, shape, link and motion_draws speed, own, verb, direction, event")
         if missing or absent:
             raise ValueError(f"language {self.code!r}: frames use slots {sorted(missing)} that `slots` (or the "
                              f"plain draws and slots) lack, or "
