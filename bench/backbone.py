@@ -116,7 +116,7 @@ def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grids", nargs="+", type=parse_grid, default=[parse_grid(g) for g in DEFAULT_GRIDS])
     ap.add_argument("--width", type=int, default=256)
@@ -136,66 +136,78 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-diffusers", action="store_true")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
 
-    def cfg_for(pattern: str) -> BackboneConfig:
-        return BackboneConfig(
-            in_channels=args.channels,
-            width=args.width,
-            heads=args.heads,
-            pattern=pattern,
-            mlp_ratio=8 / 3,
-            text_dim=args.text_dim,
-        )
+def backbone_config(args: argparse.Namespace, pattern: str) -> BackboneConfig:
+    """The compared models' shared sizes, with a block pattern of their own."""
+    return BackboneConfig(
+        in_channels=args.channels,
+        width=args.width,
+        heads=args.heads,
+        pattern=pattern,
+        mlp_ratio=8 / 3,
+        text_dim=args.text_dim,
+    )
 
-    attn_cfg = cfg_for("A" * args.depth)
+
+def build_models(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, nn.Module], str]:
+    """(patterns, models, diffusers note): all-attention and each hybrid pattern of ours, and diffusers' LTX
+    transformer beside them when it is installed and not turned off."""
+    attn_cfg = backbone_config(args, "A" * args.depth)
     patterns = {"attention": attn_cfg.pattern}
     for unit in args.hybrid:
         pattern = preset("base").backbone.pattern if unit == "base" else unit * args.depth
         patterns[f"hybrid_{unit}"] = pattern[: args.depth]
-    models: dict[str, nn.Module] = {name: HybridBackbone(cfg_for(p)).train() for name, p in patterns.items()}
+    models: dict[str, nn.Module] = {name: HybridBackbone(backbone_config(args, p)).train() for name, p in patterns.items()}
     for m in models.values():
         nn.init.normal_(m.proj_out.weight, std=0.02)  # non-zero head so every gradient path is exercised
 
-    diffusers_note = "skipped (--no-diffusers)"
-    if not args.no_diffusers:
-        dm = build_diffusers(attn_cfg)
-        if dm is None:
-            diffusers_note = "diffusers is not installed; `pip install diffusers` to compare with LTX-Video"
-        else:
-            import diffusers
+    if args.no_diffusers:
+        return patterns, models, "skipped (--no-diffusers)"
+    dm = build_diffusers(attn_cfg)
+    if dm is None:
+        return patterns, models, "diffusers is not installed; `pip install diffusers` to compare with LTX-Video"
+    import diffusers
 
-            models["diffusers_ltx"] = dm.train()
-            diffusers_note = f"diffusers {diffusers.__version__} LTXVideoTransformer3DModel, SDPA"
+    models["diffusers_ltx"] = dm.train()
+    return patterns, models, f"diffusers {diffusers.__version__} LTXVideoTransformer3DModel, SDPA"
 
-    results = []
-    for t, h, w in args.grids:
-        x = torch.randn(1, args.channels, t, h, w)
-        sigma = torch.tensor([0.7])
-        ctx = torch.randn(1, args.text_len, args.text_dim)
-        mask = torch.zeros(1, args.text_len, dtype=torch.bool)
-        mask[:, : args.text_len * 3 // 4] = True  # a padded prompt, as in real use
-        row: dict[str, object] = {"grid": f"{t}x{h}x{w}", "tokens": t * h * w}
-        steps = {
-            name: (diffusers_step if name == "diffusers_ltx" else ours_step)(m, x, sigma, ctx, mask)
-            for name, m in models.items()
-        }
-        times = time_round_robin(steps, args.warmup, args.repeats)
-        for name, ts in times.items():
-            row[f"{name}_s"] = round(statistics.median(ts), 4)
-            row[f"{name}_min_s"] = round(min(ts), 4)
-        pairs = [(f"attention_over_{n}", "attention", n) for n in patterns if n.startswith("hybrid_")]
-        if "diffusers_ltx" in times:
-            pairs.append(("ours_attention_over_diffusers", "attention", "diffusers_ltx"))
-        for key, num, den in pairs:
-            row[key] = median_ratio(times[num], times[den])
-            # the fastest round is the one least disturbed by other load on a shared machine
-            row[f"{key}_from_min"] = round(min(times[num]) / min(times[den]), 3)
-        results.append(row)
 
+def time_grid(args: argparse.Namespace, grid: tuple[int, int, int], patterns: dict[str, str],
+              models: dict[str, nn.Module]) -> dict[str, object]:
+    """One result row: every model's step time on a latent grid (t, h, w), and all-attention's over the others'."""
+    t, h, w = grid
+    x = torch.randn(1, args.channels, t, h, w)
+    sigma = torch.tensor([0.7])
+    ctx = torch.randn(1, args.text_len, args.text_dim)
+    mask = torch.zeros(1, args.text_len, dtype=torch.bool)
+    mask[:, : args.text_len * 3 // 4] = True  # a padded prompt, as in real use
+    row: dict[str, object] = {"grid": f"{t}x{h}x{w}", "tokens": t * h * w}
+    steps = {
+        name: (diffusers_step if name == "diffusers_ltx" else ours_step)(m, x, sigma, ctx, mask)
+        for name, m in models.items()
+    }
+    times = time_round_robin(steps, args.warmup, args.repeats)
+    for name, ts in times.items():
+        row[f"{name}_s"] = round(statistics.median(ts), 4)
+        row[f"{name}_min_s"] = round(min(ts), 4)
+    pairs = [(f"attention_over_{n}", "attention", n) for n in patterns if n.startswith("hybrid_")]
+    if "diffusers_ltx" in times:
+        pairs.append(("ours_attention_over_diffusers", "attention", "diffusers_ltx"))
+    for key, num, den in pairs:
+        row[key] = median_ratio(times[num], times[den])
+        # the fastest round is the one least disturbed by other load on a shared machine
+        row[f"{key}_from_min"] = round(min(times[num]) / min(times[den]), 3)
+    return row
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    patterns, models, diffusers_note = build_models(args)
+    results = [time_grid(args, grid, patterns, models) for grid in args.grids]
     report = {
         "bench": "backbone fwd+bwd seconds per step: median and min over rounds; ratios: median of per-round ratios, and ratio of minima",
         "device": "cpu",

@@ -120,7 +120,7 @@ def _run_case_median(case: dict, runs: int) -> dict:
     return merged
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="64x64 cases only")
@@ -133,12 +133,11 @@ def main() -> None:
         default=1,
         help="torch CPU threads per case (1 is steadiest on a shared machine)",
     )
-    args = ap.parse_args()
-    if args.child:
-        print(json.dumps(run_case(json.loads(args.child))))
-        return
+    return ap.parse_args()
 
-    import torch
+
+def cases_for(args: argparse.Namespace) -> list[dict]:
+    """Decodes at 64x64 whole and chunked (and at 128x128 tiled too, unless --quick), then encodes."""
 
     def case(frames: int, size: int, chunk: int, tile: int = 0, op: str = "decode") -> dict:
         return {
@@ -152,7 +151,11 @@ def main() -> None:
             case(f, 128, c, tile) for f in (17, 129) for c, tile in ((0, 0), (args.chunk, 0), (args.chunk, 8))
         ]
     cases += [case(f, 64, c, op="encode") for f in (17, 129) for c in (0, args.chunk)]
-    results = [_run_case_median(c, args.runs) for c in cases]
+    return cases
+
+
+def summarize(results: list[dict], args: argparse.Namespace) -> dict:
+    """How the peaks grow from 17 to 129 frames per decode setting, and chunked over whole encoding."""
 
     def ratio(size: int, chunk: int, tile: int, key: str) -> float | None:
         pick = {
@@ -171,7 +174,7 @@ def main() -> None:
         "rss_peak_growth_mib",
     )
     enc = {(r["frames"], r["chunk"]): r["tensor_peak_excl_output_mib"] for r in results if r["op"] == "encode"}
-    summary = {
+    return {
         "goal": "chunked peak (excl. output) grows <= 1.25x from 17 to 129 frames",
         f"encode_chunk{args.chunk}_over_whole": {f: round(enc[f, args.chunk] / enc[f, 0], 3) for f in (17, 129)},
         "peak_ratio_129_over_17": {
@@ -183,6 +186,17 @@ def main() -> None:
             )
         },
     }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        print(json.dumps(run_case(json.loads(args.child))))
+        return
+
+    import torch
+
+    results = [_run_case_median(c, args.runs) for c in cases_for(args)]
     print(
         json.dumps(
             {
@@ -199,7 +213,7 @@ def main() -> None:
                 "time": "wall_s and cpu_s (process CPU time, all threads) medians; the machine may be shared",
                 "torch": torch.__version__,
                 "device": "cpu",
-                "summary": summary,
+                "summary": summarize(results, args),
                 "cases": results,
             },
             indent=1,

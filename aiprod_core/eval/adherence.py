@@ -49,6 +49,49 @@ def _objects_drawn(frames: list[np.ndarray]) -> dict[str, float]:
     return {k: counts.count(n) / len(counts) for k, n in (("none", 0), ("one", 1), ("more", 2))}
 
 
+def _judge_language(model: VideoModel, clips: list, spec: WorldSpec, steps: int, cfg: float, seed: int,
+                    candidates: tuple[str, ...], cache: EmbeddingCache) -> tuple[list[tuple], list, list]:
+    """Generate one language's clips from their captions and label them, with the world's own renders and those
+    renders through the model's VAE: (rows of (truth, generated, world, caption, through-VAE labels), the middle
+    frames of the generated clips, those of the world's)."""
+    context, mask = encode_cached(model.text_encoder, [k.caption for k in clips], cache)
+    neg, neg_mask = encode_cached(model.text_encoder, [""] * len(clips), cache)
+    shape = (len(clips), *model.config.vae.latent_shape(spec.frames, spec.height, spec.width))
+    with model.loras_applied():
+        latent = sample_latent(model.backbone, context, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed)
+    videos = decode_latent(model.vae, latent).numpy()
+    world = torch.stack([video_tensor(k.frames) for k in clips])
+    through_vae = decode_latent(model.vae, model.vae.encode(world)).numpy()
+    rows = [(_truth(k), classify_clip(v, shapes=candidates), classify_clip(k.frames, shapes=candidates), k.caption,
+             classify_clip(r, shapes=candidates)) for k, v, r in zip(clips, videos, through_vae)]
+    return rows, [v[len(v) // 2] for v in videos], [k.frames[len(k.frames) // 2] for k in clips]
+
+
+def _adherence_scores(rows: list[tuple], drawn: dict[str, list[np.ndarray]], languages: tuple[str, ...],
+                      seed: int) -> dict:
+    """The scores of rows (language, truth, generated, world, caption, through-VAE labels): overall, per language,
+    the floor (truths shuffled), the two ceilings, where the misses go, and an example per language."""
+    truths = [r[1] for r in rows]
+    generated = [r[2] for r in rows]
+    shuffled = [truths[i] for i in np.random.default_rng(seed).permutation(len(truths))]
+    per_language = {
+        lang: _score([r[2] for r in rows if r[0] == lang], [r[1] for r in rows if r[0] == lang]) for lang in languages
+    }
+    return {
+        "generated": _score(generated, truths),
+        "per_language": per_language,
+        "worst_language": {a: min(per_language.values(), key=lambda s: s[a])[a] for a in ATTRIBUTES},
+        "floor_shuffled_prompts": _score(generated, shuffled),
+        "ceiling_world_clips": _score([r[3] for r in rows], truths),
+        "ceiling_through_vae": _score([r[5] for r in rows], truths),
+        "confusion": _confusion(generated, truths),
+        "objects_drawn": {k: _objects_drawn(v) for k, v in drawn.items()},
+        # the first clip of each language, to see what the numbers mean
+        "examples": [{"language": r[0], "caption": r[4], "truth": r[1], "generated": {a: getattr(r[2], a) for a in ATTRIBUTES}}
+                     for i, r in enumerate(rows) if i == 0 or rows[i - 1][0] != r[0]],
+    }
+
+
 @torch.no_grad()
 def prompt_adherence(
     model: VideoModel,
@@ -86,29 +129,13 @@ def prompt_adherence(
     bar = tqdm(total=len(languages) * per_language, desc="adherence", unit="clip", disable=not progress)
     for li, lang in enumerate(languages):
         clips = [make_clip(item_seed(seed, li, i), spec, language=lang, split=split) for i in range(per_language)]
-        context, mask = encode_cached(model.text_encoder, [k.caption for k in clips], cache)
-        neg, neg_mask = encode_cached(model.text_encoder, [""] * len(clips), cache)
-        shape = (len(clips), *c.vae.latent_shape(spec.frames, spec.height, spec.width))
-        with model.loras_applied():
-            latent = sample_latent(model.backbone, context, mask, neg, neg_mask, shape, steps=steps, cfg=cfg, seed=seed + li)
-        videos = decode_latent(model.vae, latent).numpy()
-        world = torch.stack([video_tensor(k.frames) for k in clips])
-        through_vae = decode_latent(model.vae, model.vae.encode(world)).numpy()
-        drawn["generated"] += [v[len(v) // 2] for v in videos]
-        drawn["world_clips"] += [k.frames[len(k.frames) // 2] for k in clips]
-        for k, v, r in zip(clips, videos, through_vae):
-            rows.append((lang, _truth(k), classify_clip(v, shapes=candidates), classify_clip(k.frames, shapes=candidates),
-                         k.caption, classify_clip(r, shapes=candidates)))
+        judged, generated_frames, world_frames = _judge_language(model, clips, spec, steps, cfg, seed + li,
+                                                                      candidates, cache)
+        rows += [(lang, *row) for row in judged]
+        drawn["generated"] += generated_frames
+        drawn["world_clips"] += world_frames
         bar.update(len(clips))
     bar.close()
-
-    truths = [r[1] for r in rows]
-    generated = [r[2] for r in rows]
-    shuffled = [truths[i] for i in np.random.default_rng(seed).permutation(len(truths))]
-    per_language = {
-        lang: _score([r[2] for r in rows if r[0] == lang], [r[1] for r in rows if r[0] == lang]) for lang in languages
-    }
-    overall = _score(generated, truths)
     return {
         "model": model.source,
         "clips": len(rows),
@@ -118,17 +145,7 @@ def prompt_adherence(
         "prompt_shapes": list(shapes),
         "sizes": list(sizes),
         "shape_candidates": list(candidates),
-        "generated": overall,
-        "per_language": per_language,
-        "worst_language": {a: min(per_language.values(), key=lambda s: s[a])[a] for a in ATTRIBUTES},
-        "floor_shuffled_prompts": _score(generated, shuffled),
-        "ceiling_world_clips": _score([r[3] for r in rows], truths),
-        "ceiling_through_vae": _score([r[5] for r in rows], truths),
-        "confusion": _confusion(generated, truths),
-        "objects_drawn": {k: _objects_drawn(v) for k, v in drawn.items()},
-        # the first clip of each language, to see what the numbers mean
-        "examples": [{"language": r[0], "caption": r[4], "truth": r[1], "generated": {a: getattr(r[2], a) for a in ATTRIBUTES}}
-                     for i, r in enumerate(rows) if i == 0 or rows[i - 1][0] != r[0]],
+        **_adherence_scores(rows, drawn, languages, seed),
     }
 
 

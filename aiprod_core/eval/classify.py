@@ -209,6 +209,70 @@ def _touches_border(component: np.ndarray) -> bool:
     return bool(component[0].any() or component[-1].any() or component[:, 0].any() or component[:, -1].any())
 
 
+def _brightness_above_background(video: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(signed [T,H,W], value [T,H,W], peak) of a uint8 video: brightness as HSV value, so that the background is
+    dark whatever the object's hue, less each frame's median (a generated background may be lifted, and the object
+    covers a small part of the frame); value is that clipped at 0, and peak its brightness."""
+    raw = video.max(axis=-1).astype(np.float32)
+    signed = raw - np.median(raw.reshape(len(video), -1), axis=1)[:, None, None]
+    value = np.clip(signed, 0.0, None)
+    # a high percentile rather than the maximum, so that a few hot noise pixels cannot set the threshold
+    peak = float(np.sort(value, axis=None)[-max(1, value.size // 2000)])
+    return signed, value, peak
+
+
+@dataclass
+class _ObjectTrack:
+    """Where the object was found: per frame that shows it, its index, mask, brightness-weighted centroid (px),
+    area and HSV pixels."""
+
+    seen: list[tuple[int, np.ndarray]]
+    centroids: list[tuple[float, float]]
+    areas: list[int]
+    pixels: list[np.ndarray]
+
+
+def _track_object(video: np.ndarray, value: np.ndarray, peak: float, min_area: int) -> _ObjectTrack:
+    """The largest region above half the clip's peak in each frame, where it covers at least `min_area` px."""
+    track = _ObjectTrack([], [], [], [])
+    for t in range(len(video)):
+        component, area = _largest_component(value[t] >= 0.5 * peak)
+        if area < min_area:
+            continue
+        ys, xs = np.nonzero(component)
+        weight = value[t][ys, xs].astype(np.float64)
+        track.centroids.append((np.dot(xs, weight) / weight.sum() + 0.5, np.dot(ys, weight) / weight.sum() + 0.5))
+        track.seen.append((t, component))
+        track.areas.append(area)
+        track.pixels.append(cv2.cvtColor(video[t], cv2.COLOR_RGB2HSV)[ys, xs])
+    return track
+
+
+def _judge_shape(track: _ObjectTrack, signed: np.ndarray, peak: float, noise: float, short: float,
+                 shapes: tuple[str, ...]) -> tuple[str, str, np.ndarray]:
+    """(shape, reason, |harmonics| [3]) from the frames that show the whole object (or the largest view when none
+    does): the harmonics averaged over their blobs, matched to the shapes' prototypes."""
+    whole = [(t, c) for t, c in track.seen if not _touches_border(c)] or [track.seen[int(np.argmax(track.areas))]]
+    blobs = [_blob(signed[t], c, peak, noise, short / 64.0) for t, c in whole]
+    # the clip's peak is the object's brightness: smoothing (and blur, for a small object) lowers each blob's max
+    measured = [cumulant_harmonics(b, peak) for b in blobs if b is not None]
+    if not measured:
+        return NONE, "the object does not stand out from the noise enough to judge its shape", np.zeros(3)
+    harmonics = np.abs(np.mean(measured, axis=0))
+    return _pick_shape(harmonics, shapes), "", harmonics
+
+
+def _judge_direction(track: _ObjectTrack, t_count: int, short: float,
+                     still_threshold: float) -> tuple[str, float, float, str]:
+    """(direction, dx, dy, reason): "still" for one image, "none" when the object shows in fewer than 2 frames."""
+    times = np.array([t for t, _ in track.seen], np.float64)
+    if t_count == 1:
+        return "still", 0.0, 0.0, ""
+    if len(times) < 2:
+        return NONE, 0.0, 0.0, "the object is visible in fewer than 2 frames: no direction"
+    return (*_direction(np.asarray(track.centroids) / short, times, t_count, still_threshold), "")
+
+
 def classify_clip(
     frames: np.ndarray,
     shapes: tuple[str, ...] = DEFAULT_SHAPES,
@@ -229,67 +293,29 @@ def classify_clip(
     video = to_uint8_frames(frames)
     t_count, height, width = video.shape[:3]
     short = float(min(height, width))
-    # brightness as HSV value, so that the background is dark whatever the object's hue; a generated background
-    # may be lifted, so each frame's median (the object covers a small part of the frame) is taken off
-    raw = video.max(axis=-1).astype(np.float32)
-    signed = raw - np.median(raw.reshape(t_count, -1), axis=1)[:, None, None]
-    value = np.clip(signed, 0.0, None)
-    # a high percentile rather than the maximum, so that a few hot noise pixels cannot set the threshold
-    peak = float(np.sort(value, axis=None)[-max(1, value.size // 2000)])
+    signed, value, peak = _brightness_above_background(video)
     if peak < min_brightness * 255:
         reason = f"nothing visible: the brightest pixels stand {peak / 255:.2f} above the background, < {min_brightness}"
         return ClipLabels(NONE, NONE, NONE, reason=reason)
     noise = float(signed[value < 0.25 * peak].std())
     min_area = _min_object_area(height, width)
-
-    seen: list[tuple[int, np.ndarray]] = []  # (frame index, object mask)
-    centroids, areas, pixels = [], [], []
-    for t in range(t_count):
-        component, area = _largest_component(value[t] >= 0.5 * peak)
-        if area < min_area:
-            continue
-        ys, xs = np.nonzero(component)
-        weight = value[t][ys, xs].astype(np.float64)
-        centroids.append((np.dot(xs, weight) / weight.sum() + 0.5, np.dot(ys, weight) / weight.sum() + 0.5))
-        seen.append((t, component))
-        areas.append(area)
-        pixels.append(cv2.cvtColor(video[t], cv2.COLOR_RGB2HSV)[ys, xs])
-    if not seen:
+    track = _track_object(video, value, peak, min_area)
+    if not track.seen:
         reason = f"no object of at least {min_area} px above half the peak brightness in any frame"
         return ClipLabels(NONE, NONE, NONE, reason=reason)
 
-    colour, hue, saturation = _colour(np.concatenate(pixels), white_saturation)
-
-    # shape from the frames that show the whole object (or the largest view when none does)
-    whole = [(t, c) for t, c in seen if not _touches_border(c)] or [seen[int(np.argmax(areas))]]
-    blobs = [_blob(signed[t], c, peak, noise, short / 64.0) for t, c in whole]
-    # the clip's peak is the object's brightness: smoothing (and blur, for a small object) lowers each blob's max
-    measured = [cumulant_harmonics(b, peak) for b in blobs if b is not None]
-    reason, harmonics = "", np.zeros(3)
-    if measured:
-        harmonics = np.abs(np.mean(measured, axis=0))
-        shape = _pick_shape(harmonics, tuple(shapes))
-    else:
-        shape, reason = NONE, "the object does not stand out from the noise enough to judge its shape"
-
-    times = np.array([t for t, _ in seen], np.float64)
-    if t_count == 1:
-        direction, dx, dy = "still", 0.0, 0.0
-    elif len(times) < 2:
-        direction, dx, dy = NONE, 0.0, 0.0
-        reason = reason or "the object is visible in fewer than 2 frames: no direction"
-    else:
-        direction, dx, dy = _direction(np.asarray(centroids) / short, times, t_count, still_threshold)
-
+    colour, hue, saturation = _colour(np.concatenate(track.pixels), white_saturation)
+    shape, shape_reason, harmonics = _judge_shape(track, signed, peak, noise, short, tuple(shapes))
+    direction, dx, dy, direction_reason = _judge_direction(track, t_count, short, still_threshold)
     logger.debug("classified clip: %s %s %s, harmonics %s", colour, shape, direction, harmonics)
     return ClipLabels(
         colour=colour,
         shape=shape,
         direction=direction,
-        reason=reason,
+        reason=shape_reason or direction_reason,
         displacement=(dx, dy),
-        visible_frames=len(seen),
-        area=max(areas) / float(height * width),
+        visible_frames=len(track.seen),
+        area=max(track.areas) / float(height * width),
         hue=hue,
         saturation=saturation,
         harmonics=(float(harmonics[0]), float(harmonics[1]), float(harmonics[2])),

@@ -316,6 +316,157 @@ def _min_blocks_peak(blocks, rest, compute, act, extra, fp8_block, train=False) 
     return rest * e + max(stored) + _upcast_bytes(blocks, e, train) + act + extra  # prefetch 0
 
 
+@dataclass(frozen=True)
+class _BlockRoom:
+    """What the plans of the backbone's stages share: its blocks' bytes, the dtypes they may be stored in, the
+    device room and the streaming settings asked for."""
+
+    cfg: BackboneConfig
+    blocks: tuple[BlockBytes, ...]
+    rest: int
+    compute: str
+    weight_dtypes: tuple[str, ...]
+    usable: int
+    prefetch: int | None
+    fp8_block: int
+
+    def plan(self, stage: str, act: int, extra: int, train: bool = False) -> tuple[StagePlan | None, int]:
+        """The least streaming that fits (or None), and the smallest peak any choice reaches (for the error)."""
+        sp = _blocks_plan(stage, self.blocks, self.rest, self.compute, list(self.weight_dtypes), act, extra, self.usable,
+                          self.prefetch, self.fp8_block)
+        return sp, _min_blocks_peak(self.blocks, self.rest, self.compute, act, extra, self.fp8_block, train=train)
+
+
+def _check_plan_inputs(compute_dtype: str, weight_dtype: str, vram_gb: float) -> None:
+    if compute_dtype not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"compute_dtype={compute_dtype!r}; expected fp32, bf16 or fp16")
+    if weight_dtype != "auto" and weight_dtype not in DTYPE_BYTES:
+        raise ValueError(f"weight_dtype={weight_dtype!r}; expected auto, {', '.join(DTYPE_BYTES)}")
+    if vram_gb <= 0:
+        raise ValueError(f"vram_gb={vram_gb} must be positive (the GPU memory to plan for, in GiB)")
+
+
+def _text_encoding_plan(config: ModelConfig, text_params: int | None, compute_dtype: str, usable: int) -> StagePlan:
+    """On the GPU when the encoder fits, else on the CPU (0 bytes on the device); embeddings are cached by prompt."""
+    if text_params is None:
+        text_params = text_encoder_param_count(config.text)
+    e = DTYPE_BYTES[compute_dtype]
+    tw, ta = text_encoding_bytes(text_params, config.text.dim, config.text.ff_dim, config.text.max_length, e)
+    if tw + ta <= usable:
+        return StagePlan("text_encoding", "gpu", tw + ta, tw, ta, weight_dtype=compute_dtype, compute_dtype=compute_dtype,
+                         note="embeddings cached on disk by prompt hash")
+    return StagePlan("text_encoding", "cpu", 0, 0, 0, compute_dtype="fp32",
+                     note=f"{tw / GiB:.1f} GB of weights do not fit: runs on the CPU; embeddings cached on disk by prompt hash")
+
+
+def _attention_choice(tokens: int, act_fn, fused_attention: bool, usable: int) -> tuple[int, int, str]:
+    """(activation bytes, query chunk, description) for a token count: fused attention needs no chunk; the math
+    path takes the largest query chunk whose scores leave three quarters of the room free."""
+    if fused_attention:
+        return act_fn(0, True), 0, "fused SDPA (no N x N scores)"
+    for q in (0, 4096, 2048, 1024, 512, 256, 128):
+        if q and q >= tokens:
+            continue
+        a = act_fn(q, False)
+        if a <= usable // 4 or q == 128:
+            return a, q, "math SDPA: scores of one query chunk at a time"
+    raise AssertionError
+
+
+def _sampling_plan(room: _BlockRoom, stage: str, tokens: int, batch: int, fused_attention: bool,
+                   note: str) -> tuple[StagePlan | None, int]:
+    """One backbone forward per step over `tokens` latent tokens, `batch` items (2 with CFG), and the sampler's
+    own latents."""
+    e = DTYPE_BYTES[room.compute]
+    act, qc, desc = _attention_choice(
+        tokens, lambda q, f: sampling_activation_bytes(room.cfg, batch, tokens, e, q, f), fused_attention, room.usable)
+    sp, need = room.plan(stage, act, sampler_state_bytes(room.cfg, tokens))
+    if sp is not None:
+        sp.attention, sp.attention_chunk, sp.tokens, sp.note = desc, qc, tokens, note
+    return sp, need
+
+
+def _upscaling_plan(config: ModelConfig, room: _BlockRoom, latent: tuple[int, int, int], batch: int,
+                    fused_attention: bool, upscale: bool) -> tuple[StagePlan | None, int]:
+    """The 2x latent upscaler, then refinement sampling at 2x: the stage's peak is the larger of the two, and it
+    fits only when both do."""
+    t, h, w = latent
+    e = DTYPE_BYTES[room.compute]
+    up_w = module_params("upscaler", config.upscaler) * e
+    up_a = upscaler_bytes(config.upscaler, latent, e)
+    refine, need = _sampling_plan(room, "upscaling", t * h * w * 4, batch, fused_attention,
+                                  "2x latent upscaler, then refinement sampling at 2x")
+    if refine is not None:
+        refine.weights_bytes = max(refine.weights_bytes, up_w)
+        refine.peak_bytes = max(refine.peak_bytes, up_w + up_a)
+        if up_w + up_a > room.usable:
+            refine = None
+    if refine is not None and not upscale:
+        refine.note += " (runs with --upscale)"
+    return refine, max(need, up_w + up_a)
+
+
+def _vae_decode_plan(config: ModelConfig, latent: tuple[int, int, int], upscale: bool, compute_dtype: str,
+                     usable: int) -> tuple[StagePlan | None, int]:
+    """The least chunking and tiling that fits beside the decoder's weights (chunking is exact, tiles blend seams),
+    for the 2x grid when the clip is upscaled; the need is that of one latent frame at a time in 4 px tiles."""
+    t, h, w = latent
+    grid = (t, 2 * h, 2 * w) if upscale else (t, h, w)
+    e = DTYPE_BYTES[compute_dtype]
+    vae_w = module_params("vae_decoder", config.vae) * e + 2 * config.vae.latent_channels * 4
+    need = vae_w + vae_decode_bytes(config.vae, grid, 1, 4, e)
+    choice = plan_vae_decode(config.vae, grid, usable - vae_w, e)
+    if choice is None:
+        return None, need
+    chunk, tile, a = choice
+    return StagePlan("vae_decode", "gpu", vae_w + a, vae_w, a, weight_dtype=compute_dtype, compute_dtype=compute_dtype,
+                     vae_temporal_chunk=chunk, vae_spatial_tile=tile,
+                     note="chunks are exact; tiles overlap 2 latent px and blend" + (" (2x clip)" if upscale else "")
+                     ), need
+
+
+def _lora_training_plan(config: ModelConfig, room: _BlockRoom, clip: tuple[int, int, int], batch: int, lora_rank: int,
+                        fused_attention: bool) -> tuple[StagePlan | None, int]:
+    """Frozen blocks (streamed when needed), adapters and their optimiser state resident, checkpointing per block,
+    for `batch` clips (frames, height, width) a step."""
+    frames, height, width = clip
+    _, t, h, w = config.vae.latent_shape(frames, height, width)
+    tokens = t * h * w
+    b = room.cfg
+    act = training_activation_bytes(b, batch, tokens, DTYPE_BYTES[room.compute])
+    extra = lora_state_bytes(b, lora_rank) + config.text.max_length * b.text_dim * DTYPE_BYTES[room.compute]
+    lp, need = room.plan("lora_training", act, extra, train=True)
+    if lp is not None:
+        lp.gradient_checkpointing, lp.tokens = True, tokens
+        lp.attention = "fused SDPA" if fused_attention else "math SDPA"
+        lp.note = (f"rank {lora_rank}, clip {frames}x{height}x{width}" + (f", batch {batch}" if batch > 1 else "")
+                   + ", cached latents; the text encoder (and its adapters, when trained) is not counted: it stays "
+                   "in CPU memory with --offload stream, and with auto unless it fits beside this")
+    return lp, need
+
+
+def _settle_stages(plan: MemoryPlan, needs: dict[str, int], required: tuple[str, ...], reserve_gb: float,
+                   vram_gb: float) -> None:
+    """An optional stage that has no plan is marked "off"; a required one raises MemoryPlanError naming the
+    smallest budget that fits."""
+    for k, sp in plan.stages.items():
+        if sp is None and k not in required:
+            plan.stages[k] = StagePlan(k, "off", note=f"does not fit: needs about {needs[k] / GiB + reserve_gb:.1f} GB")
+    failed = [k for k, sp in plan.stages.items() if sp is None]
+    if not failed:
+        return
+    need_gb = max(needs[k] for k in required) / GiB + reserve_gb
+    smallest = math.ceil(need_gb * 10) / 10
+    names = ", ".join(s.replace("_", " ") for s in failed)
+    least = " and the VAE decoded one latent frame at a time in small tiles" if "vae_decode" in failed else ""
+    clip = plan.clip
+    raise MemoryPlanError(
+        f"vram {vram_gb:g} GB is too small for {plan.model} at {clip['width']}x{clip['height']}x{clip['frames']}: "
+        f"{names} needs about {need_gb:.2f} GB even with every block streamed in fp8{least} ({reserve_gb:g} GB kept "
+        f"free); the smallest budget that works is --vram {smallest:g}, or plan a smaller clip (fewer frames or pixels)"
+    )
+
+
 def plan_memory(
     config: ModelConfig,
     height: int | None = None,
@@ -347,118 +498,27 @@ def plan_memory(
     with `train`; or those named in `required`) has no plan; an optional stage that does not fit is marked "off".
     """
     frames, height, width = frames or config.frames, height or config.height, width or config.width
-    if compute_dtype not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"compute_dtype={compute_dtype!r}; expected fp32, bf16 or fp16")
-    if weight_dtype != "auto" and weight_dtype not in DTYPE_BYTES:
-        raise ValueError(f"weight_dtype={weight_dtype!r}; expected auto, {', '.join(DTYPE_BYTES)}")
-    if vram_gb <= 0:
-        raise ValueError(f"vram_gb={vram_gb} must be positive (the GPU memory to plan for, in GiB)")
-    e = DTYPE_BYTES[compute_dtype]
+    _check_plan_inputs(compute_dtype, weight_dtype, vram_gb)
     _, t, h, w = config.vae.latent_shape(frames, height, width)
     budget = int(vram_gb * GiB)
     usable = budget - int(reserve_gb * GiB)
     plan = MemoryPlan(config.name, {"frames": frames, "height": height, "width": width, "latent": [t, h, w]}, budget, usable)
-    b = config.backbone
-    blocks, rest = backbone_bytes(b)
-    wds = [compute_dtype, "fp8"] if weight_dtype == "auto" else [weight_dtype]
+    room = _BlockRoom(config.backbone, *backbone_bytes(config.backbone), compute_dtype,
+                      (compute_dtype, "fp8") if weight_dtype == "auto" else (weight_dtype,), usable, prefetch, fp8_block)
     batch = 2 if cfg else 1
     needs: dict[str, int] = {}  # stage -> smallest peak any choice reaches, for the error
 
-    # text encoding: on the GPU when it fits, else on the CPU (0 bytes on the device); cached by prompt
-    if text_params is None:
-        text_params = text_encoder_param_count(config.text)
-    tw, ta = text_encoding_bytes(text_params, config.text.dim, config.text.ff_dim, config.text.max_length, e)
-    if tw + ta <= usable:
-        plan.stages["text_encoding"] = StagePlan("text_encoding", "gpu", tw + ta, tw, ta, weight_dtype=compute_dtype,
-                                                 compute_dtype=compute_dtype, note="embeddings cached on disk by prompt hash")
-    else:
-        plan.stages["text_encoding"] = StagePlan(
-            "text_encoding", "cpu", 0, 0, 0, compute_dtype="fp32",
-            note=f"{tw / GiB:.1f} GB of weights do not fit: runs on the CPU; embeddings cached on disk by prompt hash")
-
-    def attention(tokens: int, act_fn) -> tuple[int, int, str]:
-        """(activation bytes, query chunk, description) for a token count."""
-        if fused_attention:
-            return act_fn(0, True), 0, "fused SDPA (no N x N scores)"
-        for q in (0, 4096, 2048, 1024, 512, 256, 128):
-            if q and q >= tokens:
-                continue
-            a = act_fn(q, False)
-            if a <= usable // 4 or q == 128:
-                return a, q, "math SDPA: scores of one query chunk at a time"
-        raise AssertionError
-
-    def sampling_stage(name: str, tokens: int, note: str) -> StagePlan | None:
-        act, qc, desc = attention(tokens, lambda q, f: sampling_activation_bytes(b, batch, tokens, e, q, f))
-        extra = sampler_state_bytes(b, tokens)
-        sp = _blocks_plan(name, blocks, rest, compute_dtype, wds, act, extra, usable, prefetch, fp8_block)
-        needs[name] = _min_blocks_peak(blocks, rest, compute_dtype, act, extra, fp8_block)
-        if sp is not None:
-            sp.attention, sp.attention_chunk, sp.tokens, sp.note = desc, qc, tokens, note
-        return sp
-
-    tokens = t * h * w
-    plan.stages["sampling"] = sampling_stage("sampling", tokens, f"batch {batch} (CFG)" if cfg else "batch 1")
-
+    plan.stages["text_encoding"] = _text_encoding_plan(config, text_params, compute_dtype, usable)
+    plan.stages["sampling"], needs["sampling"] = _sampling_plan(
+        room, "sampling", t * h * w, batch, fused_attention, f"batch {batch} (CFG)" if cfg else "batch 1")
     if config.upscaler is not None:
-        up_w = module_params("upscaler", config.upscaler) * e
-        up_a = upscaler_bytes(config.upscaler, (t, h, w), e)
-        refine = sampling_stage("upscaling", tokens * 4, "2x latent upscaler, then refinement sampling at 2x")
-        if refine is not None:
-            refine.weights_bytes = max(refine.weights_bytes, up_w)
-            refine.peak_bytes = max(refine.peak_bytes, up_w + up_a)
-            if up_w + up_a > usable:
-                refine = None
-        needs["upscaling"] = max(needs["upscaling"], up_w + up_a)
-        if refine is not None and not upscale:
-            refine.note += " (runs with --upscale)"
-        if refine is not None and refine.stage != "upscaling":
-            refine.stage = "upscaling"
-        plan.stages["upscaling"] = refine
-
-    # VAE decode: the least chunking and tiling that fits (chunking is exact, tiles blend seams)
-    dt, dh, dw = (t, 2 * h, 2 * w) if upscale else (t, h, w)
-    vae_w = module_params("vae_decoder", config.vae) * e + 2 * config.vae.latent_channels * 4
-    decode = None
-    choice = plan_vae_decode(config.vae, (dt, dh, dw), usable - vae_w, e)
-    if choice is not None:
-        chunk, tile, a = choice
-        decode = StagePlan("vae_decode", "gpu", vae_w + a, vae_w, a, weight_dtype=compute_dtype,
-                           compute_dtype=compute_dtype, vae_temporal_chunk=chunk, vae_spatial_tile=tile,
-                           note="chunks are exact; tiles overlap 2 latent px and blend" + (" (2x clip)" if upscale else ""))
-    needs["vae_decode"] = vae_w + vae_decode_bytes(config.vae, (dt, dh, dw), 1, 4, e)
-    plan.stages["vae_decode"] = decode
-
-    # LoRA training: frozen blocks (streamed when needed), adapters resident, checkpointing per block
-    tf, th, tw_ = train_clip or (frames, height, width)
-    _, tt, tht, twt = config.vae.latent_shape(tf, th, tw_)
-    ttok = tt * tht * twt
-    act = training_activation_bytes(b, train_batch, ttok, e)
-    extra = lora_state_bytes(b, lora_rank) + config.text.max_length * b.text_dim * e
-    lp = _blocks_plan("lora_training", blocks, rest, compute_dtype, wds, act, extra, usable, prefetch, fp8_block)
-    needs["lora_training"] = _min_blocks_peak(blocks, rest, compute_dtype, act, extra, fp8_block, train=True)
-    if lp is not None:
-        lp.gradient_checkpointing, lp.tokens = True, ttok
-        lp.attention = "fused SDPA" if fused_attention else "math SDPA"
-        lp.note = (f"rank {lora_rank}, clip {tf}x{th}x{tw_}" + (f", batch {train_batch}" if train_batch > 1 else "")
-                   + ", cached latents; the text encoder (and its adapters, when trained) is not counted: it stays "
-                   "in CPU memory with --offload stream, and with auto unless it fits beside this")
-    plan.stages["lora_training"] = lp
+        plan.stages["upscaling"], needs["upscaling"] = _upscaling_plan(config, room, (t, h, w), batch, fused_attention,
+                                                                       upscale)
+    plan.stages["vae_decode"], needs["vae_decode"] = _vae_decode_plan(config, (t, h, w), upscale, compute_dtype, usable)
+    plan.stages["lora_training"], needs["lora_training"] = _lora_training_plan(
+        config, room, train_clip or (frames, height, width), train_batch, lora_rank, fused_attention)
 
     if required is None:
         required = ("sampling", "vae_decode", *(("upscaling",) if upscale else ()), *(("lora_training",) if train else ()))
-    for k, sp in plan.stages.items():
-        if sp is None and k not in required:
-            plan.stages[k] = StagePlan(k, "off", note=f"does not fit: needs about {needs[k] / GiB + reserve_gb:.1f} GB")
-    failed = [k for k, sp in plan.stages.items() if sp is None]
-    if failed:
-        need_gb = max(needs[k] for k in required) / GiB + reserve_gb
-        smallest = math.ceil(need_gb * 10) / 10
-        names = ", ".join(s.replace("_", " ") for s in failed)
-        least = " and the VAE decoded one latent frame at a time in small tiles" if "vae_decode" in failed else ""
-        raise MemoryPlanError(
-            f"vram {vram_gb:g} GB is too small for {config.name} at {width}x{height}x{frames}: {names} needs about "
-            f"{need_gb:.2f} GB even with every block streamed in fp8{least} ({reserve_gb:g} GB kept free); the "
-            f"smallest budget that works is --vram {smallest:g}, or plan a smaller clip (fewer frames or pixels)"
-        )
+    _settle_stages(plan, needs, required, reserve_gb, vram_gb)
     return plan
