@@ -33,6 +33,13 @@ def _perturb_head(model: HybridBackbone) -> None:
         torch.nn.init.normal_(model.proj_out.weight, std=0.5)
 
 
+def _tiny_with_head(seed: int = 0, **overrides) -> HybridBackbone:
+    """A tiny backbone whose output shows every path into it (its output layer perturbed)."""
+    model = _tiny(seed, **overrides)
+    _perturb_head(model)
+    return model
+
+
 def _inputs(b: int = 2, grid=(3, 4, 6), length: int = 7, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
     cfg = preset("tiny").backbone
@@ -80,8 +87,7 @@ def test_zero_init_output_then_nonzero_after_perturbing_proj_out():
 
 
 def test_masked_text_tokens_do_not_change_output_valid_ones_do():
-    model = _tiny()
-    _perturb_head(model)
+    model = _tiny_with_head()
     x, sigma, ctx, mask = _inputs()
     with torch.no_grad():
         ref = model(x, sigma, ctx, mask)
@@ -99,8 +105,7 @@ def test_masked_text_tokens_do_not_change_output_valid_ones_do():
 
 def test_padding_a_prompt_does_not_change_the_output():
     # the padded batch row 1 (4 valid tokens of 7) must equal the same prompt given unpadded
-    model = _tiny()
-    _perturb_head(model)
+    model = _tiny_with_head()
     x, sigma, ctx, mask = _inputs()
     with torch.no_grad():
         padded = model(x, sigma, ctx, mask)[1]
@@ -119,8 +124,7 @@ def test_pooled_text_conditions_conv_only_path():
     edited = ctx.clone()
     edited[0, 1] += 1.0
     for pooled, expect_change in ((True, True), (False, False)):
-        model = _tiny(pattern="AC", pooled_text=pooled)
-        _perturb_head(model)
+        model = _tiny_with_head(pattern="AC", pooled_text=pooled)
         model.blocks[0].attn2.to_out.weight.data.zero_()  # cut the cross-attention route
         model.blocks[0].attn2.to_out.bias.data.zero_()
         with torch.no_grad():
@@ -129,8 +133,7 @@ def test_pooled_text_conditions_conv_only_path():
 
 
 def test_fully_masked_context_gives_finite_output_that_ignores_the_text():
-    model = _tiny()
-    _perturb_head(model)
+    model = _tiny_with_head()
     x, sigma, ctx, mask = _inputs()
     mask[0] = False  # empty prompt in row 0
     no_text = torch.zeros_like(mask)  # empty prompts in every row
@@ -145,8 +148,7 @@ def test_fully_masked_context_gives_finite_output_that_ignores_the_text():
 
 
 def test_sigma_changes_output():
-    model = _tiny()
-    _perturb_head(model)
+    model = _tiny_with_head()
     x, sigma, ctx, mask = _inputs()
     with torch.no_grad():
         a = model(x, sigma, ctx, mask)
@@ -212,8 +214,7 @@ def test_video_positions_follow_the_token_order():
 
 
 def test_bfloat16_forward_keeps_dtype_and_stays_close_to_float32():
-    model = _tiny()
-    _perturb_head(model)
+    model = _tiny_with_head()
     x, sigma, ctx, mask = _inputs()
     with torch.no_grad():
         ref = model(x, sigma, ctx, mask)
@@ -272,8 +273,7 @@ def test_forward_is_deterministic_given_a_seed():
     x, sigma, ctx, mask = _inputs()
     outs = []
     for seed in (3, 3, 4):
-        model = _tiny(seed)
-        _perturb_head(model)
+        model = _tiny_with_head(seed)
         with torch.no_grad():
             outs.append(model(x, sigma, ctx, mask))
     assert torch.equal(outs[0], outs[1])

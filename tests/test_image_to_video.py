@@ -143,6 +143,17 @@ def test_image_to_video_eval_runs_both_ways(tiny):
     assert cam["world_render"]["two_objects"] > 0.5
 
 
+def test_evaluations_that_bring_their_own_flows_refuse_settings_that_carry_one(tiny):
+    from aiprod_core.eval.motion import motion_adherence
+    from aiprod_core.sampling.motion import MotionGuidance
+
+    carrying = MotionGuidance(flow=torch.zeros(16, 64, 64, 2), flow_strength=0.5)
+    with pytest.raises(ValueError, match="guides each camera clip with its preset's; pass the settings alone"):
+        image_to_video_adherence(tiny, clips=1, per_preset=0, steps=1, progress=False, motion=carrying)
+    with pytest.raises(ValueError, match="guides each clip with its own; pass the settings alone"):
+        motion_adherence(tiny, clips=1, per_preset=0, steps=1, progress=False, motion=carrying)
+
+
 def test_core_set_latent_noise_mask_inpaints_an_encoded_clip(pack, node):
     model, vae, te, _ = node("AIPRODCheckpointLoader").load("tiny.safetensors")
     (pos,), (neg,) = node("AIPRODTextEncode").encode(te, "a red circle")["result"], node("AIPRODTextEncode").encode(te, "")["result"]

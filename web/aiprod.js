@@ -56,6 +56,45 @@ function addPlayer(node) {
   node.addDOMWidget("aiprod_player", "aiprod_player", video, { serialize: false, getMinHeight: () => 200 });
 }
 
+// ComfyUI's own handlers of a node type run first; ours are chained after them, on the node itself
+function afterCreated(nodeType, add) {
+  const created = nodeType.prototype.onNodeCreated;
+  nodeType.prototype.onNodeCreated = function () {
+    const r = created?.apply(this, arguments);
+    add(this);
+    return r;
+  };
+}
+
+function afterExecuted(nodeType, show) {
+  const executed = nodeType.prototype.onExecuted;
+  nodeType.prototype.onExecuted = function (output) {
+    executed?.apply(this, arguments);
+    show(this, output);
+  };
+}
+
+function showNote(node, output) {
+  const text = (output?.text ?? []).join(" ");
+  if (!text && !node.aiprodNote) return;
+  if (!node.aiprodNote) {
+    node.aiprodNote = document.createElement("div");
+    node.aiprodNote.className = "aiprod-note";
+    Object.assign(node.aiprodNote.style, { color: "#aaa", font: "12px sans-serif", padding: "2px 6px" });
+    node.addDOMWidget("aiprod_note", "aiprod_note", node.aiprodNote, { serialize: false, getMinHeight: () => 20 });
+  }
+  // a run with nothing to say (an empty prompt has no script) clears what an earlier run showed
+  node.aiprodNote.textContent = text;
+  node.aiprodNote.style.display = text ? "" : "none";
+}
+
+function playClip(node, output) {
+  const clip = output?.aiprod_video?.[0];
+  if (!clip || !node.aiprodPlayer) return;
+  const query = new URLSearchParams({ filename: clip.filename, subfolder: clip.subfolder, type: clip.type });
+  node.aiprodPlayer.src = api.apiURL(`/view?${query}`);
+}
+
 app.registerExtension({
   name: "aiprod.v2",
   setup() {
@@ -70,47 +109,12 @@ app.registerExtension({
     });
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name.startsWith("AIPROD")) {
-      // a node's text output (the detected script, where a LoRA was saved) shown under its widgets
-      const executed = nodeType.prototype.onExecuted;
-      nodeType.prototype.onExecuted = function (output) {
-        executed?.apply(this, arguments);
-        const text = (output?.text ?? []).join(" ");
-        if (!text && !this.aiprodNote) return;
-        if (!this.aiprodNote) {
-          this.aiprodNote = document.createElement("div");
-          this.aiprodNote.className = "aiprod-note";
-          Object.assign(this.aiprodNote.style, { color: "#aaa", font: "12px sans-serif", padding: "2px 6px" });
-          this.addDOMWidget("aiprod_note", "aiprod_note", this.aiprodNote, { serialize: false, getMinHeight: () => 20 });
-        }
-        // a run with nothing to say (an empty prompt has no script) clears what an earlier run showed
-        this.aiprodNote.textContent = text;
-        this.aiprodNote.style.display = text ? "" : "none";
-      };
-    }
-    if (nodeData.name === TRAINER) {
-      const created = nodeType.prototype.onNodeCreated;
-      nodeType.prototype.onNodeCreated = function () {
-        const r = created?.apply(this, arguments);
-        addLossCurve(this);
-        return r;
-      };
-    }
+    // a node's text output (the detected script, where a LoRA was saved) shown under its widgets
+    if (nodeData.name.startsWith("AIPROD")) afterExecuted(nodeType, showNote);
+    if (nodeData.name === TRAINER) afterCreated(nodeType, addLossCurve);
     if (nodeData.name === DECODE) {
-      const created = nodeType.prototype.onNodeCreated;
-      nodeType.prototype.onNodeCreated = function () {
-        const r = created?.apply(this, arguments);
-        addPlayer(this);
-        return r;
-      };
-      const executed = nodeType.prototype.onExecuted;
-      nodeType.prototype.onExecuted = function (output) {
-        executed?.apply(this, arguments);
-        const clip = output?.aiprod_video?.[0];
-        if (!clip || !this.aiprodPlayer) return;
-        const query = new URLSearchParams({ filename: clip.filename, subfolder: clip.subfolder, type: clip.type });
-        this.aiprodPlayer.src = api.apiURL(`/view?${query}`);
-      };
+      afterCreated(nodeType, addPlayer);
+      afterExecuted(nodeType, playClip);
     }
   },
 });

@@ -33,6 +33,7 @@ from ..text import EmbeddingCache, encode_cached
 from ..train.data import item_seed
 from ..world import EASY, caption, make_clip, render
 from .classify import classify_clip, count_objects
+from .motion import guidance_settings
 
 CONDITIONS = ("text", "text_and_image")
 
@@ -66,10 +67,7 @@ def image_to_video_adherence(model: VideoModel, clips: int = 16, per_preset: int
     """Text-only vs text + first frame, for world clips and camera presets (module doc). `motion`: how the camera
     clips follow their presets' flows (each clip has its preset's, so its flow is None; None: the default
     settings)."""
-    motion = motion or MotionGuidance()
-    if motion.flow is not None:
-        raise ValueError("motion carries a flow, but this evaluation guides each camera clip with its preset's; "
-                         "pass the settings alone, as MotionGuidance(flow_strength=...)")
+    motion = guidance_settings(motion, "each camera clip with its preset's")
     c = model.config
     frames, height, width = c.frames, c.height, c.width
     items = _items(c, clips, per_preset, seed)

@@ -47,6 +47,16 @@ def end_point_error(flow: torch.Tensor, ref: torch.Tensor, where: torch.Tensor |
     return float(err.mean())
 
 
+def guidance_settings(motion: MotionGuidance | None, whose_flow: str) -> MotionGuidance:
+    """The motion settings an evaluation guides its clips with (None: the defaults). Each clip brings its own flow
+    (`whose_flow` says which), so settings that carry one are refused."""
+    motion = motion or MotionGuidance()
+    if motion.flow is not None:
+        raise ValueError(f"motion carries a flow, but this evaluation guides {whose_flow}; "
+                         "pass the settings alone, as MotionGuidance(flow_strength=...)")
+    return motion
+
+
 def _mean(xs: list[float]) -> float:
     xs = [x for x in xs if x == x]
     return float(np.mean(xs)) if xs else float("nan")
@@ -70,10 +80,7 @@ def motion_adherence(
     """Guided vs unguided vs random-guidance figures for world clips and camera presets (see module doc).
     motion: how the guided and random-guidance clips follow their flows (each item's own, so its flow is None;
     None: the default settings)."""
-    motion = motion or MotionGuidance()
-    if motion.flow is not None:
-        raise ValueError("motion carries a flow, but this evaluation guides each clip with its own; "
-                         "pass the settings alone, as MotionGuidance(flow_strength=...)")
+    motion = guidance_settings(motion, "each clip with its own")
     c = model.config
     frames, height, width = c.frames, c.height, c.width
 

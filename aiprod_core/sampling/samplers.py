@@ -18,15 +18,22 @@ def _sigma(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return s.to(x.dtype).expand(x.shape[0])
 
 
+def _euler_step(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, i: int,
+                callback: Callback | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Euler step from sigmas[i] to sigmas[i + 1]: (the next x, the velocity at x). The velocity is reported to
+    `callback` with the clean latent it implies (x0 = x - sigma v)."""
+    s = sigmas[i]
+    v = model(x, _sigma(s, x))
+    if callback is not None:
+        callback({"i": i, "steps": len(sigmas) - 1, "x": x, "sigma": s, "denoised": x - s * v})
+    return x + (sigmas[i + 1] - s) * v, v
+
+
 @torch.no_grad()
 def sample_euler(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, callback: Callback | None = None) -> torch.Tensor:
     """Euler steps along the flow ODE from sigmas[0] to sigmas[-1]. x: [B,C,t,h,w] at sigmas[0]."""
     for i in range(len(sigmas) - 1):
-        s, s_next = sigmas[i], sigmas[i + 1]
-        v = model(x, _sigma(s, x))
-        if callback is not None:
-            callback({"i": i, "steps": len(sigmas) - 1, "x": x, "sigma": s, "denoised": x - s * v})
-        x = x + (s_next - s) * v
+        x, _ = _euler_step(model, x, sigmas, i, callback)
     return x
 
 
@@ -34,11 +41,8 @@ def sample_euler(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, callbac
 def sample_heun(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, callback: Callback | None = None) -> torch.Tensor:
     """Heun's second-order method (Karras et al. 2022, Algorithm 1 without churn); Euler on the last step to 0."""
     for i in range(len(sigmas) - 1):
+        x_euler, v = _euler_step(model, x, sigmas, i, callback)
         s, s_next = sigmas[i], sigmas[i + 1]
-        v = model(x, _sigma(s, x))
-        if callback is not None:
-            callback({"i": i, "steps": len(sigmas) - 1, "x": x, "sigma": s, "denoised": x - s * v})
-        x_euler = x + (s_next - s) * v
         if s_next == 0:
             x = x_euler
         else:
