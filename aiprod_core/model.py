@@ -1,4 +1,10 @@
-"""VideoModel: every component of one model, built from one config; loading, and LoRAs applied while sampling."""
+"""VideoModel: every component of one model, built from one config; loading, and LoRAs applied while sampling.
+
+A model belongs to a family (`ModelFamily`): AIPROD's own, or LTX-2 (families/ltx2). The family is found once, from
+the file, in `load_model`, and supplies what differs between families to the pipeline: where the stages run, the
+noise levels and guidance of each sampling stage, the 2x upscale and how LoRA files are read. Everything else (the
+sampling loop, decoding, image-to-video, text caching) is shared and reads the model through the same fields.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 
-from .checkpoint import load_checkpoint, load_into
+from .checkpoint import CONFIG_KEY, load_checkpoint, load_into, read_checkpoint_config
 from .config import ModelConfig, preset
+from .families.ltx2.lora import read_ltx2_lora
+from .families.ltx2.model import LTX2Files, LTX2ModelConfig, is_ltx2_file, load_ltx2, read_ltx2_config
+from .families.ltx2.upscaler import upsample_normalized
 from .memory.engine import on_device
+from .memory.placement import Placement
 from .models.backbone import HybridBackbone
 from .models.lora import LoRA, apply_loras, read_lora
-from .models.upscaler import LatentUpscaler
+from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
+from .sampling.ltx2_schedule import NO_GUIDANCE, Ltx2Guidance, distilled_sigmas, latent_tokens, ltx2_sigmas
+from .sampling.schedules import denoise_sigmas, ltx_sigmas, shifted_sigmas
 from .text import TextEncoder, load_text_encoder
 from .text.lora import adapted_text_encoder
 
@@ -34,18 +47,90 @@ def default_model_path() -> Path | None:
     return p if p.is_file() else None
 
 
+class ModelFamily:
+    """AIPROD's family, and the interface other families implement: what the pipeline asks that differs by family.
+
+    Each sampling answer is the keywords of `sampling.loop.sample_latent` for one stage: its noise levels
+    (`sigmas`) and guidance (`cfg`, or `guidance` with `extra_args`).
+    """
+
+    name = "aiprod"
+
+    def placement(self, model: VideoModel, clip: tuple[int, int, int], device: torch.device, **options) -> Placement:
+        """Where each stage runs (memory.placement.Placement.build's options)."""
+        return Placement.build(model.config, clip, device, **options)
+
+    def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
+                 shift: float | None = None) -> dict:
+        """The first stage, from noise: LTX's token-shift schedule and CFG on the velocity."""
+        if stg:
+            raise ValueError(f"stg={stg}: AIPROD's blocks cannot skip their self-attention, which STG perturbs; "
+                             "use stg=0 (CFG alone) with this model")
+        return {"sigmas": ltx_sigmas(steps, latent_tokens(shape), shift=shift), "cfg": cfg}
+
+    def refining(self, model: VideoModel, shape: tuple[int, ...], steps: int, denoise: float, cfg: float,
+                 shift: float | None = None) -> dict:
+        """The refinement after the 2x upscale: the last `steps` of the schedule for steps / denoise steps."""
+        tokens = latent_tokens(shape)
+        return {"sigmas": denoise_sigmas(lambda n: ltx_sigmas(n, tokens, shift=shift), steps, denoise), "cfg": cfg}
+
+    def upsample(self, model: VideoModel, latent: torch.Tensor) -> torch.Tensor:
+        """Normalised latent [B,C,t,h,w] -> [B,C,t,2h,2w], through the VAE's statistics."""
+        return upsample_latent(model.upscaler, model.vae, latent)
+
+    def read_lora(self, model: VideoModel, path: str | os.PathLike) -> tuple[LoRA, LoRA | None]:
+        """A LoRA file's backbone adapters and its text encoder's (None when it has none)."""
+        return read_lora(path, model.backbone, model.text_encoder)
+
+
+class Ltx2Family(ModelFamily):
+    """LTX-2 (video only): its schedule and its guidance on x0 (CFG, STG, rescale 0.7), kept voxels at noise
+    level 0, the transformer told the frame rate, the stage-2 distilled sigmas after its upscaler. Memory is not
+    planned for this family yet: every stage runs where the model was loaded."""
+
+    name = "ltx2"
+    rescale = 0.7  # LTX-2's guidance rescale (ltx-pipelines' defaults)
+
+    def placement(self, model: VideoModel, clip: tuple[int, int, int], device: torch.device, **options) -> Placement:
+        return Placement(device, "none")
+
+    def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
+                 shift: float | None = None) -> dict:
+        sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
+        guidance = Ltx2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
+        return {"sigmas": sigmas, "guidance": guidance, "extra_args": {"fps": float(model.config.fps)}}
+
+    def refining(self, model: VideoModel, shape: tuple[int, ...], steps: int, denoise: float, cfg: float,
+                 shift: float | None = None) -> dict:
+        """LTX-2's stage 2: three distilled steps from 0.909375, without guidance (ltx-pipelines'
+        two-stage pipeline; it runs them with the distilled LoRA, which a dev model takes through with_lora_file)."""
+        return {"sigmas": distilled_sigmas(2), "guidance": NO_GUIDANCE, "extra_args": {"fps": float(model.config.fps)}}
+
+    def upsample(self, model: VideoModel, latent: torch.Tensor) -> torch.Tensor:
+        stats = model.vae.per_channel_statistics
+        return upsample_normalized(model.upscaler, latent, stats.get_buffer("mean-of-means"),
+                                   stats.get_buffer("std-of-means"))
+
+    def read_lora(self, model: VideoModel, path: str | os.PathLike) -> tuple[LoRA, LoRA | None]:
+        return read_ltx2_lora(path, model.backbone), None
+
+
+AIPROD, LTX2 = ModelFamily(), Ltx2Family()
+
+
 @dataclass
 class VideoModel:
-    """All components of one model, built from one config."""
+    """All components of one model, built from one config (for LTX-2: families.ltx2.model.LTX2ModelConfig)."""
 
-    config: ModelConfig
-    backbone: HybridBackbone
-    vae: CausalVideoVAE
-    text_encoder: TextEncoder
-    upscaler: LatentUpscaler | None
+    config: ModelConfig | LTX2ModelConfig
+    backbone: torch.nn.Module
+    vae: torch.nn.Module
+    text_encoder: TextEncoder | None
+    upscaler: torch.nn.Module | None
     source: str  # a file path, or "random init (preset NAME)"
     trained: bool
     loras: tuple[tuple[LoRA, float], ...] = field(default=())  # backbone adapters applied while sampling
+    family: ModelFamily = AIPROD
 
     def with_text_loras(self, loras: list[tuple[LoRA | None, float]]) -> VideoModel:
         """The same model reading prompts through these LoRAs' text-encoder adapters (None, or strength 0:
@@ -61,7 +146,7 @@ class VideoModel:
 
     def with_lora_file(self, path: str | os.PathLike, strength: float = 1.0) -> VideoModel:
         """with_lora for a LoRA file written by the trainer (or any file in that layout)."""
-        lora, text_lora = read_lora(path, self.backbone, self.text_encoder)
+        lora, text_lora = self.family.read_lora(self, path)
         return self.with_lora(lora, strength, text_lora)
 
     def loras_applied(self, device: torch.device | None = None) -> contextlib.AbstractContextManager[None]:
@@ -94,14 +179,32 @@ def build_model(config: ModelConfig, seed: int = 0) -> VideoModel:
 
 
 def load_model(path: str | os.PathLike | None = None, preset_name: str | None = None,
-               dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None) -> VideoModel:
+               dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None, *,
+               text_encoder: str | os.PathLike | None = None, vae: str | os.PathLike | None = None,
+               text_projection: str | os.PathLike | None = None,
+               upscaler: str | os.PathLike | None = None) -> VideoModel:
     """Load a checkpoint; with neither argument, the embedded default model.
+
+    An LTX-2 file (Lightricks' single file or ComfyUI's split transformer) loads as an LTX-2 model: `text_encoder`
+    is Gemma 3 (file or folder; without it the model samples from given contexts only), and `vae`,
+    `text_projection` and `upscaler` are the split files of those components (None: the checkpoint's own; no
+    upscaler). AIPROD checkpoints carry every component and take none of them.
 
     `preset_name` without a path builds that preset with random weights (and says so): useful for
     shapes and speed, not for pictures. dtype: the backbone's and upscaler's weights (None: float32, as
     trained), vae_dtype the VAE's (None: as dtype); the text encoder keeps float32 (its states are cast
     where the backbone reads them). memory.engine.precision_dtype picks them for a device.
     """
+    files = {"text_encoder": text_encoder, "vae": vae, "text_projection": text_projection, "upscaler": upscaler}
+    if path is not None and model_family(path) is LTX2:
+        parts = load_ltx2(LTX2Files(str(path), **{k: None if v is None else str(v) for k, v in files.items()}),
+                          dtype=dtype, vae_dtype=vae_dtype)
+        return VideoModel(parts.config, parts.transformer, parts.vae, parts.text_encoder, parts.upscaler,
+                          source=str(path), trained=True, family=LTX2)
+    given = sorted(k for k, v in files.items() if v is not None)
+    if given:
+        raise ValueError(f"{given[0]}= is for LTX-2 models, whose components may come in files of their own; "
+                         f"{path or 'the AIPROD model'} carries all its components: leave {', '.join(given)} out")
     model = _load_model(path, preset_name)
     for module, dt in ((model.backbone, dtype), (model.upscaler, dtype), (model.vae, vae_dtype or dtype)):
         if module is not None and dt is not None:
@@ -121,6 +224,34 @@ def _load_model(path: str | os.PathLike | None, preset_name: str | None) -> Vide
     mods = components_from(config, parts, path)
     backbone, vae, text_encoder, upscaler = (mods.get(k) for k in ("backbone", "vae", "text_encoder", "upscaler"))
     return VideoModel(config, backbone, vae, text_encoder, upscaler, source=str(path), trained=True)
+
+
+def model_family(path: str | os.PathLike) -> ModelFamily:
+    """The family of a checkpoint, from its header: AIPROD's files carry `aiprod.config`, LTX-2's are recognised
+    by their keys (families.ltx2.files); anything else is left to AIPROD's loader, whose error says what it
+    expected."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            if CONFIG_KEY in (f.metadata() or {}):
+                return AIPROD
+    except (SafetensorError, OSError):
+        return AIPROD
+    return LTX2 if is_ltx2_file(path) else AIPROD
+
+
+def read_model_config(path: str | os.PathLike, *, need_text_encoder: bool = False, names: dict[str, str] | None = None,
+                      **files: str | os.PathLike | None) -> ModelConfig | LTX2ModelConfig:
+    """A checkpoint's config from its header, for either family, every file checked for its slot (`files`: LTX-2's
+    other files, as load_model takes them; `names`: how the caller calls each slot, e.g. the CLI's flags)."""
+    given = {k: str(v) for k, v in files.items() if v is not None}
+    if model_family(path) is LTX2:
+        return read_ltx2_config(LTX2Files(str(path), **given), need_text_encoder, names)
+    if given:
+        slot = sorted(given)[0]
+        flag = (names or {}).get(slot, f"{slot}=")
+        raise ValueError(f"{flag} is for LTX-2 models, whose components come in files of their own; {path} is an "
+                         f"AIPROD checkpoint that carries all its components: leave {flag} out")
+    return read_checkpoint_config(path)
 
 
 def components_from(config: ModelConfig, parts: dict[str, dict[str, torch.Tensor]], path: str | os.PathLike) -> dict:

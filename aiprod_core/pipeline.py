@@ -28,7 +28,6 @@ from .config import ModelConfig
 from .memory.engine import compute_device
 from .memory.placement import Placement
 from .model import load_model
-from .models.upscaler import upsample_latent
 from .models.vae import decode_latent as _decode_latent
 from .sampling.loop import sample_latent as _sample_latent
 from .text import EmbeddingCache, encode_cached
@@ -50,6 +49,7 @@ def generate(
     width: int | None = None,
     steps: int = 20,
     cfg: float = 3.0,
+    stg: float = 0.0,
     seed: int = 0,
     sampler: str = "euler",
     shift: float | None = None,
@@ -78,32 +78,38 @@ def generate(
     The seven keywords it replaces (flow=, flow_strength=, ...) still work for one release, with a warning.
     image: image-to-video, frames [T,H,W,3] in 0..1 that the clip starts with (one image: T = 1), kept by
     `image_strength`; see conditioning.first_frames_condition.
+
+    The model's family (model.family) decides what differs: for LTX-2, its schedule and its guidance on the
+    clean-latent estimate (cfg, `stg` on the block LTX-2 perturbs, rescale 0.7), and after its upscaler the
+    distilled stage-2 sigmas (refine_steps and refine_denoise then unused). stg: AIPROD's model takes 0 only.
     """
     motion = _motion_argument(motion, old_motion)
-    c = model.config
+    c, family = model.config, model.family
     frames, height, width = frames or c.frames, height or c.height, width or c.width
     shape = (1, *c.vae.latent_shape(frames, height, width))
     if upscale and model.upscaler is None:
         raise ValueError(f"{model.source} has no upscaler; run without --upscale or load a model that has one")
-    placement = Placement.build(c, (frames, height, width), compute_device(offload, model.backbone), vram_gb=vram_gb,
-                                offload=offload, compute=next(model.backbone.parameters()).dtype,
-                                weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
+    placement = family.placement(model, (frames, height, width), compute_device(offload, model.backbone),
+                                 vram_gb=vram_gb, offload=offload, compute=next(model.backbone.parameters()).dtype,
+                                 weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
+    stage_1 = family.sampling(model, shape, steps, cfg, stg, shift)
     prompts = _encode_prompts(model, prompt, negative if cfg != 1.0 else None, cache, placement)
 
     init = keep = None
     if image is not None:
         with placement.guard("vae_encode"), placement.moved(model.vae, ("encoder",)):
             init, keep = _first_frames_condition(model.vae, image, shape, image_strength)
-    bar = _progress(steps + (refine_steps if upscale else 0), progress)
-    sampling = dict(cfg=cfg, seed=seed, sampler=sampler, shift=shift, callback=lambda _: bar.update(1),
-                    placement=placement)
+    bar = _progress(len(stage_1["sigmas"]) - 1, progress)
+    sampling = dict(seed=seed, sampler=sampler, callback=lambda _: bar.update(1), placement=placement)
     with model.loras_applied(placement.device):
-        latent = _sample_latent(model.backbone, *prompts, shape, steps=steps, init_latent=init, noise_mask=keep,
-                               motion=motion, compression=_compression(c), **sampling)
+        latent = _sample_latent(model.backbone, *prompts, shape, init_latent=init, noise_mask=keep, motion=motion,
+                               compression=_compression(c), **stage_1, **sampling)
         if upscale:
             up, keep = _upscaled(model, latent, placement, image, image_strength)
-            latent = _sample_latent(model.backbone, *prompts, tuple(up.shape), steps=refine_steps, denoise=refine_denoise,
-                                   init_latent=up, noise_mask=keep, stage="upscaling", **sampling)
+            stage_2 = family.refining(model, tuple(up.shape), refine_steps, refine_denoise, cfg, shift)
+            bar.total += len(stage_2["sigmas"]) - 1
+            latent = _sample_latent(model.backbone, *prompts, tuple(up.shape), init_latent=up, noise_mask=keep,
+                                   stage="upscaling", **stage_2, **sampling)
     bar.close()
     temporal_chunk, spatial_tile = placement.decode_chunks(temporal_chunk, spatial_tile)
     with placement.guard("vae_decode"), placement.moved(model.vae, ("decoder",)):
@@ -134,6 +140,9 @@ def _compression(c: ModelConfig) -> tuple[int, int]:
 def _encode_prompts(model: VideoModel, prompt: str, negative: str | None, cache: EmbeddingCache | None,
                     placement: Placement) -> tuple:
     """(context, mask, negative context, negative mask): the negative ones None when `negative` is (no CFG)."""
+    if model.text_encoder is None:
+        raise ValueError(f"{model.source} was loaded without a text encoder; load it with text_encoder=<file or "
+                         "folder> (LTX-2: Gemma 3 12B) to encode prompts")
     if cache is None:
         cache = EmbeddingCache(directory=_embedding_dir()) if placement.planned else EmbeddingCache()
     with placement.guard("text_encoding"), placement.moved(model.text_encoder if placement.text_on_device else None):
@@ -149,7 +158,7 @@ def _upscaled(model: VideoModel, latent: torch.Tensor, placement: Placement, ima
     keep = None
     with placement.guard("upscaling"), placement.moved(model.upscaler), \
             placement.moved(model.vae, ("encoder",) if image is not None else ()):
-        up = upsample_latent(model.upscaler, model.vae, latent.to(placement.device)).float().cpu()
+        up = model.family.upsample(model, latent.to(placement.device)).float().cpu()
         if image is not None:
             init, keep = _first_frames_condition(model.vae, image, tuple(up.shape), image_strength)
             up = torch.lerp(init, up, keep)

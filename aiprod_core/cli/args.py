@@ -15,6 +15,30 @@ def add_model_args(p: argparse.ArgumentParser, default: str = "the embedded aipr
     g.add_argument("--preset", choices=sorted(PRESETS), help="build a preset with random weights instead")
 
 
+# the files of an LTX-2 model besides --model: load_model's keyword -> flag
+FAMILY_FILES = {"text_encoder": "--text-encoder", "vae": "--vae", "text_projection": "--text-projection",
+                "upscaler": "--upscaler"}
+FILE_FLAGS = {"checkpoint": "--model", **FAMILY_FILES}
+
+
+def add_family_file_args(p: argparse.ArgumentParser) -> None:
+    """The files an LTX-2 model takes beside --model (an AIPROD checkpoint carries all its components)."""
+    g = p.add_argument_group("LTX-2 files", "an LTX-2 --model (Lightricks' single file, or ComfyUI's "
+                             "diffusion_models/ file) reads these beside it")
+    g.add_argument("--text-encoder", metavar="FILE|FOLDER", help="Gemma 3 12B: ComfyUI's gemma_3_12B_it*.safetensors "
+                   "or the Hugging Face folder (needed to generate)")
+    g.add_argument("--vae", metavar="FILE", help="the video VAE, when --model is ComfyUI's split transformer")
+    g.add_argument("--text-projection", metavar="FILE", help="LTX-2's text projection file (ComfyUI's "
+                   "text_encoders/ file beside Gemma), when --model has no text connector")
+    g.add_argument("--upscaler", metavar="FILE", help="LTX-2's spatial upscaler, for --upscale "
+                   "(ltx-2-spatial-upscaler-x2-1.0.safetensors)")
+
+
+def family_files(args: argparse.Namespace) -> dict[str, str | None]:
+    """The --text-encoder, --vae, --text-projection and --upscaler files, as load_model's keywords."""
+    return {key: getattr(args, key, None) for key in FAMILY_FILES}
+
+
 def add_precision_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="the backbone's, upscaler's and VAE's weights: auto = bf16 on a CUDA GPU that has it (what "
@@ -78,4 +102,5 @@ def load_for_inference(args: argparse.Namespace, offload: str = "auto"):
     from ..memory.engine import compute_device, precision_dtype
     from ..model import load_model
 
-    return load_model(args.model, args.preset, dtype=precision_dtype(args.precision, compute_device(offload)))
+    return load_model(args.model, args.preset, dtype=precision_dtype(args.precision, compute_device(offload)),
+                      **family_files(args))

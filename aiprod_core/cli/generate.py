@@ -8,13 +8,16 @@ import time
 
 from ..checkpoint import check_safetensors
 from .args import (
+    FILE_FLAGS,
     MOTION_FLAGS,
     add_clip_args,
+    add_family_file_args,
     add_memory_args,
     add_model_args,
     add_motion_args,
     add_precision_arg,
     add_quiet_arg,
+    family_files,
     load_for_inference,
     motion,
 )
@@ -39,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_clip_args(g)
     g.add_argument("--steps", type=int, default=20, help="sampling steps")
     g.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--stg", type=float, default=0.0, help="LTX-2 models: spatio-temporal guidance scale, which skips "
+                   "the self-attention of block 29 in one more pass a step (Lightricks' default 1; 0 = off)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--sampler", default="euler", choices=["euler", "heun"])
     g.add_argument("--shift", type=float, help="override the token-count sigma shift")
@@ -66,6 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--flow-method", default="dis-fast", help="optical flow of --motion-from: dis-ultrafast, dis-fast, "
                    "dis-medium, farneback or raft")
     add_model_args(g)
+    add_family_file_args(g)
     add_precision_arg(g)
     g.set_defaults(func=run, check=check)
 
@@ -97,9 +103,11 @@ def check(args: argparse.Namespace) -> list[str]:
     for text in args.lora or ():
         check_safetensors(lora_arg(text)[0], "--lora")
     check_video_output(args.output, "-o")
-    config = model_config(args.model, args.preset)  # the header only: the clip size is checked before the weights
+    # the headers only: the clip size, and for LTX-2 each file's slot, are checked before the weights
+    config = model_config(args.model, args.preset, need_text_encoder=True, names=FILE_FLAGS, **family_files(args))
     if args.upscale and config.upscaler is None:
-        raise RequestError(f"--upscale: {args.model or config.name} has no latent upscaler; run without --upscale")
+        raise RequestError(f"--upscale: {args.model or config.name} has no latent upscaler; run without --upscale"
+                           + (" or give LTX-2's with --upscaler FILE" if args.model and args.upscaler is None else ""))
     try:
         config.vae.check_clip(args.frames or config.frames, args.height or config.height, args.width or config.width)
     except ValueError as e:
@@ -114,6 +122,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_number("--steps", args.steps, 1)
     check_number("--cfg", args.cfg, 0, hint="1 = no guidance, 3 = the default; a negative scale steers away from "
                                             "the prompt and turns its colours around")
+    check_number("--stg", args.stg, 0, hint="0 = off, 1 = LTX-2's default")
     for name in ("frames", "height", "width"):
         check_number(f"--{name}", getattr(args, name), 1)
     check_number("--fps", args.fps, 0, above=True)
@@ -159,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
         steps=args.steps,
         cfg=args.cfg,
+        stg=args.stg,
         seed=args.seed,
         sampler=args.sampler,
         shift=args.shift,

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from .args import add_clip_args, add_json_arg, add_memory_args, add_model_args
+from .args import (
+    FILE_FLAGS,
+    add_clip_args,
+    add_family_file_args,
+    add_json_arg,
+    add_memory_args,
+    add_model_args,
+    family_files,
+)
 from .checks import check_model, check_number
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("info", help="parameter counts, block counts and latent size of a model")
     add_model_args(i)
+    add_family_file_args(i)
     add_clip_args(i)
     add_json_arg(i)
     i.add_argument("--plan", action="store_true", help="plan GPU memory per stage for the clip inside --vram")
@@ -26,6 +36,9 @@ def check(args: argparse.Namespace) -> list[str]:
     for name in ("frames", "height", "width"):
         check_number(f"--{name}", getattr(args, name), 1)
     check_number("--vram", args.vram, 0, above=True)
+    from ..info import model_config  # imported when the command runs: see args.load_for_inference
+
+    model_config(args.model, args.preset, names=FILE_FLAGS, **family_files(args))  # each file in its slot
     return []
 
 
@@ -33,16 +46,24 @@ def run(args: argparse.Namespace) -> int:
     # Imported when the command runs (start-up time: see args.load_for_inference).
     from ..info import model_info
 
+    info = model_info(model=args.model, preset_name=args.preset, frames=args.frames, height=args.height, width=args.width,
+                      names=FILE_FLAGS, **family_files(args))
     if args.plan:
+        if info.get("family", "aiprod") != "aiprod":
+            print(f"aiprod info: the memory plan for the {info['family']} family is not yet available; run without "
+                  "--plan for what the model is made of", file=sys.stderr)
+            return 2
         return _print_plan(args)
-    info = model_info(model=args.model, preset_name=args.preset, frames=args.frames, height=args.height, width=args.width)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['name']} ({info['source']})")
+    print(f"{info['name']} ({info['source']})" + (f", family {info['family']}" if "family" in info else ""))
     for name, c in info["components"].items():
         extra = ", ".join(f"{k}={v}" for k, v in c.items() if k != "params")
-        print(f"  {name:13s} {c['params'] / 1e6:10.2f} M params  {extra}")
+        print(f"  {name:15s} {c['params'] / 1e6:10.2f} M params  {extra}")
+    if "file_components" in info:
+        print(f"  in {info['source']}: {', '.join(info['file_components'])}; {info['audio_params_skipped'] / 1e6:.2f} M "
+              "audio parameters not loaded (video only)")
     clip = info["clip"]
     print(f"  clip {clip['frames']}x{clip['height']}x{clip['width']} -> latent {clip['latent_shape']}, {clip['tokens']} tokens")
     return 0

@@ -8,6 +8,7 @@ noise_guidance, warp_guidance); the loop chooses which of them wrap the model's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -15,6 +16,8 @@ from ..flow.warp import latent_flow, warp_noise
 from ..memory.engine import stage_guard
 from ..memory.placement import Placement
 from .guidance import guided_velocity
+from .ltx2_loop import ltx2_start_latent
+from .ltx2_schedule import Ltx2Guidance, guide_denoised
 from .motion import MotionGuidance
 from .noise_guidance import sample_noise_guided, step_range
 from .noise_mask import keep_latent, kept_velocity, latent_noise_mask
@@ -44,6 +47,9 @@ def sample_latent(
     stage: str = "sampling",
     motion: MotionGuidance | None = None,
     compression: tuple[int, int] = (8, 4),
+    sigmas: torch.Tensor | None = None,
+    guidance: Ltx2Guidance | None = None,
+    extra_args: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
 
@@ -56,41 +62,86 @@ def sample_latent(
 
     motion: how a flow steers the motion (MotionGuidance; None: no guidance). compression: the VAE's
     (spatial, temporal) one, which maps the flow's pixels onto the latent grid.
+
+    sigmas: the noise levels to step through (e.g. LTX-2's), in place of the token-shift schedule of `steps`,
+    `shift` and `denoise`; a run whose first sigma is below 1 continues from `init_latent`.
+    guidance: LTX-2's guidance (CFG, STG, rescale on the clean-latent estimate) in place of `cfg`, with kept
+    positions LTX-2's way: shown to the model clean at noise level 0 per voxel (so the model takes a sigma per
+    voxel), started as its noiser starts them. Every step is then sampling.ltx2_loop.sample_ltx2's.
+    extra_args: keywords every backbone call gets (e.g. {"fps": 24.0} for LTX-2's transformer).
     """
-    noise_mask = _checked_mask(sampler, shape, denoise, init_latent, noise_mask)
+    continuing = denoise < 1.0 if sigmas is None else float(sigmas[0]) < 1.0
+    noise_mask = _checked_mask(sampler, shape, continuing, init_latent, noise_mask)
     tokens = shape[2] * shape[3] * shape[4]
 
     def schedule(n: int) -> torch.Tensor:
         return ltx_sigmas(n, tokens, shift=shift)
 
-    sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
+    if sigmas is None:
+        sigmas = schedule(steps) if denoise >= 1.0 else denoise_sigmas(schedule, steps, denoise)
     plan = _motion_plan(motion or MotionGuidance(), shape, seed, sigmas, compression)
-    x = start_latent(plan.noise, sigmas[0], init_latent.cpu() if denoise < 1.0 else None)
-    run = _runner(SAMPLERS[sampler], sigmas, plan, init_latent, noise_mask, callback)
-    if placement is None or placement.offload == "none":
-        velocity = guided_velocity(backbone, context, mask, neg_context, neg_mask, cfg)
-        with stage_guard(stage):
-            return run(velocity, x.to(context.device))
-    device = placement.device
+    if guidance is None:
+        x = start_latent(plan.noise, sigmas[0], init_latent.cpu() if continuing else None)
+    else:  # LTX-2's noiser: kept voxels start clean
+        clean = None if init_latent is None else init_latent.cpu()
+        x = ltx2_start_latent(plan.noise, sigmas[0], clean, noise_mask)
+    run = _runner(SAMPLERS[sampler], sigmas, plan, init_latent, None if guidance else noise_mask, callback)
+    device = context.device if placement is None or placement.offload == "none" else placement.device
 
-    def model(x, sigma, ctx, m):
-        return backbone(x, sigma.to(x.device), ctx, m)
+    def model(x, sigma, ctx, m, **kw):
+        return backbone(x, sigma.to(x.device), ctx, m, **kw, **(extra_args or {}))
 
     def dev(t):
         return None if t is None else t.to(device)
 
+    def velocity() -> Velocity:
+        texts = dev(context), dev(mask), dev(neg_context), dev(neg_mask)
+        if guidance is None:
+            return guided_velocity(model, *texts, cfg)
+        return ltx2_velocity(model, *texts, guidance, dev(init_latent), dev(noise_mask))
+
+    if placement is None or placement.offload == "none":
+        with stage_guard(stage):
+            return run(velocity(), x.to(device))
     with placement.guard(stage), placement.backbone(backbone, stage):
-        velocity = guided_velocity(model, dev(context), dev(mask), dev(neg_context), dev(neg_mask), cfg)
-        return run(velocity, x.to(device))
+        return run(velocity(), x.to(device))
 
 
-def _checked_mask(sampler: str, shape: tuple[int, ...], denoise: float, init_latent: torch.Tensor | None,
+def ltx2_velocity(model, context: torch.Tensor, mask: torch.Tensor | None, neg_context: torch.Tensor | None,
+                  neg_mask: torch.Tensor | None, guidance: Ltx2Guidance, clean: torch.Tensor | None = None,
+                  keep: torch.Tensor | None = None) -> Velocity:
+    """One step of sampling.ltx2_loop.sample_ltx2 as a velocity for the samplers: the passes the guidance needs as
+    clean-latent estimates x0 = x - s v (s per voxel: kept voxels at 0), guided on x0, kept voxels put back, and
+    v = (x - x0) / sigma. keep: [B|1,1,t,h,w] (1 generate, 0 keep `clean`); the state must start as
+    ltx2_start_latent starts it. The Euler step on this velocity is sample_ltx2's, in the same float32 arithmetic."""
+
+    def denoised(x, token_sigma, ctx, m, **kw):
+        v = model(x, token_sigma, ctx, m, **kw)
+        s = token_sigma.float().view(x.shape[0], 1, *(token_sigma.shape[1:] or [1] * (x.ndim - 2)))
+        return (x.float() - v.float() * s).to(x.dtype)
+
+    def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = sigma.float()
+        token_sigma = s if keep is None else (keep.to(x) * s.view(-1, 1, 1, 1, 1)).expand(x.shape[0], -1, -1, -1, -1)[:, 0]
+        cond = denoised(x, token_sigma, context, mask)
+        uncond = denoised(x, token_sigma, neg_context, neg_mask) if guidance.needs_uncond else None
+        perturbed = (denoised(x, token_sigma, context, mask, skip_self_attention=guidance.stg_blocks)
+                     if guidance.needs_perturbed else None)
+        x0 = guide_denoised(cond, uncond, perturbed, guidance)
+        if keep is not None:
+            x0 = (x0 * keep.to(x0) + clean.to(x0).float() * (1 - keep.to(x0))).to(x0.dtype)
+        return ((x.float() - x0.float()) / float(s.flatten()[0])).to(x.dtype)  # one sigma per step
+
+    return velocity
+
+
+def _checked_mask(sampler: str, shape: tuple[int, ...], continuing: bool, init_latent: torch.Tensor | None,
                   noise_mask: torch.Tensor | None) -> torch.Tensor | None:
     """The run's settings checked before any work; the noise mask brought to the latent grid."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {sorted(SAMPLERS)}")
-    if denoise < 1.0 and init_latent is None:
-        raise ValueError(f"denoise={denoise} < 1 needs an initial latent to start from")
+    if continuing and init_latent is None:
+        raise ValueError("denoise < 1 (or sigmas starting below 1) needs an initial latent to start from")
     if noise_mask is None:
         return None
     if init_latent is None:
