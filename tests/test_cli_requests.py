@@ -184,6 +184,15 @@ def test_train_out(capsys, tmp_path, unwritable):
     assert leftovers(tmp_path) == ["file"]
 
 
+def test_train_keeps_an_earlier_runs_state(capsys, tmp_path):
+    """A new run in a folder that holds a training state would delete it: refused unless it is resumed."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.safetensors").write_bytes(b"earlier")
+    refused(capsys, ["train", "--out", str(run), "-q"], "holds a training state", "--resume", prefix="aiprod train")
+    assert (run / "state.safetensors").read_bytes() == b"earlier"
+
+
 def test_export_output(capsys, tmp_path, unwritable):
     model = tmp_path / "m.safetensors"
     save_file({"x": torch.zeros(1)}, str(model))

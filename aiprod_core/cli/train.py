@@ -70,6 +70,10 @@ def _add_placement_args(t: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> list[str]:
     check_output_folder(args.out, "--out")
+    state = Path(args.out) / "state.safetensors"
+    if state.is_file() and not args.resume:  # starting over would delete it, and hours of training with it
+        raise RequestError(f"--out {args.out} holds a training state ({state.name}); add --resume to continue that run, "
+                           f"or give another --out (or delete {state}) to start a new one")
     check_model(args.model)
     check_input(args.phases, "--phases")
     check_input(args.preserve_prompts, "--preserve-prompts")
