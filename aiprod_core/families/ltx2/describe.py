@@ -61,6 +61,7 @@ def describe_ltx2(config: LTX2ModelConfig, frames: int | None = None, height: in
         connector = {**_tensors(ckpt, "video_connector"), **_tensors(ckpt, "text_projection")}
     components["text_connector"] = {**_summary(connector), "file": files.text_projection or files.checkpoint}
     vae = _file_tensors(files.vae) if files.vae else _tensors(ckpt, "video_vae")
+    vae = {k: v for k, v in vae.items() if not k.startswith("per_channel_statistics.")}  # statistics, not weights
     components["vae"] = {**_summary(vae), "file": files.vae or files.checkpoint,
                          "spatial_compression": config.vae.spatial_compression,
                          "temporal_compression": config.vae.temporal_compression,
