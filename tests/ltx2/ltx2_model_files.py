@@ -18,7 +18,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from test_ltx2_upscaler import write_reference as write_upscaler
 from test_ltx2_vae import RELEASED_TINY, Reference
-from text_files import TINY_19B, reference_processor, tiny_gemma3, train_spm, write_comfy_file, write_ltx2_checkpoint
+from text_files import (
+    TINY_19B,
+    reference_processor,
+    tiny_gemma3,
+    train_spm,
+    write_comfy_file,
+    write_ltx2_checkpoint,
+)
 
 LATENT_CHANNELS = RELEASED_TINY["latent_channels"]  # 8
 # ComfyUI's text projection file has no config: the connector is read with LTX-2's head width, 128, so the tiny

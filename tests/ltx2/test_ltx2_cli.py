@@ -16,7 +16,7 @@ from aiprod_core.pipeline import generate
 from aiprod_core.video_io import read_video
 
 pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
-from ltx2_model_files import TRANSFORMER, write_model  # noqa: E402
+from ltx2_model_files import TRANSFORMER, write_model
 
 CLIP = ["--frames", "9", "--height", "64", "--width", "64", "--steps", "2", "-q"]
 SLOW = ["--frames", "9", "--height", "64", "--width", "64", "--steps", "500", "-q"]  # minutes if a check let it by

@@ -15,11 +15,16 @@ from aiprod_core.model import LTX2, load_model, model_family
 from aiprod_core.pipeline import generate
 from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.ltx2_loop import sample_ltx2
-from aiprod_core.sampling.ltx2_schedule import NO_GUIDANCE, Ltx2Guidance, distilled_sigmas, latent_tokens, ltx2_sigmas
+from aiprod_core.sampling.ltx2_schedule import (
+    Ltx2Guidance,
+    distilled_sigmas,
+    latent_tokens,
+    ltx2_sigmas,
+)
 from aiprod_core.sampling.samplers import noise_like
 
 pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
-from ltx2_model_files import write_model  # noqa: E402
+from ltx2_model_files import write_model
 
 CLIP = {"frames": 9, "height": 64, "width": 64}  # latent 2 x 2 x 2
 SHAPE = (1, 8, 2, 2, 2)
@@ -166,21 +171,21 @@ def test_what_is_missing_or_misplaced_is_named(layouts, model):
     s, split = layouts.single, layouts.split
     without_gemma = load_model(s["path"])
     assert without_gemma.text_encoder is None
-    with pytest.raises(ValueError, match="without a text encoder.*Gemma"):
+    with pytest.raises(ValueError, match=r"without a text encoder.*Gemma"):
         generate(without_gemma, PROMPT, **CLIP, steps=1, progress=False)
-    with pytest.raises(LTX2FileError, match="text_encoder=.*is an LTX-2 file, not Gemma"):
+    with pytest.raises(LTX2FileError, match=r"text_encoder=.*is an LTX-2 file, not Gemma"):
         load_model(s["path"], text_encoder=s["path"])
-    with pytest.raises(LTX2FileError, match="upscaler=.*expected LTX-2's spatial upscaler"):
+    with pytest.raises(LTX2FileError, match=r"upscaler=.*expected LTX-2's spatial upscaler"):
         load_model(s["path"], upscaler=split["vae"])
-    with pytest.raises(LTX2FileError, match="vae=.*expected the LTX-2 video VAE"):
+    with pytest.raises(LTX2FileError, match=r"vae=.*expected the LTX-2 video VAE"):
         load_model(s["path"], vae=s["upscaler"])
-    with pytest.raises(LTX2FileError, match="text_projection=.*expected LTX-2's text projection"):
+    with pytest.raises(LTX2FileError, match=r"text_projection=.*expected LTX-2's text projection"):
         load_model(split["path"], vae=split["vae"], text_projection=split["vae"])
-    with pytest.raises(LTX2FileError, match="checkpoint=.*not the transformer"):
+    with pytest.raises(LTX2FileError, match=r"checkpoint=.*not the transformer"):
         load_model(s["upscaler"])
-    with pytest.raises(LTX2FileError, match="holds no video VAE.*give vae="):
+    with pytest.raises(LTX2FileError, match=r"holds no video VAE.*give vae="):
         load_model(split["path"], text_projection=split["text_projection"])
-    with pytest.raises(ValueError, match="stg=1.0: AIPROD's blocks cannot skip"):
+    with pytest.raises(ValueError, match=r"stg=1\.0: AIPROD's blocks cannot skip"):
         generate(load_model(), PROMPT, steps=1, stg=1.0, progress=False)
     with pytest.raises(ValueError, match="text_encoder= is for LTX-2 models"):
         load_model(None, text_encoder=s["text_encoder"])
