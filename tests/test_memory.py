@@ -631,3 +631,16 @@ def test_the_command_grows_cuda_allocations_in_place_unless_told_otherwise(monke
     monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "backend:cudaMallocAsync")  # the user's own setting stays
     main(["info", "--preset", "tiny"])
     assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "backend:cudaMallocAsync"
+
+
+def test_upscale_on_a_model_without_an_upscaler_that_does_not_fit_names_the_smallest_budget():
+    """upscale=True makes the upscaling stage required; a model without an upscaler has no such stage, so a budget too
+    small for the rest raises the plan's error, not a KeyError for the missing stage."""
+    import dataclasses
+
+    no_upscaler = dataclasses.replace(preset("base"), upscaler=None)
+    with pytest.raises(P.MemoryPlanError, match=r"smallest budget that works is --vram (\d+\.?\d*)") as e:
+        P.plan_memory(no_upscaler, 512, 768, 121, 1.2, upscale=True, text_params=1)
+    smallest = float(e.value.args[0].split("--vram ")[1].split(",")[0])
+    plan = P.plan_memory(no_upscaler, 512, 768, 121, smallest, upscale=True, text_params=1)
+    assert "upscaling" not in plan.stages and plan.stages["sampling"].where == "gpu"

@@ -32,7 +32,7 @@ from ..config import ModelConfig, UpscalerConfig, VAEConfig
 from ..models.vae import VAE_CHUNK
 from .engine import OFFLOAD_MODES, OffloadMode, device_budget_gb, dtype_name, on_device, stage_guard
 from .plan import GiB, MemoryPlan, StagePlan, plan_memory, plan_vae_decode, upscaler_bytes, vae_decode_bytes
-from .streaming import BlockStreamer, stream_blocks
+from .streaming import BlockStreamer, block_list, stream_blocks
 
 WeightDtype = Literal["auto", "fp32", "bf16", "fp16", "fp8"]
 Clip = tuple[int | None, int | None, int | None]  # frames, height, width (None: the model's)
@@ -148,9 +148,10 @@ class Placement:
 
     @property
     def text_on_device(self) -> bool:
-        """Whether the text encoder runs on the device (planned, and it fits); else it stays where it is."""
+        """Whether the text encoder runs on the device moved whole (planned, and it fits); else it stays where it is.
+        A plan that streams its layers (LTX-2's Gemma) says so in `blocks("text_encoding", n)`, for `backbone()`."""
         sp = self.stage("text_encoding")
-        return sp is not None and sp.where == "gpu"
+        return sp is not None and sp.where == "gpu" and sp.blocks_streamed == 0
 
     def decode_chunks(self, temporal_chunk: int = 0, spatial_tile: int = 0) -> tuple[int, int]:
         """(latent frames at a time, tile in latent px) for the VAE decode: the caller's own values when it gives
@@ -189,9 +190,10 @@ class Placement:
 
     @contextmanager
     def backbone(self, backbone: nn.Module, stage: str) -> Iterator[BlockStreamer | None]:
-        """`backbone` (a model with `.blocks` and `set_attention_chunk`) placed for `stage` inside the block; yields
-        the BlockStreamer when its blocks stream."""
-        where = self.blocks(stage, len(backbone.blocks))
+        """`backbone` (a model with a block list, see streaming.BLOCK_LISTS, and `set_attention_chunk` where it chunks
+        attention: AIPROD's backbone, LTX-2's video transformer, or Gemma's decoder for "text_encoding") placed for
+        `stage` inside the block; yields the BlockStreamer when its blocks stream."""
+        where = self.blocks(stage, len(block_list(backbone)[1]))
         if where is None:
             yield None
             return
@@ -200,7 +202,8 @@ class Placement:
         else:
             ctx = stream_blocks(backbone, self.device, resident=where.resident, prefetch=where.prefetch,
                                 weight_dtype="fp8" if where.fp8 else None, compute_dtype=self.compute)
-        chunked = self.stage(stage) is not None  # an unplanned placement leaves the attention as the model has it
+        # an unplanned placement leaves the attention as the model has it; so does a model without query chunks
+        chunked = self.stage(stage) is not None and hasattr(backbone, "set_attention_chunk")
         if chunked:
             backbone.set_attention_chunk(where.attention_chunk)
         try:

@@ -23,8 +23,9 @@ stages never share the device.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import torch
@@ -34,124 +35,39 @@ from ..models.backbone import HybridBackbone
 from ..models.upscaler import LatentUpscaler
 from ..models.vae import CausalVideoVAE
 from ..text.size import text_encoder_param_count
+from .ltx2_plan import is_ltx2_config, plan_ltx2_memory
+from .stages import (
+    DTYPE_BYTES,
+    VAE_WORKSPACE,
+    BlockBytes,
+    BlockRoom,
+    GiB,
+    MemoryPlan,
+    MemoryPlanError,
+    StagePlan,
+    attention_choice,
+    blocks_bytes,
+    check_plan_inputs,
+    settle_stages,
+)
 
-GiB = 1024**3
-DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
-
-
-class MemoryPlanError(ValueError):
-    """No plan fits the budget; the message names the smallest budget that would."""
-
-
-@dataclass
-class StagePlan:
-    """One stage: where it runs, its expected peak on the device, and the choices behind it."""
-
-    stage: str
-    where: str  # "gpu" | "cpu" | "off"
-    peak_bytes: int = 0  # expected peak allocated on the device (an estimate)
-    weights_bytes: int = 0
-    activation_bytes: int = 0
-    blocks_resident: int = 0
-    blocks_streamed: int = 0
-    prefetch: int = 0
-    weight_dtype: str = ""
-    compute_dtype: str = ""
-    attention: str = ""
-    attention_chunk: int = 0
-    vae_temporal_chunk: int = 0
-    vae_spatial_tile: int = 0
-    gradient_checkpointing: bool = False
-    tokens: int = 0
-    note: str = ""
-
-    @property
-    def streamed(self) -> bool:
-        return self.blocks_streamed > 0
-
-
-@dataclass
-class MemoryPlan:
-    model: str
-    clip: dict
-    budget_bytes: int
-    usable_bytes: int
-    stages: dict[str, StagePlan] = field(default_factory=dict)
-
-    @property
-    def peak_bytes(self) -> int:
-        return max((s.peak_bytes for s in self.stages.values()), default=0)
-
-    def to_dict(self) -> dict:
-        def gb(b: int) -> float:
-            return round(b / GiB, 3)
-
-        stages = {}
-        for name, s in self.stages.items():
-            d = asdict(s)
-            keep = ["where", "peak_bytes", "weights_bytes", "activation_bytes", "weight_dtype", "compute_dtype"]
-            if name in ("sampling", "upscaling", "lora_training"):
-                keep += ["blocks_resident", "blocks_streamed", "prefetch", "attention", "attention_chunk", "tokens"]
-            if name == "lora_training":
-                keep.append("gradient_checkpointing")
-            if name == "vae_decode":
-                keep += ["vae_temporal_chunk", "vae_spatial_tile"]
-            keep.append("note")
-            out = {k: d[k] for k in keep if s.where != "off" or k in ("where", "note")}
-            for k in ("peak_bytes", "weights_bytes", "activation_bytes"):
-                if k in out:
-                    out[k.replace("_bytes", "_gb")] = gb(out.pop(k))
-            stages[name] = {k: v for k, v in out.items() if v != ""}
-        return {
-            "model": self.model,
-            "clip": self.clip,
-            "budget_gb": gb(self.budget_bytes),
-            "usable_gb": gb(self.usable_bytes),
-            "peak_gb": gb(self.peak_bytes),
-            "estimate": True,
-            "stages": stages,
-        }
-
+__all__ = ["DTYPE_BYTES", "BlockBytes", "GiB", "MemoryPlan", "MemoryPlanError", "StagePlan", "plan_memory"]
 
 # -- parameter bytes ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BlockBytes:
-    linear: int  # elements of Linear weights (stored in fp8 when asked)
-    other: int  # elements of everything else (biases, norms, convs, modulation tables)
-    linear_tensors: tuple[tuple[int, int], ...]  # shapes of the Linear weights (for block scales)
-    largest_linear: int  # elements of the largest Linear weight (one layer upcast at a time)
-
-    def stored(self, weight_dtype: str, compute_dtype: str, fp8_block: int = 0) -> int:
-        e = DTYPE_BYTES[compute_dtype]
-        if weight_dtype != "fp8":
-            return (self.linear + self.other) * DTYPE_BYTES[weight_dtype]
-        scales = sum(math.ceil(r / fp8_block) * math.ceil(c / fp8_block) if fp8_block else 1 for r, c in self.linear_tensors)
-        return self.linear + 4 * scales + self.other * e
-
-
 @lru_cache(maxsize=8)
 def _backbone_bytes(cfg_json: str) -> tuple[tuple[BlockBytes, ...], int]:
-    cfg = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in __import__("json").loads(cfg_json).items()})
+    cfg = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(cfg_json).items()})
     with torch.device("meta"):
         bb = HybridBackbone(cfg)
-    blocks = []
-    for block in bb.blocks:
-        lin = [m.weight for m in block.modules() if isinstance(m, torch.nn.Linear)]
-        ids = {id(p) for p in lin}
-        other = sum(p.numel() for p in block.parameters() if id(p) not in ids)
-        blocks.append(BlockBytes(sum(p.numel() for p in lin), other, tuple(tuple(p.shape) for p in lin),
-                                 max(p.numel() for p in lin)))
+    blocks = blocks_bytes(bb.blocks)
     rest = sum(p.numel() for n, p in bb.named_parameters() if not n.startswith("blocks."))
-    return tuple(blocks), rest
+    return blocks, rest
 
 
 def backbone_bytes(cfg: BackboneConfig) -> tuple[tuple[BlockBytes, ...], int]:
     """Per-block parameter counts and the element count of everything outside the blocks."""
-    import dataclasses
-    import json
-
     return _backbone_bytes(json.dumps(dataclasses.asdict(cfg), sort_keys=True))
 
 
@@ -212,9 +128,6 @@ def _decoder_levels(cfg: VAEConfig) -> list[tuple[int, int, int]]:
         fs = math.prod(2 if d in ("all", "space") else 1 for d in cfg.down[i:])
         levels.append((cfg.channels[i], ft, fs))
     return levels
-
-
-VAE_WORKSPACE = 64 * 2**20
 
 
 def vae_decode_bytes(cfg: VAEConfig, latent: tuple[int, int, int], temporal_chunk: int, spatial_tile: int,
@@ -278,73 +191,6 @@ def plan_vae_decode(cfg: VAEConfig, latent: tuple[int, int, int], usable_bytes: 
 
 
 
-def _blocks_plan(stage: str, blocks: tuple[BlockBytes, ...], rest: int, compute: str, weight_dtypes: list[str],
-                 act: int, extra: int, usable: int, prefetch: int | None, fp8_block: int) -> StagePlan | None:
-    """The least streaming that fits: most resident blocks first, the compute dtype before fp8."""
-    e = DTYPE_BYTES[compute]
-    n = len(blocks)
-    # synchronous copies (prefetch 0) are much slower than streaming with prefetch: last resort only
-    tries = [[prefetch]] if prefetch is not None else [[2, 1], [0]]
-    for prefetches in tries:
-        for wd in weight_dtypes:
-            stored = [b.stored(wd, compute, fp8_block) for b in blocks]
-            upcast = _upcast_bytes(blocks, e, stage == "lora_training") if wd == "fp8" else 0
-            for k in range(n, -1, -1):
-                biggest = max(stored[k:], default=0)
-                for pf in ([0] if k == n else prefetches):
-                    pf = min(pf, n - k)
-                    # streamed (`BlockStreamer`): the block computing, the one before it (its copy is freed
-                    # once the GPU is done with it) and pf copies ahead; with pf 0 one copy at a time
-                    copies = 0 if k == n else 1 if pf == 0 else 2 + pf
-                    weights = rest * e + sum(stored[:k]) + copies * biggest + upcast
-                    peak = weights + act + extra
-                    if peak <= usable:
-                        return StagePlan(stage, "gpu", peak, weights, act + extra, blocks_resident=k,
-                                         blocks_streamed=n - k, prefetch=pf, weight_dtype=wd, compute_dtype=compute)
-    return None
-
-
-def _upcast_bytes(blocks: tuple[BlockBytes, ...], e: int, train: bool) -> int:
-    """fp8 weights upcast to the compute dtype: one layer at a time, but in training a whole block's, which
-    its backward keeps until it is done."""
-    return max(b.linear if train else b.largest_linear for b in blocks) * e
-
-
-def _min_blocks_peak(blocks, rest, compute, act, extra, fp8_block, train=False) -> int:
-    e = DTYPE_BYTES[compute]
-    stored = [b.stored("fp8", compute, fp8_block) for b in blocks]
-    return rest * e + max(stored) + _upcast_bytes(blocks, e, train) + act + extra  # prefetch 0
-
-
-@dataclass(frozen=True)
-class _BlockRoom:
-    """What the plans of the backbone's stages share: its blocks' bytes, the dtypes they may be stored in, the
-    device room and the streaming settings asked for."""
-
-    cfg: BackboneConfig
-    blocks: tuple[BlockBytes, ...]
-    rest: int
-    compute: str
-    weight_dtypes: tuple[str, ...]
-    usable: int
-    prefetch: int | None
-    fp8_block: int
-
-    def plan(self, stage: str, act: int, extra: int, train: bool = False) -> tuple[StagePlan | None, int]:
-        """The least streaming that fits (or None), and the smallest peak any choice reaches (for the error)."""
-        sp = _blocks_plan(stage, self.blocks, self.rest, self.compute, list(self.weight_dtypes), act, extra, self.usable,
-                          self.prefetch, self.fp8_block)
-        return sp, _min_blocks_peak(self.blocks, self.rest, self.compute, act, extra, self.fp8_block, train=train)
-
-
-def _check_plan_inputs(compute_dtype: str, weight_dtype: str, vram_gb: float) -> None:
-    if compute_dtype not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"compute_dtype={compute_dtype!r}; expected fp32, bf16 or fp16")
-    if weight_dtype != "auto" and weight_dtype not in DTYPE_BYTES:
-        raise ValueError(f"weight_dtype={weight_dtype!r}; expected auto, {', '.join(DTYPE_BYTES)}")
-    if vram_gb <= 0:
-        raise ValueError(f"vram_gb={vram_gb} must be positive (the GPU memory to plan for, in GiB)")
-
 
 def _text_encoding_plan(config: ModelConfig, text_params: int | None, compute_dtype: str, usable: int) -> StagePlan:
     """On the GPU when the encoder fits, else on the CPU (0 bytes on the device); embeddings are cached by prompt."""
@@ -359,26 +205,13 @@ def _text_encoding_plan(config: ModelConfig, text_params: int | None, compute_dt
                      note=f"{tw / GiB:.1f} GB of weights do not fit: runs on the CPU; embeddings cached on disk by prompt hash")
 
 
-def _attention_choice(tokens: int, act_fn, fused_attention: bool, usable: int) -> tuple[int, int, str]:
-    """(activation bytes, query chunk, description) for a token count: fused attention needs no chunk; the math
-    path takes the largest query chunk whose scores leave three quarters of the room free."""
-    if fused_attention:
-        return act_fn(0, True), 0, "fused SDPA (no N x N scores)"
-    for q in (0, 4096, 2048, 1024, 512, 256, 128):
-        if q and q >= tokens:
-            continue
-        a = act_fn(q, False)
-        if a <= usable // 4 or q == 128:
-            return a, q, "math SDPA: scores of one query chunk at a time"
-    raise AssertionError
 
-
-def _sampling_plan(room: _BlockRoom, stage: str, tokens: int, batch: int, fused_attention: bool,
+def _sampling_plan(room: BlockRoom, stage: str, tokens: int, batch: int, fused_attention: bool,
                    note: str) -> tuple[StagePlan | None, int]:
     """One backbone forward per step over `tokens` latent tokens, `batch` items (2 with CFG), and the sampler's
     own latents."""
     e = DTYPE_BYTES[room.compute]
-    act, qc, desc = _attention_choice(
+    act, qc, desc = attention_choice(
         tokens, lambda q, f: sampling_activation_bytes(room.cfg, batch, tokens, e, q, f), fused_attention, room.usable)
     sp, need = room.plan(stage, act, sampler_state_bytes(room.cfg, tokens))
     if sp is not None:
@@ -386,7 +219,7 @@ def _sampling_plan(room: _BlockRoom, stage: str, tokens: int, batch: int, fused_
     return sp, need
 
 
-def _upscaling_plan(config: ModelConfig, room: _BlockRoom, latent: tuple[int, int, int], batch: int,
+def _upscaling_plan(config: ModelConfig, room: BlockRoom, latent: tuple[int, int, int], batch: int,
                     fused_attention: bool, upscale: bool) -> tuple[StagePlan | None, int]:
     """The 2x latent upscaler, then refinement sampling at 2x: the stage's peak is the larger of the two, and it
     fits only when both do."""
@@ -425,7 +258,7 @@ def _vae_decode_plan(config: ModelConfig, latent: tuple[int, int, int], upscale:
                      ), need
 
 
-def _lora_training_plan(config: ModelConfig, room: _BlockRoom, clip: tuple[int, int, int], batch: int, lora_rank: int,
+def _lora_training_plan(config: ModelConfig, room: BlockRoom, clip: tuple[int, int, int], batch: int, lora_rank: int,
                         fused_attention: bool) -> tuple[StagePlan | None, int]:
     """Frozen blocks (streamed when needed), adapters and their optimiser state resident, checkpointing per block,
     for `batch` clips (frames, height, width) a step."""
@@ -445,30 +278,8 @@ def _lora_training_plan(config: ModelConfig, room: _BlockRoom, clip: tuple[int, 
     return lp, need
 
 
-def _settle_stages(plan: MemoryPlan, needs: dict[str, int], required: tuple[str, ...], reserve_gb: float,
-                   vram_gb: float) -> None:
-    """An optional stage that has no plan is marked "off"; a required one raises MemoryPlanError naming the
-    smallest budget that fits."""
-    for k, sp in plan.stages.items():
-        if sp is None and k not in required:
-            plan.stages[k] = StagePlan(k, "off", note=f"does not fit: needs about {needs[k] / GiB + reserve_gb:.1f} GB")
-    failed = [k for k, sp in plan.stages.items() if sp is None]
-    if not failed:
-        return
-    need_gb = max(needs[k] for k in required) / GiB + reserve_gb
-    smallest = math.ceil(need_gb * 10) / 10
-    names = ", ".join(s.replace("_", " ") for s in failed)
-    least = " and the VAE decoded one latent frame at a time in small tiles" if "vae_decode" in failed else ""
-    clip = plan.clip
-    raise MemoryPlanError(
-        f"vram {vram_gb:g} GB is too small for {plan.model} at {clip['width']}x{clip['height']}x{clip['frames']}: "
-        f"{names} needs about {need_gb:.2f} GB even with every block streamed in fp8{least} ({reserve_gb:g} GB kept "
-        f"free); the smallest budget that works is --vram {smallest:g}, or plan a smaller clip (fewer frames or pixels)"
-    )
-
-
 def plan_memory(
-    config: ModelConfig,
+    config: ModelConfig | object,
     height: int | None = None,
     width: int | None = None,
     frames: int | None = None,
@@ -496,14 +307,22 @@ def plan_memory(
     height, width) and train_batch the clips per step of LoRA training (default: the clip, one). Raises MemoryPlanError naming the smallest
     budget that fits when a required stage (sampling, decode, upscaling with `upscale`, LoRA training
     with `train`; or those named in `required`) has no plan; an optional stage that does not fit is marked "off".
+
+    An LTX-2 model's config (one whose `transformer` is an LTX2TransformerConfig) is planned by
+    `ltx2_plan.plan_ltx2_memory` with the same arguments: this is the one place a family's planner is chosen.
     """
+    if is_ltx2_config(config):
+        return plan_ltx2_memory(config, height, width, frames, vram_gb, cfg=cfg, upscale=upscale,
+                                compute_dtype=compute_dtype, weight_dtype=weight_dtype, prefetch=prefetch,
+                                fp8_block=fp8_block, fused_attention=fused_attention, reserve_gb=reserve_gb,
+                                train=train, required=required)
     frames, height, width = frames or config.frames, height or config.height, width or config.width
-    _check_plan_inputs(compute_dtype, weight_dtype, vram_gb)
+    check_plan_inputs(compute_dtype, weight_dtype, vram_gb)
     _, t, h, w = config.vae.latent_shape(frames, height, width)
     budget = int(vram_gb * GiB)
     usable = budget - int(reserve_gb * GiB)
     plan = MemoryPlan(config.name, {"frames": frames, "height": height, "width": width, "latent": [t, h, w]}, budget, usable)
-    room = _BlockRoom(config.backbone, *backbone_bytes(config.backbone), compute_dtype,
+    room = BlockRoom(config.backbone, *backbone_bytes(config.backbone), compute_dtype,
                       (compute_dtype, "fp8") if weight_dtype == "auto" else (weight_dtype,), usable, prefetch, fp8_block)
     batch = 2 if cfg else 1
     needs: dict[str, int] = {}  # stage -> smallest peak any choice reaches, for the error
@@ -520,5 +339,5 @@ def plan_memory(
 
     if required is None:
         required = ("sampling", "vae_decode", *(("upscaling",) if upscale else ()), *(("lora_training",) if train else ()))
-    _settle_stages(plan, needs, required, reserve_gb, vram_gb)
+    settle_stages(plan, needs, required, reserve_gb, vram_gb)
     return plan

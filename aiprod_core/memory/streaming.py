@@ -17,6 +17,10 @@ The swap happens in forward hooks, per layer: each module's parameters are repla
 (upcast from fp8 to the compute dtype when stored in fp8) just before that module runs and put back
 right after, so module paths, state-dict keys and LoRA hooks stay exactly as without streaming. On the
 CPU the same code runs and the copy is a no-op.
+
+A model's blocks are the ModuleList it registers under one of BLOCK_LISTS: `blocks` (AIPROD's backbone),
+`transformer_blocks` (LTX-2's video transformer, the released name that LoRA files address) or `layers`
+(Gemma 3's decoder layers, as transformers names them).
 """
 
 from __future__ import annotations
@@ -31,6 +35,19 @@ from torch import Tensor, nn
 from .fp8 import Fp8Tensor, is_fp8_candidate, quantize_fp8
 
 Stored = Tensor | Fp8Tensor
+
+BLOCK_LISTS = ("blocks", "transformer_blocks", "layers")
+
+
+def block_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """(name, ModuleList) of the blocks a model registers under one of BLOCK_LISTS."""
+    for name in BLOCK_LISTS:
+        blocks = model._modules.get(name)
+        if isinstance(blocks, nn.ModuleList):
+            return name, blocks
+    children = ", ".join(model._modules) or "none"
+    raise ValueError(f"{type(model).__name__} has no block list to stream: expected a ModuleList child named one of "
+                     f"{BLOCK_LISTS}, found children {children}")
 
 
 def _materialize(s: Stored, dtype: torch.dtype) -> Tensor:
@@ -49,8 +66,9 @@ class BlockStreamer:
     weight_dtype: "fp8" stores Linear weights in fp8 e4m3fn (`fp8_block_size` > 0: block scales);
     None keeps them as they are. compute_dtype: what layers compute in (default: each weight's dtype).
     stored: fp8 weights as they are (Fp8Tensor, e.g. read from a file) keyed `<block index>.<path in block>` or
-    `blocks.<index>.<path>` (a whole backbone's state dict), used as they are instead of quantising the
-    module's own weights.
+    `<list name>.<index>.<path>` (a whole model's state dict: `blocks.3.attn1.to_q.weight`,
+    `transformer_blocks.3.attn1.to_q.weight`), used as they are instead of quantising the module's own weights.
+    list_name: the blocks' name in the model (see BLOCK_LISTS), for those keys.
     """
 
     def __init__(
@@ -65,6 +83,7 @@ class BlockStreamer:
         fp8_block_size: int = 0,
         stored: dict[str, Stored] | None = None,
         root: nn.Module | None = None,
+        list_name: str = "blocks",
     ):
         if prefetch < 0:
             raise ValueError(f"prefetch={prefetch} must be >= 0 (0 = copy each block when it is needed)")
@@ -89,7 +108,7 @@ class BlockStreamer:
                     if p is None:
                         continue
                     path = f"{mod_name}.{pname}" if mod_name else pname
-                    key = next((k for k in (f"{i}.{path}", f"blocks.{i}.{path}") if stored and k in stored), None)
+                    key = next((k for k in (f"{i}.{path}", f"{list_name}.{i}.{path}") if stored and k in stored), None)
                     if key is not None:
                         s = stored[key]
                     elif weight_dtype == "fp8" and is_fp8_candidate(path, p):
@@ -233,23 +252,24 @@ def stream_blocks(
     fp8_block_size: int = 0,
     stored: dict[str, Stored] | None = None,
 ) -> Iterator[BlockStreamer]:
-    """Run a model with `.blocks` on `device`: everything but the blocks moved there, blocks streamed.
+    """Run a model with a block list (see BLOCK_LISTS) on `device`: everything but the blocks moved there, blocks
+    streamed.
 
     Inside, `backbone(...)` works as usual (sampling, or LoRA training with gradient checkpointing turned
     on for the blocks); on exit the non-block parts go back where they were and the hooks are removed.
     """
-    blocks = backbone.blocks
-    first = next((p for n, p in backbone.named_parameters() if not n.startswith("blocks.")), None)
+    name, blocks = block_list(backbone)
+    first = next((p for n, p in backbone.named_parameters() if not n.startswith(f"{name}.")), None)
     home = first.device if first is not None else torch.device("cpu")
-    backbone.blocks = nn.ModuleList()  # move the rest without the blocks
+    setattr(backbone, name, nn.ModuleList())  # move the rest without the blocks
     try:
         backbone.to(device)
     finally:
-        backbone.blocks = blocks
+        setattr(backbone, name, blocks)
     ckpt = getattr(backbone, "gradient_checkpointing", None)
     streamer = BlockStreamer(
         blocks, device, resident=resident, prefetch=prefetch, weight_dtype=weight_dtype,
-        compute_dtype=compute_dtype, fp8_block_size=fp8_block_size, stored=stored, root=backbone,
+        compute_dtype=compute_dtype, fp8_block_size=fp8_block_size, stored=stored, root=backbone, list_name=name,
     )
     if ckpt is not None and streamer.resident < streamer.n:
         backbone.gradient_checkpointing = True  # backward re-fetches streamed weights instead of keeping them
@@ -259,8 +279,8 @@ def stream_blocks(
         streamer.remove()
         if ckpt is not None:
             backbone.gradient_checkpointing = ckpt
-        backbone.blocks = nn.ModuleList()
+        setattr(backbone, name, nn.ModuleList())
         try:
             backbone.to(home)
         finally:
-            backbone.blocks = blocks
+            setattr(backbone, name, blocks)

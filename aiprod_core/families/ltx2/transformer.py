@@ -215,6 +215,12 @@ class LTX2VideoTransformer(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.empty(2, w))
         self.proj_out = nn.Linear(w, cfg.out_channels)
 
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The blocks under the name AIPROD's backbone gives them; `transformer_blocks` stays the registered name, so
+        state-dict keys and LoRA files keep the released paths."""
+        return self.transformer_blocks
+
     def set_attention_chunk(self, queries: int) -> None:
         """Self- and cross-attention take `queries` queries at a time (0: all at once); the same result up to
         summation order, with the score matrix of a non-fused SDPA kernel bounded."""
