@@ -85,14 +85,11 @@ class ModelFamily:
 
 class Ltx2Family(ModelFamily):
     """LTX-2 (video only): its schedule and its guidance on x0 (CFG, STG, rescale 0.7), kept voxels at noise
-    level 0, the transformer told the frame rate, the stage-2 distilled sigmas after its upscaler. Memory is not
-    planned for this family yet: every stage runs where the model was loaded."""
+    level 0, the transformer told the frame rate, the stage-2 distilled sigmas after its upscaler. Its placement is
+    AIPROD's: the memory planner reads an LTX-2 config as such."""
 
     name = "ltx2"
     rescale = 0.7  # LTX-2's guidance rescale (ltx-pipelines' defaults)
-
-    def placement(self, model: VideoModel, clip: tuple[int, int, int], device: torch.device, **options) -> Placement:
-        return Placement(device, "none")
 
     def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
                  shift: float | None = None) -> dict:

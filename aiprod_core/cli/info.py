@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from .args import (
     FILE_FLAGS,
@@ -46,14 +45,10 @@ def run(args: argparse.Namespace) -> int:
     # Imported when the command runs (start-up time: see args.load_for_inference).
     from ..info import model_info
 
+    if args.plan:
+        return _print_plan(args)
     info = model_info(model=args.model, preset_name=args.preset, frames=args.frames, height=args.height, width=args.width,
                       names=FILE_FLAGS, **family_files(args))
-    if args.plan:
-        if info.get("family", "aiprod") != "aiprod":
-            print(f"aiprod info: the memory plan for the {info['family']} family is not yet available; run without "
-                  "--plan for what the model is made of", file=sys.stderr)
-            return 2
-        return _print_plan(args)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -74,7 +69,8 @@ def _print_plan(args: argparse.Namespace) -> int:
     from ..memory.placement import Placement
 
     # a GPU with --vram GB, bf16 compute, 1 GB kept free: what the stages of a run there would be given
-    placement = Placement.build(model_config(args.model, args.preset), (args.frames, args.height, args.width), "cuda",
+    config = model_config(args.model, args.preset, names=FILE_FLAGS, **family_files(args))
+    placement = Placement.build(config, (args.frames, args.height, args.width), "cuda",
                                 vram_gb=args.vram, compute="bf16", weight_dtype=args.weight_dtype or "auto",
                                 upscale=args.upscale, lora_rank=args.lora_rank, reserve_gb=1.0)
     d = placement.plan.to_dict()

@@ -87,8 +87,10 @@ def test_info_describes_the_checkpoint(layouts, capsys):
     assert main(["info", "--model", s["path"], "--frames", "9", "--height", "64", "--width", "64"]) == 0
     text = capsys.readouterr().out
     assert "family ltx2" in text and "audio parameters not loaded" in text and "latent [8, 2, 2, 2]" in text
-    assert main(["info", "--model", s["path"], "--plan"]) == 2
-    assert "plan for the ltx2 family is not yet available" in capsys.readouterr().err
+    assert main(["info", "--model", s["path"], "--plan", "--vram", "8", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert {"text_encoding", "sampling", "vae_decode"} <= set(plan["stages"]), plan["stages"].keys()
+    assert plan["clip"]["frames"] == 121, "the model's default clip: LTX-2's 768x512x121"
 
 
 def test_missing_and_misplaced_files_are_refused_before_loading(layouts, tmp_path, capsys):

@@ -33,6 +33,7 @@ from .text import LTX2TextEncoder, load_ltx2_text_encoder
 from .transformer import LTX2VideoTransformer, load_video_transformer
 from .upscaler import Ltx2LatentUpsampler, Ltx2UpsamplerConfig, load_ltx2_upsampler
 from .vae import LTX2VideoVAE
+from .vae_config import LTX2VAEConfig
 from .vae_loader import load_ltx2_video_vae, read_vae_config
 
 # LTX-2's pipelines' defaults (ltx-pipelines PipelineParams): 768x512, 121 frames at 24 fps
@@ -54,12 +55,13 @@ SLOTS = {  # slot -> what it holds, for messages
 
 
 @dataclass(frozen=True)
-class LTX2Geometry:
-    """The video VAE's latent grid as the pipeline reads a VAE config: channels and compression, clip checks."""
+class LTX2Geometry(LTX2VAEConfig):
+    """The video VAE's config with the clip checks the pipeline asks of a VAE config (what the memory planner
+    reads of it is the config itself)."""
 
-    latent_channels: int = 128
-    spatial_compression: int = 32
-    temporal_compression: int = 8
+    @classmethod
+    def of(cls, vae: LTX2VAEConfig) -> LTX2Geometry:
+        return cls(**{f.name: getattr(vae, f.name) for f in fields(vae)})
 
     def check_clip(self, frames: int, height: int, width: int) -> None:
         """Raise a ConfigError that says which size to use when the VAE cannot take this clip."""
@@ -224,7 +226,7 @@ def read_ltx2_config(files: LTX2Files, need_text_encoder: bool = False,
             meta = f.metadata() or {}
         if "config" in meta:
             upscaler = Ltx2UpsamplerConfig.from_json(meta["config"], str(opened["upscaler"].path))
-    geometry = LTX2Geometry(vae.latent_channels, vae.spatial_compression, vae.temporal_compression)
+    geometry = LTX2Geometry.of(vae)
     if geometry.latent_channels != transformer.in_channels:
         raise LTX2FileError(f"vae={vae_path} has {geometry.latent_channels} latent channels but the transformer "
                             f"in {files.checkpoint} takes {transformer.in_channels}; use the VAE released with it")
@@ -243,15 +245,18 @@ class LTX2Components:
 
 def load_ltx2(files: LTX2Files, dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None,
               require_text_encoder: bool = False) -> LTX2Components:
-    """Every component from its file. dtype: the transformer's and upscaler's weights (None: float32; fp8 files are
-    upcast), vae_dtype the VAE's (None: as dtype). Gemma and the connector run in float32 on the CPU."""
+    """Every component from its file, on the CPU. dtype: the transformer's and upscaler's weights (None: float32;
+    fp8 files are upcast), vae_dtype the VAE's (None: as dtype). Gemma and the connector take bfloat16 when dtype
+    is bfloat16 (12B parameters: 24 GB instead of 48), else float32."""
     config = read_ltx2_config(files, require_text_encoder)
     dtype = dtype or torch.float32
     transformer = load_video_transformer(files.checkpoint, dtype=dtype)
     vae = load_ltx2_video_vae(files.vae or files.checkpoint, dtype=vae_dtype or dtype)
     text_encoder = None
     if files.text_encoder is not None:
-        text_encoder = load_ltx2_text_encoder(files.text_encoder, files.text_projection or files.checkpoint)
+        text_dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
+        text_encoder = load_ltx2_text_encoder(files.text_encoder, files.text_projection or files.checkpoint,
+                                              dtype=text_dtype)
         _check_width(text_encoder, config, files)
     upscaler = load_ltx2_upsampler(files.upscaler, dtype=dtype) if files.upscaler else None
     if upscaler is not None and upscaler.cfg.in_channels != config.vae.latent_channels:
