@@ -84,6 +84,10 @@ def test_info_describes_the_checkpoint(layouts, capsys):
     assert t["audio_params_skipped"] > 0 and info["audio_params_skipped"] > t["audio_params_skipped"]
     assert info["components"]["vae"]["params"] == sum(p.numel() for p in model.vae.parameters())
     assert set(info["file_components"]) >= {"transformer", "video_connector", "text_projection", "video_vae"}
+    assert main(["info", "--model", s["path"], "--text-encoder", s["text_encoder"], "--json"]) == 0
+    gemma = json.loads(capsys.readouterr().out)["components"]["text_encoder"]
+    loaded = load_model(s["path"], text_encoder=s["text_encoder"]).text_encoder.gemma
+    assert gemma["params"] == sum(p.numel() for p in loaded.parameters()) and gemma["dtype"] == "fp32"
     assert main(["info", "--model", s["path"], "--frames", "9", "--height", "64", "--width", "64"]) == 0
     text = capsys.readouterr().out
     assert "family ltx2" in text and "audio parameters not loaded" in text and "latent [8, 2, 2, 2]" in text

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 from safetensors import safe_open
 
 from .files import LTX2File, open_ltx2
+from .gemma import language_model_prefix
 from .model import LTX2ModelConfig
 from .transformer import is_audio_key
 
@@ -32,6 +34,16 @@ def _file_tensors(path: str) -> dict[str, tuple[int, str]]:
     with safe_open(str(path), framework="pt", device="cpu") as f:
         return {k: (math.prod(f.get_slice(k).get_shape()), DTYPE_NAMES.get(f.get_slice(k).get_dtype(), "-"))
                 for k in f.keys() if not k.endswith(SCALE_SUFFIXES)}  # noqa: SIM118
+
+
+def _gemma_tensors(path: str) -> dict[str, tuple[int, str]]:
+    """Gemma's language model tensors (a single file, or a folder's shards), its vision tower left out."""
+    files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else [Path(path)]
+    found = {}
+    for file in files:
+        found.update({f"{file}:{k}": v for k, v in _file_tensors(str(file)).items()})
+    prefix = language_model_prefix({k.split(":", 1)[1] for k in found}, str(path))
+    return {k: v for k, v in found.items() if k.split(":", 1)[1].startswith(prefix)}
 
 
 def _summary(tensors: dict[str, tuple[int, str]]) -> dict:
@@ -71,7 +83,10 @@ def describe_ltx2(config: LTX2ModelConfig, frames: int | None = None, height: in
         components["upscaler"] = {**_summary(_tensors(open_ltx2(files.upscaler), "upscaler")),
                                   "mid_channels": up.mid_channels if up else "-",
                                   "scale": up.spatial_scale if up else "-"}
-    components["text_encoder"] = {"params": 0, "gemma": files.text_encoder or "not given (needed to generate)"}
+    if files.text_encoder:
+        components["text_encoder"] = {**_summary(_gemma_tensors(files.text_encoder)), "gemma": files.text_encoder}
+    else:
+        components["text_encoder"] = {"params": 0, "gemma": "not given (needed to generate)"}
     frames, height, width = frames or config.frames, height or config.height, width or config.width
     latent = config.vae.latent_shape(frames, height, width)
     skipped = {name: sum(n for n, _ in _tensors(ckpt, name).values())
