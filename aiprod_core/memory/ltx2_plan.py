@@ -59,10 +59,10 @@ def is_ltx2_config(config: object) -> bool:
 
 
 def vae_config_of(config: object) -> LTX2VAEConfig:
-    """The model's VAE config when it carries one, else the released LTX-2 video VAE's (checked against the
-    compression the model's `vae` states)."""
+    """The model's VAE config when it carries one that describes its decoder, else the released LTX-2 video VAE's
+    (checked against the compression the model's `vae` states)."""
     vae = getattr(config, "vae", None)
-    if isinstance(vae, LTX2VAEConfig):
+    if isinstance(vae, LTX2VAEConfig) and vae.decoder_blocks:
         return vae
     released = LTX2VAEConfig.from_dict(LTX2_VIDEO_VAE)
     for name in ("spatial_compression", "temporal_compression", "latent_channels"):

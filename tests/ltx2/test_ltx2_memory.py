@@ -26,7 +26,8 @@ STAGE_LIMIT = 7.0 * GiB  # every stage of the 8 GB plan at or under 7.0 GB
 
 def released_19b(upscaler: bool = True) -> LTX2ModelConfig:
     """LTX-2 19B as its single files describe it (the fp8 and bf16 files share the config; fp8 is storage)."""
-    return LTX2ModelConfig(name="ltx-2-19b-dev-fp8", transformer=LTX2TransformerConfig(), vae=LTX2Geometry(),
+    vae = LTX2Geometry.of(LTX2VAEConfig.from_dict(LTX2_VIDEO_VAE))
+    return LTX2ModelConfig(name="ltx-2-19b-dev-fp8", transformer=LTX2TransformerConfig(), vae=vae,
                            upscaler=Ltx2UpsamplerConfig() if upscaler else None)
 
 
@@ -257,3 +258,12 @@ def test_the_trace_counts_two_blocks_as_all_of_them():
     assert traced_peak(lambda: model(x, s, ctx)) == S.sampling_activation_bytes(cfg, (3, 4, 4), 4, 24)
     two = dataclasses.replace(cfg, num_layers=2)
     assert S.sampling_activation_bytes(two, (3, 4, 4), 4, 24) == S.sampling_activation_bytes(cfg, (3, 4, 4), 4, 24)
+
+
+def test_the_gpu_benchmark_runs_its_smoke_path(tmp_path, one_thread):
+    """bench/ltx2_gpu_memory.py at a tiny shape on the CPU: the plan streams its blocks in fp8 and a step runs."""
+    from bench.ltx2_gpu_memory import main
+
+    out = main(["--device", "cpu", "--tiny", "--out", str(tmp_path / "smoke.json"), "--repeats", "1"])
+    assert out["plan"]["blocks_streamed"] > 0 and out["plan"]["weight_dtype"] == "fp8"
+    assert out["s_per_step"] > 0 and out["output_rms"] > 0
