@@ -61,15 +61,16 @@ class ModelFamily:
         return Placement.build(model.config, clip, device, **options)
 
     def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
-                 shift: float | None = None) -> dict:
-        """The first stage, from noise: LTX's token-shift schedule and CFG on the velocity."""
+                 shift: float | None = None, fps: float | None = None) -> dict:
+        """The first stage, from noise: LTX's token-shift schedule and CFG on the velocity (the backbone does not
+        read the frame rate)."""
         if stg:
             raise ValueError(f"stg={stg}: AIPROD's blocks cannot skip their self-attention, which STG perturbs; "
                              "use stg=0 (CFG alone) with this model")
         return {"sigmas": ltx_sigmas(steps, latent_tokens(shape), shift=shift), "cfg": cfg}
 
     def refining(self, model: VideoModel, shape: tuple[int, ...], steps: int, denoise: float, cfg: float,
-                 shift: float | None = None) -> dict:
+                 shift: float | None = None, fps: float | None = None) -> dict:
         """The refinement after the 2x upscale: the last `steps` of the schedule for steps / denoise steps."""
         tokens = latent_tokens(shape)
         return {"sigmas": denoise_sigmas(lambda n: ltx_sigmas(n, tokens, shift=shift), steps, denoise), "cfg": cfg}
@@ -92,16 +93,19 @@ class Ltx2Family(ModelFamily):
     rescale = 0.7  # LTX-2's guidance rescale (ltx-pipelines' defaults)
 
     def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
-                 shift: float | None = None) -> dict:
+                 shift: float | None = None, fps: float | None = None) -> dict:
+        """LTX-2's schedule (or `shift`'s), its guidance, and the frame rate (None: the model's 24) by which the
+        transformer places frames in time."""
         sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
         guidance = Ltx2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
-        return {"sigmas": sigmas, "guidance": guidance, "extra_args": {"fps": float(model.config.fps)}}
+        return {"sigmas": sigmas, "guidance": guidance, "extra_args": {"fps": float(fps or model.config.fps)}}
 
     def refining(self, model: VideoModel, shape: tuple[int, ...], steps: int, denoise: float, cfg: float,
-                 shift: float | None = None) -> dict:
+                 shift: float | None = None, fps: float | None = None) -> dict:
         """LTX-2's stage 2: three distilled steps from 0.909375, without guidance (ltx-pipelines'
         two-stage pipeline; it runs them with the distilled LoRA, which a dev model takes through with_lora_file)."""
-        return {"sigmas": distilled_sigmas(2), "guidance": NO_GUIDANCE, "extra_args": {"fps": float(model.config.fps)}}
+        return {"sigmas": distilled_sigmas(2), "guidance": NO_GUIDANCE,
+                "extra_args": {"fps": float(fps or model.config.fps)}}
 
     def upsample(self, model: VideoModel, latent: torch.Tensor) -> torch.Tensor:
         stats = model.vae.per_channel_statistics

@@ -66,6 +66,7 @@ def generate(
     motion: MotionGuidance | None = None,
     image: torch.Tensor | None = None,
     image_strength: float = 1.0,
+    fps: float | None = None,
     **old_motion,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
@@ -82,6 +83,8 @@ def generate(
     The model's family (model.family) decides what differs: for LTX-2, its schedule and its guidance on the
     clean-latent estimate (cfg, `stg` on the block LTX-2 perturbs, rescale 0.7), and after its upscaler the
     distilled stage-2 sigmas (refine_steps and refine_denoise then unused). stg: AIPROD's model takes 0 only.
+    fps: the clip's frame rate, by which LTX-2's transformer places frames in time (None: the model's; AIPROD's
+    backbone does not read it).
     """
     motion = _motion_argument(motion, old_motion)
     c, family = model.config, model.family
@@ -92,7 +95,7 @@ def generate(
     placement = family.placement(model, (frames, height, width), compute_device(offload, model.backbone),
                                  vram_gb=vram_gb, offload=offload, compute=next(model.backbone.parameters()).dtype,
                                  weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
-    stage_1 = family.sampling(model, shape, steps, cfg, stg, shift)
+    stage_1 = family.sampling(model, shape, steps, cfg, stg, shift, fps)
     prompts = _encode_prompts(model, prompt, negative if cfg != 1.0 else None, cache, placement)
 
     init = keep = None
@@ -106,7 +109,7 @@ def generate(
                                compression=_compression(c), **stage_1, **sampling)
         if upscale:
             up, keep = _upscaled(model, latent, placement, image, image_strength)
-            stage_2 = family.refining(model, tuple(up.shape), refine_steps, refine_denoise, cfg, shift)
+            stage_2 = family.refining(model, tuple(up.shape), refine_steps, refine_denoise, cfg, shift, fps)
             bar.total += len(stage_2["sigmas"]) - 1
             latent = _sample_latent(model.backbone, *prompts, tuple(up.shape), init_latent=up, noise_mask=keep,
                                    stage="upscaling", **stage_2, **sampling)

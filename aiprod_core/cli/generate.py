@@ -48,7 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--sampler", default="euler", choices=["euler", "heun"])
     g.add_argument("--shift", type=float, help="override the token-count sigma shift")
     g.add_argument("--upscale", action="store_true", help="2x latent upscale then refine")
-    g.add_argument("--fps", type=float, help="frames per second of the file (default: the model's)")
+    g.add_argument("--fps", type=float, help="frames per second of the file, which an LTX-2 model also samples for "
+                   "(default: the model's)")
     add_quiet_arg(g)
     add_memory_args(g)
     g.add_argument("--offload", default="auto", choices=["auto", "stream", "none"],
@@ -180,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         motion=motion(args, flow),
         image=image,
         image_strength=args.image_strength,
+        fps=args.fps or (source_fps if source is not None else None),
     )
     fps = args.fps or model.config.fps
     if source is not None:

@@ -13,7 +13,7 @@ import torch
 from aiprod_core.cli import main
 from aiprod_core.model import load_model
 from aiprod_core.pipeline import generate
-from aiprod_core.video_io import read_video
+from aiprod_core.video_io import read_video, write_video
 
 pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
 from ltx2_model_files import TRANSFORMER, write_model
@@ -70,6 +70,18 @@ def test_split_files_and_the_upscaler_through_the_cli(layouts, tmp_path, capsys)
     assert rc == 0, capsys.readouterr().err
     frames, _ = read_video(out)
     assert frames.shape == (9, 128, 128, 3)
+
+
+def test_extension_continues_a_clip_with_an_ltx2_model(layouts, tmp_path, capsys):
+    s = layouts.single
+    source = tmp_path / "source.mp4"
+    write_video(source, torch.rand(9, 64, 64, 3, generator=torch.Generator().manual_seed(0)), fps=12)
+    out = tmp_path / "extended.mp4"
+    rc = main(["generate", "a red ball", "--model", s["path"], "--text-encoder", s["text_encoder"], "--extend",
+               str(source), "-o", str(out), "--frames", "17", "--height", "64", "--width", "64", "--steps", "2", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    frames, fps = read_video(out)
+    assert frames.shape == (9 + 17 - 9, 64, 64, 3) and fps == pytest.approx(12.0), "the clip, then the new frames"
 
 
 def test_info_describes_the_checkpoint(layouts, capsys):

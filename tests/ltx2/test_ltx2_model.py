@@ -16,6 +16,7 @@ from aiprod_core.pipeline import generate
 from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.ltx2_loop import sample_ltx2
 from aiprod_core.sampling.ltx2_schedule import (
+    NO_GUIDANCE,
     Ltx2Guidance,
     distilled_sigmas,
     latent_tokens,
@@ -59,12 +60,12 @@ def frames_of(model, latent):
     return ((video.float() + 1) / 2).clamp(0, 1).permute(1, 2, 3, 0)
 
 
-def composed(model, guidance, seed, clean=None, keep=None, sigmas=None):
+def composed(model, guidance, seed, clean=None, keep=None, sigmas=None, fps=FPS):
     """The reference path: LTX-2's own loop on the transformer, from the seed's noise."""
     ctx, mask, neg, neg_mask = prompts(model)
     sigmas = ltx2_sigmas(2, latent_tokens(SHAPE)) if sigmas is None else sigmas
     return sample_ltx2(model.backbone, noise_like(SHAPE, seed), sigmas, ctx, mask, neg, neg_mask, guidance,
-                       clean=clean, noise_mask=keep, extra_args={"fps": FPS})
+                       clean=clean, noise_mask=keep, extra_args={"fps": fps})
 
 
 def test_single_and_split_files_load_the_same_model(layouts, model):
@@ -95,6 +96,14 @@ def test_generate_equals_ltx2s_own_loop_and_decode(model, cfg, stg):
     assert rel_err(video, want) <= 1e-5
     other = generate(model, PROMPT, **CLIP, steps=2, cfg=cfg, stg=stg, seed=6, progress=False)
     assert (other - video).abs().max() > 1e-3, "the seed reaches the noise"
+
+
+def test_the_frame_rate_reaches_the_transformer(model):
+    video = generate(model, PROMPT, **CLIP, steps=2, cfg=1.0, seed=5, fps=12.0, progress=False)
+    want = frames_of(model, composed(model, NO_GUIDANCE, seed=5, fps=12.0))
+    assert rel_err(video, want) <= 1e-5
+    at_24 = generate(model, PROMPT, **CLIP, steps=2, cfg=1.0, seed=5, progress=False)
+    assert (at_24 - video).abs().max() > 1e-4, "RoPE places frames by the frame rate"
 
 
 @pytest.mark.parametrize("strength", [1.0, 0.6])
