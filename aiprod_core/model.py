@@ -193,8 +193,9 @@ def load_model(path: str | os.PathLike | None = None, preset_name: str | None = 
 
     `preset_name` without a path builds that preset with random weights (and says so): useful for
     shapes and speed, not for pictures. dtype: the backbone's and upscaler's weights (None: float32, as
-    trained), vae_dtype the VAE's (None: as dtype); the text encoder keeps float32 (its states are cast
-    where the backbone reads them). memory.engine.precision_dtype picks them for a device.
+    trained), vae_dtype the VAE's (None: as dtype); AIPROD's text encoder keeps float32 (its states are cast
+    where the backbone reads them), LTX-2's Gemma takes bfloat16 with a bfloat16 dtype.
+    memory.engine.precision_dtype picks them for a device.
     """
     files = {"text_encoder": text_encoder, "vae": vae, "text_projection": text_projection, "upscaler": upscaler}
     if path is not None and model_family(path) is LTX2:
@@ -202,10 +203,7 @@ def load_model(path: str | os.PathLike | None = None, preset_name: str | None = 
                           dtype=dtype, vae_dtype=vae_dtype)
         return VideoModel(parts.config, parts.transformer, parts.vae, parts.text_encoder, parts.upscaler,
                           source=str(path), trained=True, family=LTX2)
-    given = sorted(k for k, v in files.items() if v is not None)
-    if given:
-        raise ValueError(f"{given[0]}= is for LTX-2 models, whose components may come in files of their own; "
-                         f"{path or 'the AIPROD model'} carries all its components: leave {', '.join(given)} out")
+    _refuse_component_files(path, files)
     model = _load_model(path, preset_name)
     for module, dt in ((model.backbone, dtype), (model.upscaler, dtype), (model.vae, vae_dtype or dtype)):
         if module is not None and dt is not None:
@@ -247,12 +245,18 @@ def read_model_config(path: str | os.PathLike, *, need_text_encoder: bool = Fals
     given = {k: str(v) for k, v in files.items() if v is not None}
     if model_family(path) is LTX2:
         return read_ltx2_config(LTX2Files(str(path), **given), need_text_encoder, names)
-    if given:
-        slot = sorted(given)[0]
-        flag = (names or {}).get(slot, f"{slot}=")
-        raise ValueError(f"{flag} is for LTX-2 models, whose components come in files of their own; {path} is an "
-                         f"AIPROD checkpoint that carries all its components: leave {flag} out")
+    _refuse_component_files(path, given, names)
     return read_checkpoint_config(path)
+
+
+def _refuse_component_files(path: str | os.PathLike | None, files: dict, names: dict[str, str] | None = None) -> None:
+    """An AIPROD checkpoint carries all its components: component files given beside it are a mistake."""
+    given = sorted(k for k, v in files.items() if v is not None)
+    if given:
+        flag = (names or {}).get(given[0], f"{given[0]}=")
+        raise ValueError(f"{flag} is for LTX-2 models, whose components come in files of their own; "
+                         f"{path or 'the built-in model'} is an AIPROD checkpoint that carries all its components: "
+                         f"leave {flag} out")
 
 
 def components_from(config: ModelConfig, parts: dict[str, dict[str, torch.Tensor]], path: str | os.PathLike) -> dict:
