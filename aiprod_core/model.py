@@ -60,6 +60,11 @@ class ModelFamily:
         """Where each stage runs (memory.placement.Placement.build's options)."""
         return Placement.build(model.config, clip, device, **options)
 
+    def text_encoding(self, model: VideoModel, placement: Placement) -> contextlib.AbstractContextManager[None]:
+        """The text encoder placed for the "text_encoding" stage: on the device, moved whole, when the plan says
+        it fits there; else where it is."""
+        return placement.moved(model.text_encoder if placement.text_on_device else None)
+
     def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
                  shift: float | None = None, fps: float | None = None) -> dict:
         """The first stage, from noise: LTX's token-shift schedule and CFG on the velocity (the backbone does not
@@ -87,7 +92,7 @@ class ModelFamily:
 class Ltx2Family(ModelFamily):
     """LTX-2 (video only): its schedule and its guidance on x0 (CFG, STG, rescale 0.7), kept voxels at noise
     level 0, the transformer told the frame rate, the stage-2 distilled sigmas after its upscaler. Its placement is
-    AIPROD's: the memory planner reads an LTX-2 config as such."""
+    AIPROD's (the memory planner reads an LTX-2 config as such), but for Gemma's layers, which stream as planned."""
 
     name = "ltx2"
     rescale = 0.7  # LTX-2's guidance rescale (ltx-pipelines' defaults)
@@ -99,6 +104,19 @@ class Ltx2Family(ModelFamily):
         sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
         guidance = Ltx2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
         return {"sigmas": sigmas, "guidance": guidance, "extra_args": {"fps": float(fps or model.config.fps)}}
+
+    @contextlib.contextmanager
+    def text_encoding(self, model: VideoModel, placement: Placement) -> Iterator[None]:
+        """Gemma's decoder layers resident or streamed as the plan says (Gemma 3 12B is 24 GB in bfloat16, more
+        than a small card holds), its embedding and the connector moved whole; where the plan keeps the stage on
+        the CPU, or nothing is planned, the encoder stays where it is."""
+        sp = placement.stage("text_encoding")
+        if sp is None or sp.where != "gpu":
+            yield
+            return
+        encoder = model.text_encoder
+        with placement.moved(encoder.connector), placement.backbone(encoder.gemma.model, "text_encoding"):
+            yield
 
     def refining(self, model: VideoModel, shape: tuple[int, ...], steps: int, denoise: float, cfg: float,
                  shift: float | None = None, fps: float | None = None) -> dict:

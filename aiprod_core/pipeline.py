@@ -67,6 +67,7 @@ def generate(
     image: torch.Tensor | None = None,
     image_strength: float = 1.0,
     fps: float | None = None,
+    placement: Placement | None = None,
     **old_motion,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
@@ -85,6 +86,8 @@ def generate(
     distilled stage-2 sigmas (refine_steps and refine_denoise then unused). stg: AIPROD's model takes 0 only.
     fps: the clip's frame rate, by which LTX-2's transformer places frames in time (None: the model's; AIPROD's
     backbone does not read it).
+    placement: where each stage runs, made by the caller (memory.placement.Placement; e.g. a plan made for one
+    device and run on another); None: the family's, from offload, vram_gb and weight_dtype.
     """
     motion = _motion_argument(motion, old_motion)
     c, family = model.config, model.family
@@ -92,9 +95,13 @@ def generate(
     shape = (1, *c.vae.latent_shape(frames, height, width))
     if upscale and model.upscaler is None:
         raise ValueError(f"{model.source} has no upscaler; run without --upscale or load a model that has one")
-    placement = family.placement(model, (frames, height, width), compute_device(offload, model.backbone),
-                                 vram_gb=vram_gb, offload=offload, compute=next(model.backbone.parameters()).dtype,
-                                 weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
+    if placement is None:
+        placement = family.placement(model, (frames, height, width), compute_device(offload, model.backbone),
+                                     vram_gb=vram_gb, offload=offload, compute=next(model.backbone.parameters()).dtype,
+                                     weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
+    elif (offload, vram_gb, weight_dtype) != ("auto", None, None):
+        raise ValueError("generate() got placement= and offload=, vram_gb= or weight_dtype=; the placement already "
+                         "says where each stage runs: give one or the others")
     stage_1 = family.sampling(model, shape, steps, cfg, stg, shift, fps)
     prompts = _encode_prompts(model, prompt, negative if cfg != 1.0 else None, cache, placement)
 
@@ -148,7 +155,7 @@ def _encode_prompts(model: VideoModel, prompt: str, negative: str | None, cache:
                          "folder> (LTX-2: Gemma 3 12B) to encode prompts")
     if cache is None:
         cache = EmbeddingCache(directory=_embedding_dir()) if placement.planned else EmbeddingCache()
-    with placement.guard("text_encoding"), placement.moved(model.text_encoder if placement.text_on_device else None):
+    with placement.guard("text_encoding"), model.family.text_encoding(model, placement):
         context, mask = encode_cached(model.text_encoder, [prompt], cache)
         neg_context, neg_mask = encode_cached(model.text_encoder, [negative], cache) if negative is not None else (None, None)
     return context, mask, neg_context, neg_mask

@@ -5,12 +5,15 @@ in test_ltx2_sampling.py) and the VAE's decode."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from aiprod_core.conditioning import MotionGuidance, first_frames_condition
 from aiprod_core.families.ltx2.files import LTX2FileError
 from aiprod_core.families.ltx2.upscaler import upsample_normalized
+from aiprod_core.memory.placement import Placement
 from aiprod_core.model import LTX2, load_model, model_family
 from aiprod_core.pipeline import generate
 from aiprod_core.sampling.loop import sample_latent
@@ -159,6 +162,38 @@ def test_motion_guidance_steers_an_ltx2_model(model):
     off = generate(model, PROMPT, **CLIP, steps=2, cfg=1.0, seed=2, progress=False,
                    motion=MotionGuidance(flow=flow, flow_strength=0.0, warp_guidance=0.0))
     assert torch.equal(off, plain), "guidance switched off is the plain run"
+
+
+def test_a_planned_run_streams_transformer_blocks_and_gemma_layers_and_draws_the_same_clip(model, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("AIPROD_CACHE_DIR", str(tmp_path))  # a planned run caches its contexts on disk
+    # planned for a 12 GB card, where Gemma 3 12B's layers go to the GPU, and "stream" streams every block of each;
+    # run on the CPU, where the streamer's copies are no-ops, so the frames must not change
+    clip = (CLIP["frames"], CLIP["height"], CLIP["width"])
+    planned = Placement.build(model.config, clip, "cuda", vram_gb=12, offload="stream", compute=torch.float32)
+    planned = dataclasses.replace(planned, device=torch.device("cpu"))
+    gemma, transformer = model.text_encoder.gemma.model, model.backbone
+    assert planned.stage("text_encoding").where == "gpu"
+    assert planned.blocks("text_encoding", len(gemma.layers)).streamed
+    assert planned.blocks("sampling", len(transformer.transformer_blocks)).streamed
+
+    streamed = {}  # block list -> whether its last block ran with the streamer's hooks on it (beside this one)
+    def watch(name):
+        def hook(block, _args):
+            streamed.setdefault(name, len(block._forward_pre_hooks) > 1)
+        return hook
+    handles = [gemma.layers[-1].register_forward_pre_hook(watch("gemma")),
+               transformer.transformer_blocks[-1].register_forward_pre_hook(watch("transformer"))]
+    try:
+        got = generate(model, PROMPT, **CLIP, steps=2, cfg=3.0, seed=4, placement=planned, progress=False)
+    finally:
+        for h in handles:
+            h.remove()
+    assert streamed == {"gemma": True, "transformer": True}
+    want = generate(model, PROMPT, **CLIP, steps=2, cfg=3.0, seed=4, progress=False)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="placement= and offload=, vram_gb= or weight_dtype="):
+        generate(model, PROMPT, **CLIP, steps=1, placement=planned, vram_gb=8, progress=False)
 
 
 def test_an_ltx2_lora_file_applies(model, tmp_path):
