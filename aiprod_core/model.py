@@ -30,7 +30,7 @@ from .models.backbone import HybridBackbone
 from .models.lora import LoRA, apply_loras, read_lora
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
-from .sampling.ltx2_schedule import NO_GUIDANCE, Ltx2Guidance, distilled_sigmas, latent_tokens, ltx2_sigmas
+from .sampling.ltx2_schedule import NO_GUIDANCE, LTX2Guidance, distilled_sigmas, latent_tokens, ltx2_sigmas
 from .sampling.schedules import denoise_sigmas, ltx_sigmas, shifted_sigmas
 from .text import TextEncoder, load_text_encoder
 from .text.lora import adapted_text_encoder
@@ -89,7 +89,7 @@ class ModelFamily:
         return read_lora(path, model.backbone, model.text_encoder)
 
 
-class Ltx2Family(ModelFamily):
+class LTX2Family(ModelFamily):
     """LTX-2 (video only): its schedule and its guidance on x0 (CFG, STG, rescale 0.7), kept voxels at noise
     level 0, the transformer told the frame rate, the stage-2 distilled sigmas after its upscaler. Its placement is
     AIPROD's (the memory planner reads an LTX-2 config as such), but for Gemma's layers, which stream as planned."""
@@ -102,7 +102,7 @@ class Ltx2Family(ModelFamily):
         """LTX-2's schedule (or `shift`'s), its guidance, and the frame rate (None: the model's 24) by which the
         transformer places frames in time."""
         sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
-        guidance = Ltx2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
+        guidance = LTX2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
         return {"sigmas": sigmas, "guidance": guidance, "extra_args": {"fps": float(fps or model.config.fps)}}
 
     @contextlib.contextmanager
@@ -134,7 +134,7 @@ class Ltx2Family(ModelFamily):
         return read_ltx2_lora(path, model.backbone), None
 
 
-AIPROD, LTX2 = ModelFamily(), Ltx2Family()
+AIPROD, LTX2 = ModelFamily(), LTX2Family()
 
 
 @dataclass

@@ -194,7 +194,7 @@ def plan_ltx2_memory(
     """Plan text -> video for an LTX-2 model inside `vram_gb`, as `plan.plan_memory` plans AIPROD's models.
 
     config: an LTX-2 model config: `transformer` (LTX2TransformerConfig), `vae` (an LTX2VAEConfig, or anything
-    else for the released VAE), `upscaler` (Ltx2UpsamplerConfig or None), and optionally `name`, `connector`
+    else for the released VAE), `upscaler` (LTX2UpsamplerConfig or None), and optionally `name`, `connector`
     (ConnectorConfig; default LTX-2 19B's) and the default clip `frames`, `height`, `width` (768x512x121). cfg: the
     negative prompt's context too (the passes themselves run one at a time). Raises MemoryPlanError naming the
     smallest budget when a required stage (sampling, decode, upscaling with `upscale`) cannot fit.

@@ -21,7 +21,7 @@ import torch
 from ..families.ltx2.config import LTX2TransformerConfig
 from ..families.ltx2.connector import ConnectorConfig, TextConnector
 from ..families.ltx2.transformer import LTX2VideoTransformer
-from ..families.ltx2.upscaler import Ltx2LatentUpsampler, Ltx2UpsamplerConfig, upsample_normalized
+from ..families.ltx2.upscaler import LTX2LatentUpsampler, LTX2UpsamplerConfig, upsample_normalized
 from ..families.ltx2.vae import LTX2VideoVAE
 from ..families.ltx2.vae_config import LTX2VAEConfig
 from ..families.ltx2.vae_tiling import space_tile_size, split_symmetric, split_time
@@ -148,11 +148,11 @@ def vae_decode_bytes(cfg: LTX2VAEConfig, latent: tuple[int, int, int], temporal_
 
 
 @lru_cache(maxsize=16)
-def upscaler_bytes(cfg: Ltx2UpsamplerConfig, latent: tuple[int, int, int], e: int, gpu: bool = True) -> tuple[int, int]:
+def upscaler_bytes(cfg: LTX2UpsamplerConfig, latent: tuple[int, int, int], e: int, gpu: bool = True) -> tuple[int, int]:
     """(weights, activations) of the spatial upscaler on a latent grid, normalisation included. gpu: with cuDNN's
     extra tensor and workspace, as for the decoder; False: the CPU's peak, with its convolutions' columns."""
     with torch.device("meta"):
-        up = Ltx2LatentUpsampler(cfg).to(_dtype(e))
+        up = LTX2LatentUpsampler(cfg).to(_dtype(e))
     z = torch.empty(1, cfg.in_channels, *latent, device="meta", dtype=_dtype(e))
     stats = torch.empty(cfg.in_channels, device="meta")
     peak, largest = traced_peaks(lambda: upsample_normalized(up, z, stats, stats), conv_scratch=not gpu)

@@ -17,7 +17,7 @@ from ..memory.engine import stage_guard
 from ..memory.placement import Placement
 from .guidance import guided_velocity
 from .ltx2_loop import ltx2_start_latent
-from .ltx2_schedule import Ltx2Guidance, guide_denoised
+from .ltx2_schedule import LTX2Guidance, guide_denoised
 from .motion import MotionGuidance
 from .noise_guidance import sample_noise_guided, step_range
 from .noise_mask import keep_latent, kept_velocity, latent_noise_mask
@@ -48,7 +48,7 @@ def sample_latent(
     motion: MotionGuidance | None = None,
     compression: tuple[int, int] = (8, 4),
     sigmas: torch.Tensor | None = None,
-    guidance: Ltx2Guidance | None = None,
+    guidance: LTX2Guidance | None = None,
     extra_args: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     """Sample a latent of `shape` [B,C,t,h,w]; with denoise < 1, continue from `init_latent`.
@@ -108,7 +108,7 @@ def sample_latent(
 
 
 def ltx2_velocity(model, context: torch.Tensor, mask: torch.Tensor | None, neg_context: torch.Tensor | None,
-                  neg_mask: torch.Tensor | None, guidance: Ltx2Guidance, clean: torch.Tensor | None = None,
+                  neg_mask: torch.Tensor | None, guidance: LTX2Guidance, clean: torch.Tensor | None = None,
                   keep: torch.Tensor | None = None) -> Velocity:
     """One step of sampling.ltx2_loop.sample_ltx2 as a velocity for the samplers: the passes the guidance needs as
     clean-latent estimates x0 = x - s v (s per voxel: kept voxels at 0), guided on x0, kept voxels put back, and

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .ltx2_schedule import NO_GUIDANCE, Ltx2Guidance, euler_step, guide_denoised
+from .ltx2_schedule import NO_GUIDANCE, LTX2Guidance, euler_step, guide_denoised
 from .noise_mask import latent_noise_mask
 from .samplers import Callback
 
@@ -30,7 +30,7 @@ from .samplers import Callback
 # `families.ltx2.transformer.LTX2VideoTransformer`; sigma is [B], or [B,t,h,w] per voxel when voxels are kept.
 # STG's pass adds `skip_self_attention=blocks` (blocks whose self-attention returns its values); only that pass
 # does, so a model without the option runs every guidance but STG.
-Ltx2Velocity = Callable[..., Tensor]
+LTX2Velocity = Callable[..., Tensor]
 
 
 def ltx2_start_latent(noise: Tensor, sigma0: float | Tensor, clean: Tensor | None = None,
@@ -45,7 +45,7 @@ def ltx2_start_latent(noise: Tensor, sigma0: float | Tensor, clean: Tensor | Non
     return (noise * scaled + clean * (1 - scaled)).to(noise.dtype)
 
 
-def _denoiser(model: Ltx2Velocity, extra_args: dict[str, Any]) -> Callable[..., Tensor]:
+def _denoiser(model: LTX2Velocity, extra_args: dict[str, Any]) -> Callable[..., Tensor]:
     """x0 = x - s v in float32, returned in x's dtype, as the reference's X0Model."""
 
     def denoise(x: Tensor, token_sigma: Tensor, context: Tensor, mask: Tensor | None, **kw: Any) -> Tensor:
@@ -59,14 +59,14 @@ def _denoiser(model: Ltx2Velocity, extra_args: dict[str, Any]) -> Callable[..., 
 
 @torch.no_grad()
 def sample_ltx2(
-    model: Ltx2Velocity,
+    model: LTX2Velocity,
     noise: Tensor,
     sigmas: Tensor,
     context: Tensor,
     context_mask: Tensor | None = None,
     neg_context: Tensor | None = None,
     neg_mask: Tensor | None = None,
-    guidance: Ltx2Guidance = NO_GUIDANCE,
+    guidance: LTX2Guidance = NO_GUIDANCE,
     *,
     clean: Tensor | None = None,
     noise_mask: Tensor | None = None,

@@ -68,7 +68,7 @@ def distilled_sigmas(stage: int = 1) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Ltx2Guidance:
+class LTX2Guidance:
     """Guidance strengths. cfg 1 and stg 0 switch their passes off; rescale 0 keeps the guided prediction as is.
 
     stg_blocks: the transformer blocks whose self-attention the perturbed pass skips.
@@ -88,16 +88,16 @@ class Ltx2Guidance:
         return not math.isclose(self.stg, 0.0)
 
 
-LTX2_VIDEO_GUIDANCE = Ltx2Guidance()  # LTX-2 (19B dev): 40 steps, CFG 3, STG 1 on block 29, rescale 0.7
-LTX2_3_VIDEO_GUIDANCE = Ltx2Guidance(stg_blocks=(28,))  # LTX-2.3: 30 steps, STG on block 28
-NO_GUIDANCE = Ltx2Guidance(cfg=1.0, stg=0.0, rescale=0.0, stg_blocks=())  # the distilled models
+LTX2_VIDEO_GUIDANCE = LTX2Guidance()  # LTX-2 (19B dev): 40 steps, CFG 3, STG 1 on block 29, rescale 0.7
+LTX2_3_VIDEO_GUIDANCE = LTX2Guidance(stg_blocks=(28,))  # LTX-2.3: 30 steps, STG on block 28
+NO_GUIDANCE = LTX2Guidance(cfg=1.0, stg=0.0, rescale=0.0, stg_blocks=())  # the distilled models
 
 
 def guide_denoised(
     cond: torch.Tensor,
     uncond: torch.Tensor | None = None,
     perturbed: torch.Tensor | None = None,
-    guidance: Ltx2Guidance = LTX2_VIDEO_GUIDANCE,
+    guidance: LTX2Guidance = LTX2_VIDEO_GUIDANCE,
 ) -> torch.Tensor:
     """Guided x0 from the conditional, unconditional and perturbed x0 predictions (any same shape).
 
@@ -132,7 +132,7 @@ def guide_velocity(
     v_cond: torch.Tensor,
     v_uncond: torch.Tensor | None = None,
     v_perturbed: torch.Tensor | None = None,
-    guidance: Ltx2Guidance = LTX2_VIDEO_GUIDANCE,
+    guidance: LTX2Guidance = LTX2_VIDEO_GUIDANCE,
 ) -> torch.Tensor:
     """`guide_denoised` for a model that predicts the velocity v = noise - x0, as our samplers expect.
 

@@ -11,7 +11,7 @@ import torch
 from aiprod_core.families.ltx2.config import LTX2TransformerConfig
 from aiprod_core.families.ltx2.model import LTX2Geometry, LTX2ModelConfig
 from aiprod_core.families.ltx2.transformer import LTX2VideoTransformer
-from aiprod_core.families.ltx2.upscaler import Ltx2LatentUpsampler, Ltx2UpsamplerConfig, upsample_normalized
+from aiprod_core.families.ltx2.upscaler import LTX2LatentUpsampler, LTX2UpsamplerConfig, upsample_normalized
 from aiprod_core.families.ltx2.vae import LTX2VideoVAE
 from aiprod_core.families.ltx2.vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig
 from aiprod_core.memory import ltx2_sizes as S
@@ -28,7 +28,7 @@ def released_19b(upscaler: bool = True) -> LTX2ModelConfig:
     """LTX-2 19B as its single files describe it (the fp8 and bf16 files share the config; fp8 is storage)."""
     vae = LTX2Geometry.of(LTX2VAEConfig.from_dict(LTX2_VIDEO_VAE))
     return LTX2ModelConfig(name="ltx-2-19b-dev-fp8", transformer=LTX2TransformerConfig(), vae=vae,
-                           upscaler=Ltx2UpsamplerConfig() if upscaler else None)
+                           upscaler=LTX2UpsamplerConfig() if upscaler else None)
 
 
 def small_transformer(layers: int = 2, width: int = 256) -> LTX2TransformerConfig:
@@ -159,9 +159,9 @@ def test_a_tiled_vae_decode_peaks_as_estimated(one_thread, chunk, tile):
 
 
 def test_the_upscaler_peaks_as_estimated(one_thread):
-    cfg = Ltx2UpsamplerConfig(mid_channels=64, num_blocks_per_stage=1)
+    cfg = LTX2UpsamplerConfig(mid_channels=64, num_blocks_per_stage=1)
     torch.manual_seed(0)
-    up = Ltx2LatentUpsampler(cfg).eval()
+    up = LTX2LatentUpsampler(cfg).eval()
     z, stats = torch.randn(1, 128, 3, 6, 8), torch.ones(128)
     with torch.no_grad():
         upsample_normalized(up, z, stats, stats)

@@ -20,7 +20,7 @@ from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.ltx2_loop import sample_ltx2
 from aiprod_core.sampling.ltx2_schedule import (
     NO_GUIDANCE,
-    Ltx2Guidance,
+    LTX2Guidance,
     distilled_sigmas,
     latent_tokens,
     ltx2_sigmas,
@@ -94,7 +94,7 @@ def test_single_and_split_files_load_the_same_model(layouts, model):
 def test_generate_equals_ltx2s_own_loop_and_decode(model, cfg, stg):
     video = generate(model, PROMPT, **CLIP, steps=2, cfg=cfg, stg=stg, seed=5, progress=False)
     assert video.shape == (9, 64, 64, 3)
-    guidance = Ltx2Guidance(cfg=cfg, stg=stg, rescale=0.7, stg_blocks=(1,))  # the last of the tiny model's 2 blocks
+    guidance = LTX2Guidance(cfg=cfg, stg=stg, rescale=0.7, stg_blocks=(1,))  # the last of the tiny model's 2 blocks
     want = frames_of(model, composed(model, guidance, seed=5))
     assert rel_err(video, want) <= 1e-5
     other = generate(model, PROMPT, **CLIP, steps=2, cfg=cfg, stg=stg, seed=6, progress=False)
@@ -116,7 +116,7 @@ def test_image_to_video_keeps_the_first_frame_as_ltx2s_loop_does(model, strength
                      progress=False)
     init, keep = first_frames_condition(model.vae, image, SHAPE, strength)
     assert keep[0, 0, 0].max() == 1 - strength and keep[0, 0, 1].min() == 1
-    latent = composed(model, Ltx2Guidance(cfg=3.0, stg=0.0, rescale=0.7, stg_blocks=(1,)), 1, clean=init, keep=keep)
+    latent = composed(model, LTX2Guidance(cfg=3.0, stg=0.0, rescale=0.7, stg_blocks=(1,)), 1, clean=init, keep=keep)
     if strength == 1.0:
         assert torch.equal(latent[:, :, 0], init[:, :, 0]), "the kept latent frame ends as given"
     assert rel_err(video, frames_of(model, latent)) <= 1e-5
@@ -125,7 +125,7 @@ def test_image_to_video_keeps_the_first_frame_as_ltx2s_loop_does(model, strength
 def test_upscale_refines_with_the_distilled_stage_two_sigmas(model):
     video = generate(model, PROMPT, **CLIP, steps=2, cfg=3.0, seed=3, upscale=True, progress=False)
     assert video.shape == (9, 128, 128, 3)
-    first = composed(model, Ltx2Guidance(cfg=3.0, stg=0.0, rescale=0.7, stg_blocks=(1,)), 3)
+    first = composed(model, LTX2Guidance(cfg=3.0, stg=0.0, rescale=0.7, stg_blocks=(1,)), 3)
     stats = model.vae.per_channel_statistics
     up = upsample_normalized(model.upscaler, first, stats.get_buffer("mean-of-means"), stats.get_buffer("std-of-means"))
     ctx, mask, _, _ = prompts(model)
@@ -142,7 +142,7 @@ def test_our_loop_with_ltx2s_settings_is_ltx2s_loop(model):
     clean = torch.randn(SHAPE, generator=g)
     keep = torch.ones(1, 1, 2, 2, 2)
     keep[:, :, 0] = 0.25
-    guidance = Ltx2Guidance(cfg=2.5, stg=0.5, rescale=0.7, stg_blocks=(0,))
+    guidance = LTX2Guidance(cfg=2.5, stg=0.5, rescale=0.7, stg_blocks=(0,))
     for sigmas, init, kept in ((ltx2_sigmas(3, 8), None, None), (ltx2_sigmas(3, 8), clean, keep),
                                (distilled_sigmas(2), clean, None)):
         ours = sample_latent(model.backbone, ctx, mask, neg, neg_mask, SHAPE, seed=9, sigmas=sigmas, guidance=guidance,

@@ -21,7 +21,7 @@ from ltx2_files import TINY_TRANSFORMER, reference_transformer, write_single_fil
 
 from aiprod_core.families.ltx2.transformer import load_video_transformer
 from aiprod_core.sampling.ltx2_loop import ltx2_start_latent, sample_ltx2
-from aiprod_core.sampling.ltx2_schedule import NO_GUIDANCE, Ltx2Guidance, distilled_sigmas, ltx2_sigmas
+from aiprod_core.sampling.ltx2_schedule import NO_GUIDANCE, LTX2Guidance, distilled_sigmas, ltx2_sigmas
 
 pytest.importorskip("ltx_core", reason="the reference is ltx-core 1.0.0")
 from ltx_core.components.diffusion_steps import EulerDiffusionStep
@@ -152,7 +152,7 @@ def test_four_dev_steps_with_guidance_match_the_reference_loop(tmp_path, name, b
     params = MultiModalGuiderParams(cfg_scale=cfg, stg_scale=stg, rescale_scale=rescale, modality_scale=3.0,
                                     stg_blocks=[STG_BLOCK])
     want = guided_reference(ref, run, LTX2Scheduler().execute(steps=4), context, neg, params)
-    guidance = Ltx2Guidance(cfg=cfg, stg=stg, rescale=rescale, stg_blocks=(STG_BLOCK,))
+    guidance = LTX2Guidance(cfg=cfg, stg=stg, rescale=rescale, stg_blocks=(STG_BLOCK,))
     got = sample_ltx2(ours, run.noise, ltx2_sigmas(4), context, None, neg, None, guidance, extra_args={"fps": FPS})
     assert got.shape == (batch, 128, *GRID)
     err = rel_err(got, want)
@@ -161,7 +161,7 @@ def test_four_dev_steps_with_guidance_match_the_reference_loop(tmp_path, name, b
     plain = sample_ltx2(ours, run.noise, ltx2_sigmas(4), context, extra_args={"fps": FPS})
     assert rel_err(plain, want) > 1e-2
     if stg:
-        no_stg = Ltx2Guidance(cfg=cfg, stg=0.0, rescale=rescale)
+        no_stg = LTX2Guidance(cfg=cfg, stg=0.0, rescale=rescale)
         assert rel_err(sample_ltx2(ours, run.noise, ltx2_sigmas(4), context, None, neg, None, no_stg,
                                    extra_args={"fps": FPS}), want) > 1e-3
 
@@ -235,7 +235,7 @@ def test_image_to_video_keeps_the_first_latent_frame_as_the_reference_does(tmp_p
     clean[:, :, :1] = image
     mask = torch.ones(1, 1, *GRID)
     mask[:, :, 0] = 1.0 - strength
-    guidance = Ltx2Guidance(cfg=3.0, stg=1.0, rescale=0.7, stg_blocks=(STG_BLOCK,))
+    guidance = LTX2Guidance(cfg=3.0, stg=1.0, rescale=0.7, stg_blocks=(STG_BLOCK,))
     got = sample_ltx2(ours, run.noise, ltx2_sigmas(4), context, None, neg, None, guidance, clean=clean,
                       noise_mask=mask, extra_args={"fps": FPS})
     err = rel_err(got, want)
@@ -253,7 +253,7 @@ def test_the_loop_refuses_what_it_cannot_run():
         return torch.zeros_like(x)
 
     with pytest.raises(ValueError, match="negative prompt"):
-        sample_ltx2(model, x, ltx2_sigmas(2), torch.zeros(1, 2, 4), guidance=Ltx2Guidance(stg=0.0))
+        sample_ltx2(model, x, ltx2_sigmas(2), torch.zeros(1, 2, 4), guidance=LTX2Guidance(stg=0.0))
     with pytest.raises(ValueError, match=r"\[steps \+ 1\]"):
         sample_ltx2(model, x, torch.tensor([1.0]), torch.zeros(1, 2, 4))
     with pytest.raises(ValueError, match="noise mask"):

@@ -10,7 +10,7 @@ import torch
 from aiprod_core.sampling.ltx2_schedule import (
     LTX2_3_VIDEO_GUIDANCE,
     LTX2_VIDEO_GUIDANCE,
-    Ltx2Guidance,
+    LTX2Guidance,
     distilled_sigmas,
     euler_step,
     guide_denoised,
@@ -74,8 +74,8 @@ def test_distilled_sigmas_are_the_reference_tables():
         distilled_sigmas(3)
 
 
-def _as_ours(p: MultiModalGuiderParams) -> Ltx2Guidance:
-    return Ltx2Guidance(cfg=p.cfg_scale, stg=p.stg_scale, rescale=p.rescale_scale, stg_blocks=tuple(p.stg_blocks))
+def _as_ours(p: MultiModalGuiderParams) -> LTX2Guidance:
+    return LTX2Guidance(cfg=p.cfg_scale, stg=p.stg_scale, rescale=p.rescale_scale, stg_blocks=tuple(p.stg_blocks))
 
 
 def test_default_guidance_is_the_reference_pipelines():
@@ -96,7 +96,7 @@ def test_guidance_matches_the_reference_guider(cfg, stg, rescale):
                                                   modality_scale=3.0, stg_blocks=[29]))
     want = ref.calculate(cond, uncond if ref.do_unconditional_generation() else 0.0,
                          perturbed if ref.do_perturbed_generation() else 0.0, cond)
-    ours = Ltx2Guidance(cfg=cfg, stg=stg, rescale=rescale)
+    ours = LTX2Guidance(cfg=cfg, stg=stg, rescale=rescale)
     got = guide_denoised(cond, uncond, perturbed, ours)
     assert ((got - want).abs().max() / want.abs().max()).item() <= 1e-6
 
@@ -114,10 +114,10 @@ def test_guidance_matches_the_reference_guider(cfg, stg, rescale):
 def test_guidance_asks_for_the_passes_it_needs():
     cond = torch.randn(1, 4, 1, 2, 2)
     with pytest.raises(ValueError, match="unconditional"):
-        guide_denoised(cond, None, cond, Ltx2Guidance(cfg=3.0, stg=1.0))
+        guide_denoised(cond, None, cond, LTX2Guidance(cfg=3.0, stg=1.0))
     with pytest.raises(ValueError, match="perturbed"):
-        guide_denoised(cond, cond, None, Ltx2Guidance(cfg=3.0, stg=1.0))
-    assert torch.equal(guide_denoised(cond, guidance=Ltx2Guidance(cfg=1.0, stg=0.0, rescale=0.9)), cond)
+        guide_denoised(cond, cond, None, LTX2Guidance(cfg=3.0, stg=1.0))
+    assert torch.equal(guide_denoised(cond, guidance=LTX2Guidance(cfg=1.0, stg=0.0, rescale=0.9)), cond)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

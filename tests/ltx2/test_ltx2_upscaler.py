@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 
 from aiprod_core.checkpoint import CheckpointError
 from aiprod_core.families.ltx2.upscaler import (
-    Ltx2LatentUpsampler,
-    Ltx2UpsamplerConfig,
+    LTX2LatentUpsampler,
+    LTX2UpsamplerConfig,
     load_ltx2_upsampler,
     upsample_normalized,
 )
@@ -60,7 +60,7 @@ def test_matches_the_reference_read_from_the_same_file(tmp_path, form):
     ref = SingleGPUModelBuilder(model_path=str(path), model_class_configurator=ltx_upsampler.LatentUpsamplerConfigurator)
     ref = ref.build(device=torch.device("cpu")).eval()
     ours = load_ltx2_upsampler(path)
-    assert isinstance(ours, Ltx2LatentUpsampler)
+    assert isinstance(ours, LTX2LatentUpsampler)
     assert sorted(ours.state_dict()) == sorted(ref.state_dict())
 
     z = torch.randn(2, 16, 3, 6, 4, generator=torch.Generator().manual_seed(1))
@@ -135,7 +135,7 @@ def test_files_that_are_not_the_released_upsampler_are_refused_with_the_reason(t
 
 
 def test_wrong_latent_shapes_are_named():
-    ours = Ltx2LatentUpsampler(Ltx2UpsamplerConfig(in_channels=16, mid_channels=32, num_blocks_per_stage=1))
+    ours = LTX2LatentUpsampler(LTX2UpsamplerConfig(in_channels=16, mid_channels=32, num_blocks_per_stage=1))
     with pytest.raises(ValueError, match=r"expected a raw latent \[B,16,t,h,w\]"):
         ours(torch.randn(1, 8, 2, 4, 4))
     with pytest.raises(ValueError, match="one value per latent channel"):

@@ -31,7 +31,7 @@ from .files import LTX2File, LTX2FileError, open_ltx2
 from .gemma import LANGUAGE_MODEL_PREFIXES
 from .text import LTX2TextEncoder, load_ltx2_text_encoder
 from .transformer import LTX2VideoTransformer, load_video_transformer
-from .upscaler import Ltx2LatentUpsampler, Ltx2UpsamplerConfig, load_ltx2_upsampler
+from .upscaler import LTX2LatentUpsampler, LTX2UpsamplerConfig, load_ltx2_upsampler
 from .vae import LTX2VideoVAE
 from .vae_config import LTX2VAEConfig
 from .vae_loader import load_ltx2_video_vae, read_vae_config
@@ -103,7 +103,7 @@ class LTX2ModelConfig:
     name: str
     transformer: LTX2TransformerConfig
     vae: LTX2Geometry
-    upscaler: Ltx2UpsamplerConfig | None = None
+    upscaler: LTX2UpsamplerConfig | None = None
     frames: int = DEFAULT_CLIP["frames"]
     height: int = DEFAULT_CLIP["height"]
     width: int = DEFAULT_CLIP["width"]
@@ -225,7 +225,7 @@ def read_ltx2_config(files: LTX2Files, need_text_encoder: bool = False,
         with safe_open(str(opened["upscaler"].path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
         if "config" in meta:
-            upscaler = Ltx2UpsamplerConfig.from_json(meta["config"], str(opened["upscaler"].path))
+            upscaler = LTX2UpsamplerConfig.from_json(meta["config"], str(opened["upscaler"].path))
     geometry = LTX2Geometry.of(vae)
     if geometry.latent_channels != transformer.in_channels:
         raise LTX2FileError(f"vae={vae_path} has {geometry.latent_channels} latent channels but the transformer "
@@ -240,7 +240,7 @@ class LTX2Components:
     transformer: LTX2VideoTransformer
     vae: LTX2VideoVAE
     text_encoder: LTX2TextEncoder | None
-    upscaler: Ltx2LatentUpsampler | None
+    upscaler: LTX2LatentUpsampler | None
 
 
 def load_ltx2(files: LTX2Files, dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None,

@@ -35,7 +35,7 @@ RELEASED_FILE = "ltx-2-spatial-upscaler-x2-1.0.safetensors"
 
 
 @dataclass(frozen=True)
-class Ltx2UpsamplerConfig:
+class LTX2UpsamplerConfig:
     """The JSON a released upsampler keeps under the safetensors metadata key `config` (Lightricks' names).
 
     The defaults are the x2 1.0 release as public ports read it: 128 channels, mid 1024, 4 blocks per stage,
@@ -52,7 +52,7 @@ class Ltx2UpsamplerConfig:
     rational_resampler: bool = True
 
     @classmethod
-    def from_json(cls, text: str, where: str = "config") -> Ltx2UpsamplerConfig:
+    def from_json(cls, text: str, where: str = "config") -> LTX2UpsamplerConfig:
         try:
             raw = json.loads(text)
         except ValueError as e:
@@ -164,10 +164,10 @@ class RationalResampler(nn.Module):
         return self.blur_down(self.pixel_shuffle(self.conv(x)))
 
 
-class Ltx2LatentUpsampler(nn.Module):
+class LTX2LatentUpsampler(nn.Module):
     """LTX-2's latent upsampler: raw latent [B,C,t,h,w] -> [B,C,t,s*h,s*w] (s = spatial_scale, 2 for the release)."""
 
-    def __init__(self, cfg: Ltx2UpsamplerConfig):
+    def __init__(self, cfg: LTX2UpsamplerConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
@@ -246,7 +246,7 @@ def _check_state(model: nn.Module, state: dict[str, Tensor], path: str) -> None:
 
 def load_ltx2_upsampler(
     path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
-) -> Ltx2LatentUpsampler:
+) -> LTX2LatentUpsampler:
     """Build the upsampler from a released file: unprefixed keys, config JSON under the metadata key `config`.
 
     dtype None keeps the file's (bf16 for the release). Built on the meta device, so no memory goes to a random
@@ -262,12 +262,12 @@ def load_ltx2_upsampler(
                     f"{where}: no 'config' metadata (found {sorted(meta) or 'none'}); expected a Lightricks latent "
                     f"upsampler such as {RELEASED_FILE}, whose metadata holds its config as JSON"
                 )
-            cfg = Ltx2UpsamplerConfig.from_json(meta["config"], where)
+            cfg = LTX2UpsamplerConfig.from_json(meta["config"], where)
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{where}: could not be read as safetensors ({e}); copy or download it again") from e
     with torch.device("meta"):
-        model = Ltx2LatentUpsampler(cfg)
+        model = LTX2LatentUpsampler(cfg)
     # The blur kernel is fixed, not learned: take it from the file when there, else make it.
     if cfg.rational_resampler:
         state.setdefault("upsampler.blur_down.kernel", binomial_kernel().to(device))
