@@ -30,7 +30,7 @@ except ImportError:
     IN_COMFY = False
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "aiprod_core" / "weights"
-FOLDERS = ("diffusion_models", "vae", "text_encoders", "loras", "latent_upscale_models")
+FOLDERS = ("checkpoints", "diffusion_models", "vae", "text_encoders", "loras", "latent_upscale_models")
 EXTENSIONS = {".safetensors", ".sft"}  # never pickle
 
 
@@ -100,12 +100,27 @@ def list_files(kind: str) -> list[str]:
     return sorted(names)
 
 
-def resolve(kind: str, name: str) -> Path:
-    """The file `name` inside one of the `kind` folders; never a path outside them."""
+def list_model_folders(kind: str) -> list[str]:
+    """Hugging Face model folders (config.json beside safetensors weights) in a model folder, as names relative to
+    it ending in "/": Gemma 3 as google/gemma-3-12b-it ships, kept in text_encoders/."""
+    names = set()
+    for d in folder_dirs(kind):
+        if d.is_dir():
+            for config in d.rglob("config.json"):
+                if any(p.suffix in EXTENSIONS for p in config.parent.iterdir()):
+                    names.add(config.parent.relative_to(d).as_posix() + "/")
+    return sorted(names)
+
+
+def resolve(kind: str, name: str, folders: bool = False) -> Path:
+    """The file `name` inside one of the `kind` folders (with `folders`, also a model folder that
+    list_model_folders lists); never a path outside them."""
     if not name or Path(name).is_absolute() or ".." in Path(name).parts:
         raise ValueError(f"{kind} file {name!r} must be a name inside the {kind} folder (no absolute path, no '..')")
     for d in folder_dirs(kind):
         p = (d / name).resolve()
+        if folders and name.endswith("/") and p.is_dir() and d.resolve() in p.parents and (p / "config.json").is_file():
+            return p
         if p.is_file() and d.resolve() in p.parents:
             if p.suffix not in EXTENSIONS:
                 raise ValueError(f"{name}: only .safetensors files are loaded (pickle files can run code)")

@@ -6,8 +6,10 @@ import uuid
 
 import torch
 
+from aiprod_core.families.ltx2.vae_config import LTX2VAEConfig
+from aiprod_core.memory.ltx2_sizes import vae_decode_bytes as ltx2_decode_bytes
 from aiprod_core.memory.placement import Placement, vae_decode_room
-from aiprod_core.models.vae import decode_latent
+from aiprod_core.models.vae import VAE_CHUNK, decode_latent
 from aiprod_core.video_io import write_video
 
 from . import comfy
@@ -36,12 +38,16 @@ class VAEDecode:
         if z.ndim != 5 or z.shape[1] != vae.cfg.latent_channels:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{vae.cfg.latent_channels},t,h,w] for this VAE")
         latent_grid, dtype = tuple(z.shape[2:]), next(vae.decoder.parameters()).dtype
+        ltx2 = isinstance(vae.cfg, LTX2VAEConfig)
+        room = (ltx2_decode_bytes(vae.cfg, latent_grid, VAE_CHUNK, 0, dtype.itemsize) if ltx2
+                else vae_decode_room(vae.cfg, latent_grid, dtype))
         frames = []
         # on ComfyUI's device, the decoder alone; then chunks and tiles planned for what is left (one batch item at a
-        # time); an out-of-memory error names the stage and what to lower
-        with comfy.placed(vae, ("decoder",), vae_decode_room(vae.cfg, latent_grid, dtype)) as device:
+        # time); an out-of-memory error names the stage and what to lower. LTX-2's decoder is not planned here: it
+        # decodes VAE_CHUNK latent frames at a time, tiled above 64x64 latent pixels, unless told otherwise
+        with comfy.placed(vae, ("decoder",), room) as device:
             budget = comfy.memory_budget()
-            placement = Placement.for_vae_decode(vae.cfg, latent_grid, device, vram_gb=budget.vram_gb,
+            placement = Placement.for_vae_decode(vae.cfg, latent_grid, device, vram_gb=None if ltx2 else budget.vram_gb,
                                                  offload=budget.offload, dtype=dtype)
             chunk, tile = placement.decode_chunks(temporal_chunk, spatial_tile)
             with placement.guard("vae_decode"):

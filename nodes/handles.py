@@ -8,20 +8,37 @@ from dataclasses import dataclass, field
 import torch
 
 from aiprod_core.config import ModelConfig
-from aiprod_core.models.backbone import HybridBackbone
+from aiprod_core.model import AIPROD, ModelFamily
 from aiprod_core.models.lora import LoRA
 
 
 @dataclass(frozen=True)
 class ModelPatch:
     """AIPROD_MODEL: a backbone and the LoRAs to apply while sampling (the backbone itself is never
-    changed, so one loaded model serves every branch of a workflow)."""
+    changed, so one loaded model serves every branch of a workflow). The backbone is AIPROD's hybrid one or, with
+    an LTX-2 `config` and `family`, LTX-2's transformer; the family says how it samples."""
 
-    backbone: HybridBackbone
-    config: ModelConfig
+    backbone: torch.nn.Module
+    config: ModelConfig  # or families.ltx2.model.LTX2ModelConfig
     source: str
     loras: tuple[tuple[LoRA, float, str], ...] = field(default_factory=tuple)  # (adapters, strength, name)
     preview: tuple[torch.Tensor, torch.Tensor] | None = None  # latent-to-RGB factors [C,3] and bias [3]
+    family: ModelFamily = AIPROD
+
+    @property
+    def in_channels(self) -> int:
+        """The latent channels the backbone takes."""
+        c = self.config
+        return c.backbone.in_channels if hasattr(c, "backbone") else c.transformer.in_channels
+
+    @property
+    def text_dim(self) -> int:
+        """The width of the contexts the backbone reads (after LTX-2's connector, for LTX-2)."""
+        c = self.config
+        if hasattr(c, "backbone"):
+            return c.backbone.text_dim
+        t = c.transformer
+        return t.caption_channels if t.caption_channels is not None else t.cross_attention_dim
 
     def with_lora(self, lora: LoRA, strength: float, name: str) -> ModelPatch:
         return dataclasses.replace(self, loras=(*self.loras, (lora, strength, name)))

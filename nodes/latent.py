@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from aiprod_core.conditioning import continuation_frames, first_frames_condition, fit_frames, join_clips
+from aiprod_core.families.ltx2.model import LTX2Geometry
 from aiprod_core.memory.engine import stage_guard
 from aiprod_core.models.vae import VAE_CHUNK
 
@@ -23,6 +24,12 @@ def clip_size(batch_tooltip: str) -> dict:
     }
 
 
+def latent_shape(vae, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """(C, t, h, w) of a clip's latent for either family's VAE; raises with the sizes to use instead."""
+    cfg = vae.cfg if hasattr(vae.cfg, "latent_shape") else LTX2Geometry.of(vae.cfg)
+    return cfg.latent_shape(frames, height, width)
+
+
 class EmptyLatentVideo:
     @classmethod
     def INPUT_TYPES(cls):
@@ -36,7 +43,7 @@ class EmptyLatentVideo:
     CATEGORY = "AIPROD/latent"
 
     def make(self, vae, width, height, frames, batch_size):
-        shape = vae.cfg.latent_shape(frames, height, width)  # raises with the sizes to use instead
+        shape = latent_shape(vae, frames, height, width)  # raises with the sizes to use instead
         return ({"samples": torch.zeros(batch_size, *shape)},)
 
 
@@ -84,7 +91,7 @@ class ExtendVideo:
 
     @torch.no_grad()
     def make(self, vae, video, width, height, frames, batch_size, context=2, strength=1.0):
-        shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
+        shape = (batch_size, *latent_shape(vae, frames, height, width))  # raises with the sizes to use instead
         last = continuation_frames(video, vae.cfg.temporal_compression, context)
         with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):
             init, keep = first_frames_condition(vae, last, shape, strength)
@@ -132,7 +139,7 @@ class ImageToVideo:
 
     @torch.no_grad()
     def make(self, vae, image, width, height, frames, batch_size, strength=1.0):
-        shape = (batch_size, *vae.cfg.latent_shape(frames, height, width))  # raises with the sizes to use instead
+        shape = (batch_size, *latent_shape(vae, frames, height, width))  # raises with the sizes to use instead
         with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):
             init, keep = first_frames_condition(vae, image, shape, strength)
         return ({"samples": init, "noise_mask": keep},)

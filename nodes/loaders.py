@@ -6,7 +6,7 @@ import logging
 
 from aiprod_core.checkpoint import read_safetensors
 from aiprod_core.eval.preview import preview_factors
-from aiprod_core.model import load_component, load_model
+from aiprod_core.model import AIPROD, load_component, load_model, read_model_config
 from aiprod_core.models.lora import LoRA, has_text_adapters, text_lora_from
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 from aiprod_core.text.lora import adapted_text_encoder
@@ -18,30 +18,116 @@ CATEGORY = "AIPROD/loaders"
 log = logging.getLogger(__name__)
 
 
+NONE = "none"  # an optional file left out: the checkpoint's own component, or none
+
+
 class CheckpointLoader:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"ckpt_name": (comfy.list_files("diffusion_models"), {
-            "tooltip": "An all-in-one AIPROD checkpoint from models/diffusion_models (the bundled aiprod-v2-tiny is listed too)"})}}
+        return {"required": {"ckpt_name": (checkpoint_names(), {
+            "tooltip": "An all-in-one AIPROD checkpoint (models/diffusion_models; the bundled aiprod-v2-tiny is listed "
+                       "too), or an LTX-2 model: Lightricks' single file (ltx-2-19b-*.safetensors in "
+                       "models/checkpoints) or ComfyUI's split transformer (models/diffusion_models)"})},
+            "optional": {
+                "text_encoder": ([NONE, *text_encoder_names()], {"default": NONE, "tooltip":
+                                 "LTX-2 only: Gemma 3 12B from models/text_encoders (gemma_3_12B_it*.safetensors, or "
+                                 "the Hugging Face folder google/gemma-3-12b-it)"}),
+                "vae": ([NONE, *comfy.list_files("vae")], {"default": NONE, "tooltip":
+                        "LTX-2 only: the video VAE from models/vae, for a split transformer (none: the checkpoint's)"}),
+                "text_projection": ([NONE, *comfy.list_files("text_encoders")], {"default": NONE, "tooltip":
+                                    "LTX-2 only: the text projection file from models/text_encoders, for a split "
+                                    "transformer (none: the checkpoint's)"}),
+                "upscaler": ([NONE, *comfy.list_files("latent_upscale_models")], {"default": NONE, "tooltip":
+                             "LTX-2 only: the spatial upscaler from models/latent_upscale_models "
+                             "(ltx-2-spatial-upscaler-x2-1.0.safetensors); none: no upscaler output"}),
+            }}
 
     RETURN_TYPES = ("AIPROD_MODEL", "AIPROD_VAE", "AIPROD_TEXT_ENCODER", "AIPROD_UPSCALER")
     RETURN_NAMES = ("model", "vae", "text_encoder", "upscaler")
     FUNCTION = "load"
     CATEGORY = CATEGORY
-    DESCRIPTION = "Loads every component of an AIPROD model from one file."
+    DESCRIPTION = ("Loads every component of an AIPROD model from one file, or an LTX-2 model (video only) from "
+                   "its released files and Gemma 3.")
 
-    def load(self, ckpt_name):
-        path = comfy.resolve("diffusion_models", ckpt_name)
+    @classmethod
+    def VALIDATE_INPUTS(cls, ckpt_name, text_encoder=NONE, vae=NONE, text_projection=NONE, upscaler=NONE):
+        """Before anything runs: every file named is there and holds what its input needs (headers only), or one
+        message that says which file to put in which folder."""
+        try:
+            files = _model_files(ckpt_name, text_encoder, vae, text_projection, upscaler)
+        except (FileNotFoundError, ValueError) as e:
+            return str(e)
+        try:
+            read_model_config(files.pop("path"), need_text_encoder=False, names=INPUT_NAMES, **files)
+        except (ValueError, OSError) as e:
+            return str(e)
+        return True
+
+    def load(self, ckpt_name, text_encoder=NONE, vae=NONE, text_projection=NONE, upscaler=NONE):
+        files = _model_files(ckpt_name, text_encoder, vae, text_projection, upscaler)
+        path = files.pop("path")
         dtypes = comfy.weight_dtype("diffusion"), comfy.weight_dtype("vae")
-        m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes), *dtypes)
-        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview")
+        extra = tuple(str(v) for v in files.values())
+        m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes, files), *dtypes, *extra)
+        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
         comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
-        return (ModelPatch(m.backbone, m.config, str(path), preview=preview), m.vae, m.text_encoder, m.upscaler)
+        patch = ModelPatch(m.backbone, m.config, str(path), preview=preview, family=m.family)
+        return (patch, m.vae, m.text_encoder, m.upscaler)
 
 
-def _load_model(path, dtype, vae_dtype):
+# the loader's inputs, as messages from the LTX-2 file checks name them
+INPUT_NAMES = {"checkpoint": "ckpt_name", "text_encoder": "text_encoder", "vae": "vae",
+               "text_projection": "text_projection", "upscaler": "upscaler"}
+# where each input's file goes, for the message about files that are not there
+WHERE = {"ckpt_name": ("checkpoints", "diffusion_models"), "text_encoder": ("text_encoders",), "vae": ("vae",),
+         "text_projection": ("text_encoders",), "upscaler": ("latent_upscale_models",)}
+
+
+def checkpoint_names() -> list[str]:
+    """Single files in checkpoints/ (LTX-2's) and diffusion_models/ (AIPROD's, ComfyUI's split LTX-2 transformer)."""
+    return sorted({*comfy.list_files("diffusion_models"), *comfy.list_files("checkpoints")})
+
+
+def text_encoder_names() -> list[str]:
+    return [*comfy.list_files("text_encoders"), *comfy.list_model_folders("text_encoders")]
+
+
+def _find(name: str, kinds: tuple[str, ...], folders: bool = False):
+    for kind in kinds:
+        try:
+            return comfy.resolve(kind, name, folders)
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _model_files(ckpt_name, text_encoder, vae, text_projection, upscaler) -> dict:
+    """load_model's keywords from the loader's inputs, each resolved inside its model folders. Raises one
+    FileNotFoundError naming every missing file and the folder it goes in."""
+    given = {"ckpt_name": ckpt_name, "text_encoder": text_encoder, "vae": vae, "text_projection": text_projection,
+             "upscaler": upscaler}
+    found, missing = {}, []
+    for name, value in given.items():
+        if value in (None, "", NONE):
+            continue
+        path = _find(value, WHERE[name], folders=name == "text_encoder")
+        if path is None:
+            missing.append(f"{value} in {' or '.join(f'models/{k}' for k in WHERE[name])} ({name})")
+        found[name] = path
+    if missing:
+        raise FileNotFoundError(f"model files not found in the model folders: put {'; '.join(missing)}, then press R in the editor to "
+                                f"refresh the lists (looked in {', '.join(_searched(given))})")
+    return {"path": found.pop("ckpt_name"), **found}
+
+
+def _searched(given: dict) -> list[str]:
+    kinds = dict.fromkeys(k for name, v in given.items() if v not in (None, "", NONE) for k in WHERE[name])
+    return [str(d) for k in kinds for d in comfy.folder_dirs(k)]
+
+
+def _load_model(path, dtype, vae_dtype, files: dict):
     log.info("AIPROD: loading %s, backbone and upscaler in %s, VAE in %s", path.name, str(dtype)[6:], str(vae_dtype)[6:])
-    return load_model(path, dtype=dtype, vae_dtype=vae_dtype)
+    return load_model(path, dtype=dtype, vae_dtype=vae_dtype, **files)
 
 
 def _component_loader(kind: str, component: str, out_type: str, what: str):
@@ -115,6 +201,9 @@ class LoraLoader:
 
     def load(self, model: ModelPatch, lora_name, strength, text_encoder=None):
         path = comfy.resolve("loras", lora_name)
+        if model.family is not AIPROD:  # LTX-2's published layout (ComfyUI's, PEFT's or ltx-trainer's keys)
+            lora, _ = comfy.CACHE.get(path, lambda p: model.family.read_lora(model, p), id(model.backbone))
+            return model.with_lora(lora, strength, lora_name), text_encoder  # its LoRAs leave Gemma as it is
         sd, _ = comfy.CACHE.get(path, read_safetensors)
         lora = LoRA.from_comfy_state_dict(sd, model.backbone, source=str(path))
         return model.with_lora(lora, strength, lora_name), with_text_lora(sd, text_encoder, strength, lora_name)

@@ -12,6 +12,7 @@ from aiprod_core.memory.plan import MemoryPlanError
 from aiprod_core.model import loras_applied
 from aiprod_core.sampling import SAMPLERS
 from aiprod_core.sampling.loop import sample_latent
+from aiprod_core.sampling.schedules import denoise_sigmas
 from aiprod_core.text import from_conditioning
 
 from . import comfy
@@ -20,7 +21,7 @@ from .handles import ModelPatch
 
 def _context(cond, model: ModelPatch, which: str, batch: int, device):
     hidden, mask = from_conditioning(cond)
-    want = model.config.backbone.text_dim
+    want = model.text_dim
     if hidden.shape[-1] != want:
         raise ValueError(
             f"{which} conditioning is {hidden.shape[-1]} wide but this model's text encoder width is {want}; "
@@ -76,6 +77,9 @@ class HybridSampler:
                                         "tooltip": "How far each step moves the clip's frames onto the first frame carried along the flow; 0 = off"}),
             "warp_end": ("FLOAT", {"default": 0.75, "min": 0.0, "max": 1.0, "step": 0.01,
                                    "tooltip": "Fraction of the steps that warp guidance applies to"}),
+            "stg": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.1,
+                              "tooltip": "LTX-2 only: spatio-temporal guidance, which skips one block's self-attention "
+                                         "to steer away from its output (LTX-2's pipelines use 1); 0 = off"}),
         }}
 
     RETURN_TYPES = ("LATENT",)
@@ -83,11 +87,11 @@ class HybridSampler:
     CATEGORY = "AIPROD"
 
     def sample(self, model: ModelPatch, positive, negative, latent, seed, steps, cfg, sampler, shift, denoise,
-               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0, warp_guidance=1.0, warp_end=0.75):
+               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0, warp_guidance=1.0, warp_end=0.75, stg=0.0):
         init = latent["samples"].float()
         if init.ndim != 5:
             raise ValueError(f"latent has shape {tuple(init.shape)}; expected a video latent [B,C,t,h,w] from AIPROD Empty Latent Video")
-        c = model.config.backbone.in_channels
+        c = model.in_channels
         if init.shape[1] != c:
             raise ValueError(f"latent has {init.shape[1]} channels but the model takes {c}; use this model's VAE")
         keep = latent.get("noise_mask")  # AIPROD Image To Video, or core's Set Latent Noise Mask: 0 = keep
@@ -99,8 +103,11 @@ class HybridSampler:
                 init.shape[4] * v.spatial_compression)
         comfy.free_memory(_room(model, clip, cfg != 1.0))
         budget = comfy.memory_budget()
-        placement = Placement.build(model.config, clip, comfy.torch_device(), vram_gb=budget.vram_gb,
-                                    offload=budget.offload, compute=next(backbone.parameters()).dtype, cfg=cfg != 1.0)
+        placement = model.family.placement(model, clip, comfy.torch_device(), vram_gb=budget.vram_gb,
+                                           offload=budget.offload, compute=next(backbone.parameters()).dtype,
+                                           cfg=cfg != 1.0)
+        fps = latent.get("fps") or model.config.fps
+        schedule = _schedule(model, tuple(init.shape), steps, cfg, stg, shift, denoise, fps)
         ctx, mask = _context(positive, model, "positive", init.shape[0], "cpu")
         neg, neg_mask = _context(negative, model, "negative", init.shape[0], "cpu")
         progress = comfy.Progress(steps)
@@ -109,10 +116,24 @@ class HybridSampler:
         # adapters stay resident; the backbone moves or streams as planned
         with torch.inference_mode(False), loras_applied(backbone, loras, placement.device):
             out = sample_latent(
-                backbone, ctx, mask, neg, neg_mask, tuple(init.shape), steps=steps, cfg=cfg, seed=seed,
-                sampler=sampler, shift=shift or None, denoise=denoise,
+                backbone, ctx, mask, neg, neg_mask, tuple(init.shape), **schedule, seed=seed, sampler=sampler,
                 init_latent=init if denoise < 1.0 or keep is not None else None, noise_mask=keep,
                 callback=lambda d: progress.update(d["i"] + 1, preview(d["denoised"])), placement=placement,
                 motion=motion, compression=(v.spatial_compression, v.temporal_compression),
             )
-        return ({"samples": out.cpu(), "fps": model.config.fps},)  # fps: for VAE Decode's inline player
+        return ({"samples": out.cpu(), "fps": fps},)  # fps: for VAE Decode's inline player and the next sampler
+
+
+def _schedule(model: ModelPatch, shape: tuple[int, ...], steps: int, cfg: float, stg: float, shift: float,
+              denoise: float, fps: float) -> dict:
+    """sample_latent's keywords for the noise levels and guidance, as the model's family samples: AIPROD's loop
+    builds its token-shift schedule from steps, shift and denoise; LTX-2 gives its own sigmas (the last `denoise`
+    of them when continuing a latent), guidance and frame rate. A family that cannot take `stg` says so."""
+    family, shift = model.family, shift or None
+    stage = family.sampling(model, shape, steps, cfg, stg, shift, fps)
+    if "guidance" not in stage:
+        return {"steps": steps, "cfg": cfg, "shift": shift, "denoise": denoise}
+    if denoise < 1.0:
+        stage["sigmas"] = denoise_sigmas(lambda n: family.sampling(model, shape, n, cfg, stg, shift, fps)["sigmas"],
+                                         steps, denoise)
+    return stage

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from aiprod_core.model import VideoModel
+from aiprod_core.model import AIPROD, VideoModel
 from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, apply_loras, parse_targets, read_lora
 from aiprod_core.text.lora import adapted_text_encoder
 from aiprod_core.train.data import WorldData
@@ -148,6 +149,12 @@ class LoraTrainer:
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
               resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto",
               train_text_encoder=False, unique_id=None):
+        if model.family is not AIPROD:
+            family = "LTX-2" if model.family.name == "ltx2" else model.family.name
+            raise ValueError(f"AIPROD LoRA Trainer: {Path(model.source).name} is an {family} model, "
+                             "whose LoRA training the library does not support yet (its memory plan and trainer cover "
+                             "AIPROD's models only); train a LoRA for an AIPROD checkpoint here, or train one for "
+                             "LTX-2 with Lightricks' ltx-trainer and load it with AIPROD LoRA Loader")
         name = run_name(name)
         plan = _phases(dataset, steps, learning_rate, phases)
         layers = parse_targets(targets) or DEFAULT_TARGETS

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 
 from aiprod_core.memory.engine import stage_guard
 from aiprod_core.memory.placement import upscale_room
-from aiprod_core.models.upscaler import upsample_latent
+from aiprod_core.model import AIPROD, LTX2
+from aiprod_core.models.upscaler import LatentUpscaler
 
 from . import comfy
 
@@ -28,9 +31,14 @@ class LatentUpscale:
     @torch.no_grad()
     def upscale(self, upscaler, vae, latent):
         z = latent["samples"].float()
-        if z.ndim != 5 or z.shape[1] != upscaler.cfg.latent_channels:
-            raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{upscaler.cfg.latent_channels},t,h,w] of this model")
+        aiprod = isinstance(upscaler, LatentUpscaler)  # else LTX-2's spatial upscaler
+        channels = upscaler.cfg.latent_channels if aiprod else upscaler.cfg.in_channels
+        if z.ndim != 5 or z.shape[1] != channels:
+            raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{channels},t,h,w] of this model")
         # on ComfyUI's device: the upscaler with room for its activations, and of the VAE only its latent statistics
-        room = upscale_room(upscaler.cfg, tuple(z.shape[2:]), next(upscaler.parameters()).dtype, batch=z.shape[0])
+        dtype = next(upscaler.parameters()).dtype
+        room = upscale_room(upscaler.cfg, tuple(z.shape[2:]), dtype, batch=z.shape[0]) if aiprod else 0
+        family = AIPROD if aiprod else LTX2
         with comfy.placed(upscaler, None, room) as device, comfy.placed(vae, ()), stage_guard("upscaling"):
-            return ({**latent, "samples": upsample_latent(upscaler, vae, z.to(device)).float().cpu()},)
+            up = family.upsample(SimpleNamespace(upscaler=upscaler, vae=vae), z.to(device))
+            return ({**latent, "samples": up.float().cpu()},)
