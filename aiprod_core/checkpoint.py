@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -172,26 +173,34 @@ def load_checkpoint(
     return config, parts
 
 
+def check_keys(expected: Mapping[str, torch.Tensor | tuple[int, ...]], found: Mapping[str, torch.Tensor | tuple[int, ...]],
+               heading: str, advice: str, prefix: str = "", error: type[CheckpointError] = CheckpointError) -> None:
+    """Raise `error` when a file's tensors (`found`) are not the ones a module expects: `heading`, then the missing
+    keys, the unexpected ones and the shape mismatches (a few of each, named as the file names them: `prefix` +
+    key), then `advice`. Tensors or shapes on either side."""
+    shape = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in expected.items()}
+    have = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v) for k, v in found.items()}
+    missing = sorted(set(shape) - set(have))
+    unexpected = sorted(set(have) - set(shape))
+    shapes = [f"{prefix}{k}: expected {shape[k]}, found {have[k]}" for k in sorted(set(shape) & set(have))
+              if shape[k] != have[k]]
+    if not (missing or unexpected or shapes):
+        return
+    lines = [heading]
+    if missing:
+        lines.append(f"  missing {len(missing)} keys, e.g. {[prefix + k for k in missing[:3]]}")
+    if unexpected:
+        lines.append(f"  unexpected {len(unexpected)} keys, e.g. {[prefix + k for k in unexpected[:3]]}")
+    if shapes:
+        lines.append(f"  {len(shapes)} shape mismatches, e.g. {shapes[:3]}")
+    lines.append(f"  {advice}")
+    raise error("\n".join(lines))
+
+
 def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike, component: str) -> None:
     """`load_state_dict` with an error that lists what was expected and what was found."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: expected {tuple(own[k].shape)}, found {tuple(state[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if own[k].shape != state[k].shape
-    ]
-    if missing or unexpected or shapes:
-        lines = [f"{path}: the {component} weights do not match its config"]
-        if missing:
-            lines.append(f"  missing {len(missing)} keys, e.g. {missing[:3]}")
-        if unexpected:
-            lines.append(f"  unexpected {len(unexpected)} keys, e.g. {unexpected[:3]}")
-        if shapes:
-            lines.append(f"  {len(shapes)} shape mismatches, e.g. {shapes[:3]}")
-        lines.append("  The file was written for another model; use the checkpoint that goes with this config.")
-        raise CheckpointError("\n".join(lines))
+    check_keys(module.state_dict(), state, f"{path}: the {component} weights do not match its config",
+               "The file was written for another model; use the checkpoint that goes with this config.")
     module.load_state_dict(state)
 
 

@@ -1,5 +1,6 @@
 """Tiny LTX-2 files in the released layout, written from Lightricks' reference modules (ltx-core), for the LTX-2
-equivalence tests.
+equivalence tests: the transformer (single file, split, fp8), the video VAE (`ReferenceVAE`, at `RELEASED_TINY_VAE`,
+the released structure scaled down) and the spatial upscaler (`write_upscaler`).
 
 A released single file keeps each component under a prefix (`RELEASED_PREFIXES`) and the whole model config as
 JSON in the metadata key `config`, with one section per component (`transformer`, `vae`, ...). fp8 files store
@@ -9,11 +10,14 @@ the transformer blocks' linear weights as float8_e4m3fn, in one of the formats i
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 from torch import Tensor
+
+from aiprod_core.families.ltx2.vae_config import LTX2_VIDEO_VAE
 
 # Component -> the prefix its keys carry in Lightricks' single files.
 RELEASED_PREFIXES: dict[str, str] = {
@@ -150,3 +154,78 @@ def write_single_file(
     path = Path(path)
     save_file(tensors, str(path), metadata={"config": json.dumps(config)})
     return path
+
+
+def _one_layer(blocks: list) -> list:
+    return [[kind, {**params, "num_layers": 1} if "num_layers" in params else params] for kind, params in blocks]
+
+
+# The released video VAE scaled down: the same block types and the same 32x space / 8x time compression, 8 latent
+# channels, one res block per level, decoder widths 32 -> 16 -> 8 -> 4.
+RELEASED_TINY_VAE: dict = {**LTX2_VIDEO_VAE, "latent_channels": 8, "decoder_base_channels": 4,
+                           "encoder_blocks": _one_layer(LTX2_VIDEO_VAE["encoder_blocks"]),
+                           "decoder_blocks": _one_layer(LTX2_VIDEO_VAE["decoder_blocks"])}
+
+
+def seed_weights(module: torch.nn.Module, seed: int) -> None:
+    """Seeded weights at a scale that keeps activations O(1) (ltx_core leaves some tables uninitialised)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in sorted(module.named_parameters()):
+            fan_in = math.prod(p.shape[1:]) if p.ndim > 1 else 1
+            scale = 1 / math.sqrt(fan_in) if p.ndim > 1 else 0.1
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+            if p.ndim == 0:  # timestep_scale_multiplier
+                p.fill_(1000.0)
+
+
+class ReferenceVAE:
+    """ltx_core's video encoder and decoder for one VAE config, with seeded weights and shared statistics."""
+
+    def __init__(self, vae_cfg: dict, seed: int = 0):
+        from ltx_core.model.video_vae.model_configurator import (
+            VideoDecoderConfigurator,
+            VideoEncoderConfigurator,
+        )
+
+        cfg = {"vae": vae_cfg}
+        self.encoder = VideoEncoderConfigurator.from_config(cfg).eval()
+        self.decoder = VideoDecoderConfigurator.from_config(cfg).eval()
+        seed_weights(self.encoder, seed)
+        seed_weights(self.decoder, seed + 1)
+        g = torch.Generator().manual_seed(seed + 2)
+        c = vae_cfg["latent_channels"]
+        self.stats = {"mean-of-means": torch.randn(c, generator=g) * 0.5,
+                      "std-of-means": torch.rand(c, generator=g) + 0.5}
+        for half in (self.encoder, self.decoder):
+            for k, v in self.stats.items():
+                half.per_channel_statistics.get_buffer(k).copy_(v)
+
+    def released_tensors(self, prefix: str = "vae.") -> dict[str, Tensor]:
+        """The VAE's tensors under the release's names, spare statistics included."""
+        out = {}
+        for name, half in (("encoder", self.encoder), ("decoder", self.decoder)):
+            for k, v in half.state_dict().items():
+                if not k.startswith("per_channel_statistics."):
+                    out[f"{prefix}{name}.{k}"] = v.clone()
+        c = len(self.stats["mean-of-means"])
+        spare = {"channel": torch.arange(c, dtype=torch.float32), "mean-of-stds": torch.ones(c),
+                 "mean-of-stds_over_std-of-means": torch.ones(c)}
+        for k, v in {**self.stats, **spare}.items():
+            out[f"{prefix}per_channel_statistics.{k}"] = v.clone()
+        return out
+
+
+def write_upscaler(path: str | Path, config: dict, seed: int = 0) -> torch.nn.Module:
+    """ltx_core's latent upsampler with every weight random (GroupNorm's too), saved as the release is: unprefixed
+    keys, the config as JSON under metadata `config`. Returns the reference module."""
+    from ltx_core.model.upsampler import LatentUpsamplerConfigurator
+
+    torch.manual_seed(seed)
+    ref = LatentUpsamplerConfigurator.from_config(config)
+    with torch.no_grad():  # convolutions start random; GroupNorm's affine starts at 1 and 0, so move it too
+        for name, p in ref.named_parameters():
+            if "norm" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path), metadata={"config": json.dumps(config)})
+    return ref.eval()

@@ -13,11 +13,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltx2_files import RELEASED_PREFIXES, TINY_TRANSFORMER, reference_transformer
+from ltx2_files import (
+    RELEASED_PREFIXES,
+    RELEASED_TINY_VAE,
+    TINY_TRANSFORMER,
+    ReferenceVAE,
+    reference_transformer,
+    write_upscaler,
+)
 from safetensors import safe_open
 from safetensors.torch import save_file
-from test_ltx2_upscaler import write_reference as write_upscaler
-from test_ltx2_vae import RELEASED_TINY, Reference
 from text_files import (
     TINY_19B,
     reference_processor,
@@ -27,14 +32,14 @@ from text_files import (
     write_ltx2_checkpoint,
 )
 
-LATENT_CHANNELS = RELEASED_TINY["latent_channels"]  # 8
+LATENT_CHANNELS = RELEASED_TINY_VAE["latent_channels"]  # 8
 # ComfyUI's text projection file has no config: the connector is read with LTX-2's head width, 128, so the tiny
 # Gemma is 128 wide (one connector head)
 GEMMA_DIM, GEMMA_LAYERS = 128, 3
 CONNECTOR = {**TINY_19B, "connector_num_attention_heads": 1, "connector_attention_head_dim": GEMMA_DIM}
 TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": LATENT_CHANNELS, "out_channels": LATENT_CHANNELS,
                "caption_channels": GEMMA_DIM, **CONNECTOR}
-CONFIG = {"transformer": TRANSFORMER, "vae": RELEASED_TINY, "audio_vae": {}}
+CONFIG = {"transformer": TRANSFORMER, "vae": RELEASED_TINY_VAE, "audio_vae": {}}
 UPSCALER = {"_class_name": "LatentUpsampler", "in_channels": LATENT_CHANNELS, "mid_channels": 32,
             "num_blocks_per_stage": 1, "dims": 3, "spatial_upsample": True, "temporal_upsample": False,
             "spatial_scale": 2.0, "rational_resampler": False}
@@ -49,7 +54,7 @@ class Layouts:
 def write_model(folder: Path, seed: int = 0) -> Layouts:
     folder.mkdir(parents=True, exist_ok=True)
     transformer = reference_transformer(CONFIG, seed).state_dict()
-    vae = Reference(RELEASED_TINY, seed=seed + 1)
+    vae = ReferenceVAE(RELEASED_TINY_VAE, seed=seed + 1)
     processor = reference_processor(TRANSFORMER, GEMMA_DIM, GEMMA_LAYERS + 1, seed=seed + 2)
     gemma = folder / "gemma_3_12B_it.safetensors"
     write_comfy_file(gemma, tiny_gemma3(seed + 3, hidden_size=GEMMA_DIM), train_spm(), form="fp32")
@@ -74,7 +79,7 @@ def write_model(folder: Path, seed: int = 0) -> Layouts:
     save_file({k: v.contiguous() for k, v in transformer.items()}, str(diffusion),
               metadata={"config": json.dumps({"transformer": TRANSFORMER})})
     vae_file = split / "ltx-2-19b-dev_video_vae.safetensors"
-    save_file(vae.released_tensors(""), str(vae_file), metadata={"config": json.dumps({"vae": RELEASED_TINY})})
+    save_file(vae.released_tensors(""), str(vae_file), metadata={"config": json.dumps({"vae": RELEASED_TINY_VAE})})
     projection = split / "ltx-2-19b-text_projection.safetensors"
     write_ltx2_checkpoint(projection, processor, TRANSFORMER, layout="comfy")
     return Layouts(

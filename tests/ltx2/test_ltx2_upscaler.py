@@ -21,6 +21,7 @@ from aiprod_core.families.ltx2.upscaler import (
 )
 
 ltx_upsampler = pytest.importorskip("ltx_core.model.upsampler", reason="the reference is ltx-core 1.0.0")
+from ltx2_files import write_upscaler  # noqa: E402
 from ltx_core.loader.single_gpu_model_builder import SingleGPUModelBuilder  # noqa: E402
 from ltx_core.model.video_vae.ops import PerChannelStatistics  # noqa: E402
 
@@ -39,23 +40,11 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-def write_reference(path, config: dict, seed: int = 0) -> torch.nn.Module:
-    """A reference upsampler with every weight random (GroupNorm's too), saved as the release is."""
-    torch.manual_seed(seed)
-    ref = ltx_upsampler.LatentUpsamplerConfigurator.from_config(config)
-    with torch.no_grad():  # convolutions start random; GroupNorm's affine starts at 1 and 0, so move it too
-        for name, p in ref.named_parameters():
-            if "norm" in name:
-                p.add_(0.3 * torch.randn_like(p))
-    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path), metadata={"config": json.dumps(config)})
-    return ref.eval()
-
-
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_matches_the_reference_read_from_the_same_file(tmp_path, form):
     config = FORMS[form]
     path = tmp_path / "upscaler.safetensors"
-    write_reference(path, config)
+    write_upscaler(path, config)
     # the reference reads the file through its own loader, so the layout is one it accepts
     ref = SingleGPUModelBuilder(model_path=str(path), model_class_configurator=ltx_upsampler.LatentUpsamplerConfigurator)
     ref = ref.build(device=torch.device("cpu")).eval()
@@ -73,7 +62,7 @@ def test_matches_the_reference_read_from_the_same_file(tmp_path, form):
 
 def test_normalised_latents_go_through_the_vae_statistics_as_the_reference_does(tmp_path):
     path = tmp_path / "upscaler.safetensors"
-    ref = write_reference(path, FORMS["rational_x2"], seed=3)
+    ref = write_upscaler(path, FORMS["rational_x2"], seed=3)
     ours = load_ltx2_upsampler(path)
     g = torch.Generator().manual_seed(2)
     stats = PerChannelStatistics(latent_channels=16)
@@ -91,7 +80,7 @@ def test_normalised_latents_go_through_the_vae_statistics_as_the_reference_does(
 
 def test_keeps_the_file_dtype_or_casts_on_request(tmp_path):
     path = tmp_path / "bf16.safetensors"
-    ref = write_reference(path, FORMS["rational_x2"])
+    ref = write_upscaler(path, FORMS["rational_x2"])
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in ref.state_dict().items()}, str(path),
               metadata={"config": json.dumps(FORMS["rational_x2"])})
     assert load_ltx2_upsampler(path).final_conv.weight.dtype == torch.bfloat16
@@ -103,7 +92,7 @@ def test_keeps_the_file_dtype_or_casts_on_request(tmp_path):
 
 
 def test_files_that_are_not_the_released_upsampler_are_refused_with_the_reason(tmp_path):
-    ref = write_reference(tmp_path / "ok.safetensors", FORMS["rational_x2"])
+    ref = write_upscaler(tmp_path / "ok.safetensors", FORMS["rational_x2"])
     state = {k: v.contiguous() for k, v in ref.state_dict().items()}
 
     no_config = tmp_path / "no_config.safetensors"

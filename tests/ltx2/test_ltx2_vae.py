@@ -5,7 +5,6 @@ written in the released layouts: the single-file checkpoint (`vae.` prefix, conf
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -18,6 +17,7 @@ from aiprod_core.families.ltx2.vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig
 from aiprod_core.families.ltx2.vae_loader import load_ltx2_video_vae
 
 ltx_core = pytest.importorskip("ltx_core")
+from ltx2_files import RELEASED_TINY_VAE, ReferenceVAE  # noqa: E402
 from ltx_core.model.video_vae.model_configurator import (  # noqa: E402
     VideoDecoderConfigurator,
     VideoEncoderConfigurator,
@@ -29,44 +29,6 @@ from ltx_core.model.video_vae.tiling import (  # noqa: E402
 )
 
 TOL = 1e-4  # relative to the reference's largest value, fp32
-
-# The released LTX-2 structure scaled down: the same block types and the same 32x space / 8x time
-# compression, 8 latent channels, one res block per level, decoder widths 32 -> 16 -> 8 -> 4.
-RELEASED_TINY = {
-    "dims": 3,
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 8,
-    "encoder_blocks": [
-        ["res_x", {"num_layers": 1}],
-        ["compress_space_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 1}],
-        ["compress_time_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 1}],
-        ["compress_all_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 1}],
-        ["compress_all_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 1}],
-    ],
-    "decoder_blocks": [
-        ["res_x", {"num_layers": 1, "inject_noise": False}],
-        ["compress_all", {"residual": True, "multiplier": 2}],
-        ["res_x", {"num_layers": 1, "inject_noise": False}],
-        ["compress_all", {"residual": True, "multiplier": 2}],
-        ["res_x", {"num_layers": 1, "inject_noise": False}],
-        ["compress_all", {"residual": True, "multiplier": 2}],
-        ["res_x", {"num_layers": 1, "inject_noise": False}],
-    ],
-    "scaling_factor": 1.0,
-    "norm_layer": "pixel_norm",
-    "patch_size": 4,
-    "latent_log_var": "uniform",
-    "use_quant_conv": False,
-    "causal_decoder": False,
-    "timestep_conditioning": False,
-    "normalize_latent_channels": False,
-    "decoder_base_channels": 4,
-}
 
 # The other paths ltx_core can build: timestep conditioning (its configurator's default), noise injection,
 # a causal decoder, plain strided compress convs, res_x_y width changes, a per-channel log-variance, and
@@ -99,51 +61,7 @@ VARIANT_TINY = {
 }
 
 
-def _seed_weights(module: torch.nn.Module, seed: int) -> None:
-    """Seeded weights at a scale that keeps activations O(1) (ltx_core leaves some tables uninitialised)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, p in sorted(module.named_parameters()):
-            fan_in = math.prod(p.shape[1:]) if p.ndim > 1 else 1
-            scale = 1 / math.sqrt(fan_in) if p.ndim > 1 else 0.1
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-            if p.ndim == 0:  # timestep_scale_multiplier
-                p.fill_(1000.0)
-
-
-class Reference:
-    """ltx_core's encoder and decoder for one config, with seeded weights and shared statistics."""
-
-    def __init__(self, vae_cfg: dict, seed: int = 0):
-        cfg = {"vae": vae_cfg}
-        self.encoder = VideoEncoderConfigurator.from_config(cfg).eval()
-        self.decoder = VideoDecoderConfigurator.from_config(cfg).eval()
-        _seed_weights(self.encoder, seed)
-        _seed_weights(self.decoder, seed + 1)
-        g = torch.Generator().manual_seed(seed + 2)
-        c = vae_cfg["latent_channels"]
-        self.stats = {"mean-of-means": torch.randn(c, generator=g) * 0.5,
-                      "std-of-means": torch.rand(c, generator=g) + 0.5}
-        for half in (self.encoder, self.decoder):
-            for k, v in self.stats.items():
-                half.per_channel_statistics.get_buffer(k).copy_(v)
-
-    def released_tensors(self, prefix: str = "vae.") -> dict[str, torch.Tensor]:
-        """The VAE's tensors under the release's names, spare statistics included."""
-        out = {}
-        for name, half in (("encoder", self.encoder), ("decoder", self.decoder)):
-            for k, v in half.state_dict().items():
-                if not k.startswith("per_channel_statistics."):
-                    out[f"{prefix}{name}.{k}"] = v.clone()
-        c = len(self.stats["mean-of-means"])
-        spare = {"channel": torch.arange(c, dtype=torch.float32), "mean-of-stds": torch.ones(c),
-                 "mean-of-stds_over_std-of-means": torch.ones(c)}
-        for k, v in {**self.stats, **spare}.items():
-            out[f"{prefix}per_channel_statistics.{k}"] = v.clone()
-        return out
-
-
-def write_single_file(path, ref: Reference, vae_cfg: dict) -> None:
+def write_single_file(path, ref: ReferenceVAE, vae_cfg: dict) -> None:
     """A single-file checkpoint as released: other components beside `vae.`, config JSON in `config`."""
     tensors = ref.released_tensors("vae.")
     tensors["model.diffusion_model.patchify_proj.weight"] = torch.zeros(4, 8)
@@ -152,7 +70,7 @@ def write_single_file(path, ref: Reference, vae_cfg: dict) -> None:
     save_file(tensors, str(path), metadata={"config": json.dumps(config)})
 
 
-def write_split_file(path, ref: Reference, vae_cfg: dict | None) -> None:
+def write_split_file(path, ref: ReferenceVAE, vae_cfg: dict | None) -> None:
     """ComfyUI's split VAE file: the same keys without the prefix; metadata optional."""
     meta = {"config": json.dumps({"vae": vae_cfg})} if vae_cfg is not None else None
     save_file(ref.released_tensors(""), str(path), metadata=meta)
@@ -165,9 +83,9 @@ def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    ref = Reference(RELEASED_TINY, seed=0)
+    ref = ReferenceVAE(RELEASED_TINY_VAE, seed=0)
     path = tmp_path_factory.mktemp("ltx2_vae") / "ltx-2-tiny.safetensors"
-    write_single_file(path, ref, RELEASED_TINY)
+    write_single_file(path, ref, RELEASED_TINY_VAE)
     return ref, path, load_ltx2_video_vae(path)
 
 
@@ -296,7 +214,7 @@ def test_spatial_only_and_temporal_only_tiling(released):
 def test_split_file_without_prefix_loads_the_same(released, tmp_path):
     ref, _, vae = released
     path = tmp_path / "ltx-2-tiny_video_vae.safetensors"
-    write_split_file(path, ref, RELEASED_TINY)
+    write_split_file(path, ref, RELEASED_TINY_VAE)
     split = load_ltx2_video_vae(path)
     for k, v in vae.state_dict().items():
         assert torch.equal(split.state_dict()[k], v), k
@@ -317,7 +235,7 @@ def test_decode_only_reads_no_encoder(released):
 
 @torch.no_grad()
 def test_timestep_conditioned_causal_variant_matches_reference(tmp_path):
-    ref = Reference(VARIANT_TINY, seed=10)
+    ref = ReferenceVAE(VARIANT_TINY, seed=10)
     path = tmp_path / "variant.safetensors"
     write_single_file(path, ref, VARIANT_TINY)
     vae = load_ltx2_video_vae(path)
@@ -339,7 +257,7 @@ def test_timestep_conditioned_causal_variant_matches_reference(tmp_path):
     assert rel_err(ours, expected) <= TOL
 
 
-@pytest.mark.parametrize("vae_cfg", [LTX2_VIDEO_VAE, VARIANT_TINY, RELEASED_TINY])
+@pytest.mark.parametrize("vae_cfg", [LTX2_VIDEO_VAE, VARIANT_TINY, RELEASED_TINY_VAE])
 def test_state_dict_layout_matches_reference(vae_cfg):
     """Every key and shape ltx_core builds for a config, ours builds too (full size on the meta device)."""
     with torch.device("meta"):
@@ -364,13 +282,13 @@ def test_config_round_trips_and_reports_compression():
 
 def test_bad_configs_say_what_to_use():
     with pytest.raises(ConfigError, match="supported blocks"):
-        LTX2VAEConfig.from_dict({**RELEASED_TINY, "decoder_blocks": [["attn_res_x", {"num_layers": 1}]]})
+        LTX2VAEConfig.from_dict({**RELEASED_TINY_VAE, "decoder_blocks": [["attn_res_x", {"num_layers": 1}]]})
     with pytest.raises(ConfigError, match="mirror"):
-        LTX2VAEConfig.from_dict({**RELEASED_TINY, "decoder_blocks": RELEASED_TINY["decoder_blocks"][:3]})
+        LTX2VAEConfig.from_dict({**RELEASED_TINY_VAE, "decoder_blocks": RELEASED_TINY_VAE["decoder_blocks"][:3]})
     with pytest.raises(ConfigError, match="spatial_padding_mode is 'mirror'"):
-        LTX2VAEConfig.from_dict({**RELEASED_TINY, "spatial_padding_mode": "mirror"})
+        LTX2VAEConfig.from_dict({**RELEASED_TINY_VAE, "spatial_padding_mode": "mirror"})
     with pytest.raises(ConfigError, match="dims"):
-        LTX2VAEConfig.from_dict({**RELEASED_TINY, "dims": 2})
+        LTX2VAEConfig.from_dict({**RELEASED_TINY_VAE, "dims": 2})
 
 
 def test_bad_inputs_say_what_to_use(released):
@@ -393,7 +311,7 @@ def test_key_mismatches_are_named(released, tmp_path):
     broken["vae.decoder.extra.weight"] = torch.zeros(1)
     broken["vae.encoder.conv_in.conv.weight"] = torch.zeros(8, 48, 3, 3, 1)
     path = tmp_path / "broken.safetensors"
-    save_file(broken, str(path), metadata={"config": json.dumps({"vae": RELEASED_TINY})})
+    save_file(broken, str(path), metadata={"config": json.dumps({"vae": RELEASED_TINY_VAE})})
     with pytest.raises(CheckpointError) as e:
         load_ltx2_video_vae(path)
     msg = str(e.value)
@@ -405,7 +323,7 @@ def test_key_mismatches_are_named(released, tmp_path):
     write_split_file(path, ref, None)
     with pytest.raises(CheckpointError, match="shape mismatches"):
         load_ltx2_video_vae(path)
-    assert load_ltx2_video_vae(path, config=LTX2VAEConfig.from_dict(RELEASED_TINY)).cfg.latent_channels == 8
+    assert load_ltx2_video_vae(path, config=LTX2VAEConfig.from_dict(RELEASED_TINY_VAE)).cfg.latent_channels == 8
     # The diffusers layout of the same VAE is named as such.
     path = tmp_path / "diffusers.safetensors"
     save_file({"decoder.mid_block.resnets.0.conv1.conv.weight": torch.zeros(1), "latents_mean": torch.zeros(8)},

@@ -142,6 +142,20 @@ def _expected() -> str:
     return f"keys under {listed}, or an unprefixed transformer or upscaler, as in Lightricks' LTX-2 releases"
 
 
+def config_object(text: str, where: str | os.PathLike) -> dict:
+    """The config a released file carries as JSON in its metadata key `config`: a JSON object (a model's sections,
+    such as 'transformer' and 'vae', or the upscaler's fields)."""
+    try:
+        config = json.loads(text)
+    except ValueError as e:
+        raise LTX2FileError(f"{where}: its '{CONFIG_KEY}' metadata is not JSON ({e}); expected Lightricks' config "
+                            "as released; download the file again") from e
+    if not isinstance(config, dict):
+        raise LTX2FileError(f"{where}: its '{CONFIG_KEY}' metadata is {type(config).__name__}; expected a JSON "
+                            "object, as in Lightricks' releases")
+    return config
+
+
 def open_ltx2(path: str | os.PathLike) -> LTX2File:
     """Open a file and sort its keys into components; refuse a file that holds no LTX-2 component."""
     path = check_safetensors(path)
@@ -152,16 +166,7 @@ def open_ltx2(path: str | os.PathLike) -> LTX2File:
     except (SafetensorError, OSError) as e:
         raise LTX2FileError(f"{path}: could not be read as safetensors ({e}); download it again") from e
 
-    config: dict = {}
-    if CONFIG_KEY in meta:
-        try:
-            config = json.loads(meta[CONFIG_KEY])
-        except ValueError as e:
-            raise LTX2FileError(f"{path}: metadata '{CONFIG_KEY}' is not JSON ({e}); expected LTX-2's model "
-                                "config as released") from e
-        if not isinstance(config, dict):
-            raise LTX2FileError(f"{path}: metadata '{CONFIG_KEY}' is {type(config).__name__}; expected a JSON "
-                                "object with sections such as 'transformer' and 'vae'")
+    config = config_object(meta[CONFIG_KEY], path) if CONFIG_KEY in meta else {}
 
     file = LTX2File(path=path, config=config)
     keyset = set(keys)

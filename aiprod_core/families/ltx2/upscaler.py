@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
-from ...checkpoint import CheckpointError, check_safetensors
+from ...checkpoint import CheckpointError, check_keys, check_safetensors
+from .files import config_object
 
 GROUPS = 32  # GroupNorm groups everywhere in LTX's upsampler
 BLUR_TAPS = 5  # binomial row [1, 4, 6, 4, 1]
@@ -53,12 +54,7 @@ class LTX2UpsamplerConfig:
 
     @classmethod
     def from_json(cls, text: str, where: str = "config") -> LTX2UpsamplerConfig:
-        try:
-            raw = json.loads(text)
-        except ValueError as e:
-            raise CheckpointError(f"{where}: its 'config' metadata is not JSON ({e})") from e
-        if not isinstance(raw, dict):
-            raise CheckpointError(f"{where}: its 'config' metadata is {type(raw).__name__}; expected a JSON object")
+        raw = config_object(text, where)
         if raw.get("_class_name", "LatentUpsampler") != "LatentUpsampler":
             raise CheckpointError(
                 f"{where}: its config names class {raw['_class_name']!r}; expected 'LatentUpsampler' "
@@ -222,28 +218,6 @@ def upsample_normalized(upsampler: nn.Module, z: Tensor, mean_of_means: Tensor, 
     return (x.to(z.dtype) - mean) / std
 
 
-def _check_state(model: nn.Module, state: dict[str, Tensor], path: str) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: expected {tuple(own[k].shape)}, found {tuple(state[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if own[k].shape != state[k].shape
-    ]
-    if not (missing or unexpected or shapes):
-        return
-    lines = [f"{path}: the latent upsampler's weights do not match the config in its metadata"]
-    if missing:
-        lines.append(f"  missing {len(missing)} keys, e.g. {missing[:3]}")
-    if unexpected:
-        lines.append(f"  unexpected {len(unexpected)} keys, e.g. {unexpected[:3]}")
-    if shapes:
-        lines.append(f"  {len(shapes)} shape mismatches, e.g. {shapes[:3]}")
-    lines.append(f"  Expected Lightricks' file as released (e.g. {RELEASED_FILE}), unconverted and unprefixed.")
-    raise CheckpointError("\n".join(lines))
-
-
 def load_ltx2_upsampler(
     path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
 ) -> LTX2LatentUpsampler:
@@ -271,7 +245,8 @@ def load_ltx2_upsampler(
     # The blur kernel is fixed, not learned: take it from the file when there, else make it.
     if cfg.rational_resampler:
         state.setdefault("upsampler.blur_down.kernel", binomial_kernel().to(device))
-    _check_state(model, state, where)
+    check_keys(model.state_dict(), state, f"{where}: the latent upsampler's weights do not match the config in its "
+               "metadata", f"Expected Lightricks' file as released (e.g. {RELEASED_FILE}), unconverted and unprefixed.")
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     model.load_state_dict({k: v.to(device) for k, v in state.items()}, assign=True)

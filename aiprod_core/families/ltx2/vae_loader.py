@@ -11,16 +11,15 @@ Only the VAE's tensors are read from a multi-gigabyte checkpoint.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
 import torch
 from safetensors import SafetensorError, safe_open
 
-from ...checkpoint import check_safetensors
+from ...checkpoint import check_keys, check_safetensors
 from ...config import ConfigError
-from .files import COMPONENT_PREFIXES, CONFIG_KEY, LTX2FileError
+from .files import COMPONENT_PREFIXES, CONFIG_KEY, LTX2FileError, config_object
 from .vae import LTX2VideoVAE
 from .vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig
 
@@ -38,36 +37,10 @@ def _vae_prefix(keys: list[str]) -> str | None:
     return None
 
 
-def _key_report(path: str, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]],
-                prefix: str) -> str | None:
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    shapes = [f"{prefix}{k}: expected {expected[k]}, found {found[k]}"
-              for k in sorted(set(expected) & set(found)) if expected[k] != found[k]]
-    if not (missing or unexpected or shapes):
-        return None
-    lines = [f"{path}: the LTX-2 video VAE weights do not match its config"]
-    if missing:
-        lines.append(f"  missing {len(missing)} keys, e.g. {[prefix + k for k in missing[:3]]}")
-    if unexpected:
-        lines.append(f"  unexpected {len(unexpected)} keys, e.g. {[prefix + k for k in unexpected[:3]]}")
-    if shapes:
-        lines.append(f"  {len(shapes)} shape mismatches, e.g. {shapes[:3]}")
-    lines.append("  Use the VAE released with this model (or the checkpoint it came in), or pass the config that "
-                 "matches the file.")
-    return "\n".join(lines)
-
-
 def read_vae_config(meta: dict[str, str], path: str = "") -> LTX2VAEConfig:
     """The config in a file's metadata (`config` -> `"vae"`); the released LTX-2 VAE when the file has none."""
-    full = None
-    if CONFIG_KEY in meta:
-        try:
-            full = json.loads(meta[CONFIG_KEY])
-        except ValueError as e:
-            raise LTX2FileError(f"{path}: its '{CONFIG_KEY}' metadata is not JSON ({e}); expected Lightricks' "
-                                  "model config; download the file again") from e
-    if isinstance(full, dict) and "vae" in full:
+    full = config_object(meta[CONFIG_KEY], path) if CONFIG_KEY in meta else {}
+    if "vae" in full:
         try:
             return LTX2VAEConfig.from_dict(full["vae"])
         except ConfigError as e:
@@ -119,9 +92,9 @@ def load_ltx2_video_vae(path: str | os.PathLike, config: LTX2VAEConfig | None = 
                 if name in spare or (name.startswith(("encoder.", "decoder.")) and not name.startswith(halves)):
                     continue
                 found[name] = tuple(f.get_slice(k).get_shape())
-            report = _key_report(path, expected, found, prefix)
-            if report:
-                raise LTX2FileError(report)
+            check_keys(expected, found, f"{path}: the LTX-2 video VAE weights do not match its config",
+                       "Use the VAE released with this model (or the checkpoint it came in), or pass the config that "
+                       "matches the file.", prefix, LTX2FileError)
             state = {k: f.get_tensor(prefix + k) for k in expected}
     except (SafetensorError, OSError) as e:
         raise LTX2FileError(f"{path}: could not be read as safetensors ({e}); copy or download it again") from e
