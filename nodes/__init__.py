@@ -8,11 +8,12 @@ from .loaders import (
     BackboneLoader,
     CheckpointLoader,
     LoraLoader,
+    LTX2Loader,
     TextEncoderLoader,
     UpscalerLoader,
     VAELoader,
 )
-from .sampler import HybridSampler
+from .sampler import HybridSampler, SpatioTemporalGuidance
 from .text_encode import TextEncode
 from .train import LoraTrainer, VideoDataset
 from .upscale import LatentUpscale
@@ -28,6 +29,8 @@ NODES = {
     "AIPRODTextEncoderLoader": (TextEncoderLoader, "AIPROD Text Encoder Loader"),
     "AIPRODUpscalerLoader": (UpscalerLoader, "AIPROD Latent Upscaler Loader"),
     "AIPRODLoraLoader": (LoraLoader, "AIPROD LoRA Loader"),
+    "AIPRODLTX2Loader": (LTX2Loader, "AIPROD LTX-2 Loader"),
+    "AIPRODSpatioTemporalGuidance": (SpatioTemporalGuidance, "AIPROD Spatio-Temporal Guidance (STG)"),
     "AIPRODTextEncode": (TextEncode, "AIPROD Multilingual Text Encode"),
     "AIPRODEmptyLatentVideo": (EmptyLatentVideo, "AIPROD Empty Latent Video"),
     "AIPRODVAEEncode": (VAEEncode, "AIPROD VAE Encode"),

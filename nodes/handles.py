@@ -24,6 +24,7 @@ class ModelPatch:
     loras: tuple[tuple[LoRA, float, str], ...] = field(default_factory=tuple)  # (adapters, strength, name)
     preview: tuple[torch.Tensor, torch.Tensor] | None = None  # latent-to-RGB factors [C,3] and bias [3]
     family: ModelFamily = AIPROD
+    stg: float = 0.0  # spatio-temporal guidance scale while sampling (LTX-2 only; AIPROD Spatio-Temporal Guidance)
 
     @property
     def in_channels(self) -> int:

@@ -6,7 +6,7 @@ import logging
 
 from aiprod_core.checkpoint import read_safetensors
 from aiprod_core.eval.preview import preview_factors
-from aiprod_core.model import AIPROD, load_component, load_model, read_model_config
+from aiprod_core.model import AIPROD, load_component, load_model, model_family, read_model_config
 from aiprod_core.models.lora import LoRA, has_text_adapters, text_lora_from
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 from aiprod_core.text.lora import adapted_text_encoder
@@ -24,55 +24,83 @@ NONE = "none"  # an optional file left out: the checkpoint's own component, or n
 class CheckpointLoader:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"ckpt_name": (checkpoint_names(), {
-            "tooltip": "An all-in-one AIPROD checkpoint (models/diffusion_models; the bundled aiprod-v2-tiny is listed "
-                       "too), or an LTX-2 model: Lightricks' single file (ltx-2-19b-*.safetensors in "
-                       "models/checkpoints) or ComfyUI's split transformer (models/diffusion_models)"})},
-            "optional": {
-                "text_encoder": ([NONE, *text_encoder_names()], {"default": NONE, "tooltip":
-                                 "LTX-2 only: Gemma 3 12B from models/text_encoders (gemma_3_12B_it*.safetensors, or "
-                                 "the Hugging Face folder google/gemma-3-12b-it)"}),
-                "vae": ([NONE, *comfy.list_files("vae")], {"default": NONE, "tooltip":
-                        "LTX-2 only: the video VAE from models/vae, for a split transformer (none: the checkpoint's)"}),
-                "text_projection": ([NONE, *comfy.list_files("text_encoders")], {"default": NONE, "tooltip":
-                                    "LTX-2 only: the text projection file from models/text_encoders, for a split "
-                                    "transformer (none: the checkpoint's)"}),
-                "upscaler": ([NONE, *comfy.list_files("latent_upscale_models")], {"default": NONE, "tooltip":
-                             "LTX-2 only: the spatial upscaler from models/latent_upscale_models "
-                             "(ltx-2-spatial-upscaler-x2-1.0.safetensors); none: no upscaler output"}),
-            }}
+        return {"required": {"ckpt_name": (comfy.list_files("diffusion_models"), {
+            "tooltip": "An all-in-one AIPROD checkpoint from models/diffusion_models (the bundled aiprod-v2-tiny is listed too)"})}}
 
     RETURN_TYPES = ("AIPROD_MODEL", "AIPROD_VAE", "AIPROD_TEXT_ENCODER", "AIPROD_UPSCALER")
     RETURN_NAMES = ("model", "vae", "text_encoder", "upscaler")
     FUNCTION = "load"
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Loads every component of an AIPROD model from one file, or an LTX-2 model (video only) from "
-                   "its released files and Gemma 3.")
+    DESCRIPTION = "Loads every component of an AIPROD model from one file."
+
+    def load(self, ckpt_name):
+        files = _model_files(ckpt_name)
+        if model_family(files["path"]) is not AIPROD:
+            raise ValueError(f"{ckpt_name} is an LTX-2 file; load it with AIPROD LTX-2 Loader, which also takes its "
+                             "Gemma 3 text encoder and the other files")
+        return _load(files)
+
+
+class LTX2Loader:
+    """LTX-2 from the files as released or as ComfyUI users keep them split; a node of its own (rather than inputs
+    of the checkpoint loader) so that workflows saved with the checkpoint loader keep their widgets."""
 
     @classmethod
-    def VALIDATE_INPUTS(cls, ckpt_name, text_encoder=NONE, vae=NONE, text_projection=NONE, upscaler=NONE):
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "ckpt_name": (checkpoint_names(), {"tooltip":
+                          "Lightricks' single file (ltx-2-19b-dev-fp8.safetensors and the other ltx-2-19b-* files, "
+                          "in models/checkpoints), or ComfyUI's split transformer (models/diffusion_models)"}),
+            "text_encoder": (text_encoder_names(), {"tooltip":
+                             "Gemma 3 12B from models/text_encoders: gemma_3_12B_it_fp8_scaled.safetensors (or "
+                             "another gemma_3_12B_it*.safetensors), or the Hugging Face folder google/gemma-3-12b-it"}),
+        }, "optional": {
+            "vae": ([NONE, *comfy.list_files("vae")], {"default": NONE, "tooltip":
+                    "The video VAE from models/vae, for a split transformer; none: the checkpoint's own"}),
+            "text_projection": ([NONE, *comfy.list_files("text_encoders")], {"default": NONE, "tooltip":
+                                "LTX-2's text projection from models/text_encoders, for a split transformer; none: "
+                                "the checkpoint's own"}),
+            "upscaler": ([NONE, *comfy.list_files("latent_upscale_models")], {"default": NONE, "tooltip":
+                         "The spatial upscaler from models/latent_upscale_models "
+                         "(ltx-2-spatial-upscaler-x2-1.0.safetensors), for AIPROD Latent Upscale 2x; none: no "
+                         "upscaler output"}),
+        }}
+
+    RETURN_TYPES = ("AIPROD_MODEL", "AIPROD_VAE", "AIPROD_TEXT_ENCODER", "AIPROD_UPSCALER")
+    RETURN_NAMES = ("model", "vae", "text_encoder", "upscaler")
+    FUNCTION = "load"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Loads Lightricks' LTX-2 (video only; the audio stream's weights are not read) with Gemma 3 for "
+                   "prompts; every AIPROD node takes it.")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, ckpt_name, text_encoder, vae=NONE, text_projection=NONE, upscaler=NONE):
         """Before anything runs: every file named is there and holds what its input needs (headers only), or one
         message that says which file to put in which folder."""
         try:
             files = _model_files(ckpt_name, text_encoder, vae, text_projection, upscaler)
-        except (FileNotFoundError, ValueError) as e:
-            return str(e)
-        try:
-            read_model_config(files.pop("path"), need_text_encoder=False, names=INPUT_NAMES, **files)
-        except (ValueError, OSError) as e:
+            read_model_config(files.pop("path"), need_text_encoder=True, names=INPUT_NAMES, **files)
+        except (ValueError, OSError) as e:  # FileNotFoundError and the LTX-2 file checks' errors among them
             return str(e)
         return True
 
-    def load(self, ckpt_name, text_encoder=NONE, vae=NONE, text_projection=NONE, upscaler=NONE):
+    def load(self, ckpt_name, text_encoder, vae=NONE, text_projection=NONE, upscaler=NONE):
         files = _model_files(ckpt_name, text_encoder, vae, text_projection, upscaler)
-        path = files.pop("path")
-        dtypes = comfy.weight_dtype("diffusion"), comfy.weight_dtype("vae")
-        extra = tuple(str(v) for v in files.values())
-        m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes, files), *dtypes, *extra)
-        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
-        comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
-        patch = ModelPatch(m.backbone, m.config, str(path), preview=preview, family=m.family)
-        return (patch, m.vae, m.text_encoder, m.upscaler)
+        if model_family(files["path"]) is AIPROD:
+            raise ValueError(f"{ckpt_name} is an AIPROD checkpoint, not LTX-2; load it with AIPROD Checkpoint Loader")
+        return _load(files)
+
+
+def _load(files: dict) -> tuple:
+    files = dict(files)
+    path = files.pop("path")
+    dtypes = comfy.weight_dtype("diffusion"), comfy.weight_dtype("vae")
+    extra = tuple(str(v) for v in files.values())  # the same checkpoint with other files is another model
+    m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes, files), *dtypes, *extra)
+    preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
+    comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
+    patch = ModelPatch(m.backbone, m.config, str(path), preview=preview, family=m.family)
+    return (patch, m.vae, m.text_encoder, m.upscaler)
 
 
 # the loader's inputs, as messages from the LTX-2 file checks name them
@@ -101,7 +129,7 @@ def _find(name: str, kinds: tuple[str, ...], folders: bool = False):
     return None
 
 
-def _model_files(ckpt_name, text_encoder, vae, text_projection, upscaler) -> dict:
+def _model_files(ckpt_name, text_encoder=NONE, vae=NONE, text_projection=NONE, upscaler=NONE) -> dict:
     """load_model's keywords from the loader's inputs, each resolved inside its model folders. Raises one
     FileNotFoundError naming every missing file and the folder it goes in."""
     given = {"ckpt_name": ckpt_name, "text_encoder": text_encoder, "vae": vae, "text_projection": text_projection,

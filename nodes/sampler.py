@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import torch
 
 from aiprod_core.conditioning import MotionGuidance
 from aiprod_core.memory.placement import Placement
 from aiprod_core.memory.plan import MemoryPlanError
-from aiprod_core.model import loras_applied
+from aiprod_core.model import AIPROD, loras_applied
 from aiprod_core.sampling import SAMPLERS
 from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.schedules import denoise_sigmas
@@ -46,6 +47,30 @@ def _room(model: ModelPatch, clip: tuple[int, int, int], cfg: bool) -> int:
     return need
 
 
+class SpatioTemporalGuidance:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("AIPROD_MODEL", {"tooltip": "An LTX-2 model (AIPROD's hybrid blocks cannot skip their "
+                                                  "self-attention)"}),
+            "scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1, "tooltip":
+                                "How far each step moves away from the model's answer with one block's self-attention "
+                                "skipped; LTX-2's pipelines use 1 beside CFG 3; 0 = off"}),
+        }}
+
+    RETURN_TYPES = ("AIPROD_MODEL",)
+    FUNCTION = "apply"
+    CATEGORY = "AIPROD"
+    DESCRIPTION = ("Spatio-temporal guidance (STG) for the Hybrid Sampler, as LTX-2 samples: the model with it "
+                   "steers away from its own answer without the self-attention of the block LTX-2 perturbs.")
+
+    def apply(self, model: ModelPatch, scale):
+        if scale and model.family is AIPROD:
+            raise ValueError(f"STG scale {scale}: AIPROD's blocks cannot skip their self-attention, which STG "
+                             "perturbs; use it with an LTX-2 model, or set scale 0")
+        return (dataclasses.replace(model, stg=float(scale)),)
+
+
 class HybridSampler:
     @classmethod
     def INPUT_TYPES(cls):
@@ -77,9 +102,6 @@ class HybridSampler:
                                         "tooltip": "How far each step moves the clip's frames onto the first frame carried along the flow; 0 = off"}),
             "warp_end": ("FLOAT", {"default": 0.75, "min": 0.0, "max": 1.0, "step": 0.01,
                                    "tooltip": "Fraction of the steps that warp guidance applies to"}),
-            "stg": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.1,
-                              "tooltip": "LTX-2 only: spatio-temporal guidance, which skips one block's self-attention "
-                                         "to steer away from its output (LTX-2's pipelines use 1); 0 = off"}),
         }}
 
     RETURN_TYPES = ("LATENT",)
@@ -87,7 +109,7 @@ class HybridSampler:
     CATEGORY = "AIPROD"
 
     def sample(self, model: ModelPatch, positive, negative, latent, seed, steps, cfg, sampler, shift, denoise,
-               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0, warp_guidance=1.0, warp_end=0.75, stg=0.0):
+               flow=None, flow_strength=1.0, flow_start=0.0, flow_end=0.0, warp_guidance=1.0, warp_end=0.75):
         init = latent["samples"].float()
         if init.ndim != 5:
             raise ValueError(f"latent has shape {tuple(init.shape)}; expected a video latent [B,C,t,h,w] from AIPROD Empty Latent Video")
@@ -107,7 +129,7 @@ class HybridSampler:
                                            offload=budget.offload, compute=next(backbone.parameters()).dtype,
                                            cfg=cfg != 1.0)
         fps = latent.get("fps") or model.config.fps
-        schedule = _schedule(model, tuple(init.shape), steps, cfg, stg, shift, denoise, fps)
+        schedule = _schedule(model, tuple(init.shape), steps, cfg, model.stg, shift, denoise, fps)
         ctx, mask = _context(positive, model, "positive", init.shape[0], "cpu")
         neg, neg_mask = _context(negative, model, "negative", init.shape[0], "cpu")
         progress = comfy.Progress(steps)

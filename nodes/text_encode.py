@@ -28,10 +28,8 @@ class TextEncode:
 
     def encode(self, text_encoder, text):
         if text_encoder is None:
-            raise ValueError("no text encoder reached this node: an LTX-2 checkpoint gives one only when the AIPROD "
-                             "Checkpoint Loader's text_encoder names a Gemma 3 file (gemma_3_12B_it*.safetensors in "
-                             "models/text_encoders), and an AIPROD LoRA Loader passes one on only when its own "
-                             "text_encoder input is connected; set or connect it there")
+            raise ValueError("no text encoder reached this node: an AIPROD LoRA Loader passes one on only when its own "
+                             "text_encoder input is connected; connect the loader's text encoder there")
         hidden, mask = text_encoder.encode([text])
         notes = [detect_script(text)] if text.strip() else []  # an empty prompt has no script to name
         cut = text_encoder.truncation(text)

@@ -56,7 +56,7 @@ def test_flow_nodes_are_registered_with_tooltips(pack):
         assert cls.CATEGORY == "AIPROD/flow" and callable(getattr(cls, cls.FUNCTION))
         assert all(spec[1].get("tooltip") for spec in cls.INPUT_TYPES()["required"].values())
     optional = pack.NODE_CLASS_MAPPINGS["AIPRODSampler"].INPUT_TYPES()["optional"]
-    assert set(optional) == {"flow", "flow_strength", "flow_start", "flow_end", "warp_guidance", "warp_end", "stg"}
+    assert set(optional) == {"flow", "flow_strength", "flow_start", "flow_end", "warp_guidance", "warp_end"}
     assert optional["flow"][0] == "AIPROD_FLOW" and all(s[1].get("tooltip") for s in optional.values())
 
 

@@ -45,7 +45,7 @@ def models(pack, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(models, node):
-    return node("AIPRODCheckpointLoader").load(CKPT, GEMMA, "none", "none", UPSCALER)
+    return node("AIPRODLTX2Loader").load(CKPT, GEMMA, "none", "none", UPSCALER)
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +70,13 @@ def test_the_loader_lists_ltx2_files_where_comfyui_users_keep_them(models, pack)
     hf.mkdir()
     (hf / "config.json").write_text("{}")
     save_file({"x": torch.zeros(1)}, str(hf / "model-00001-of-00005.safetensors"))
-    inputs = pack[0].NODE_CLASS_MAPPINGS["AIPRODCheckpointLoader"].INPUT_TYPES()
+    inputs = pack[0].NODE_CLASS_MAPPINGS["AIPRODLTX2Loader"].INPUT_TYPES()
     names = inputs["required"]["ckpt_name"][0]
     assert CKPT in names and SPLIT["ckpt_name"] in names, "checkpoints/ and diffusion_models/ both"
+    assert {GEMMA, SPLIT["text_projection"], "gemma-3-12b-it/"} <= set(inputs["required"]["text_encoder"][0])
     opt = inputs["optional"]
-    assert {GEMMA, SPLIT["text_projection"], "gemma-3-12b-it/"} <= set(opt["text_encoder"][0])
     assert opt["vae"][0] == ["none", SPLIT["vae"]] and opt["upscaler"][0] == ["none", UPSCALER]
-    assert all(spec[1]["default"] == "none" for spec in opt.values()), "an AIPROD checkpoint needs none of them"
+    assert all(spec[1]["default"] == "none" for spec in opt.values()), "the single file needs none of them"
     shutil.rmtree(hf)
 
 
@@ -85,8 +85,7 @@ def test_single_and_split_files_load_the_model_the_library_loads(loaded, library
     assert model.family is LTX2 and model.in_channels == 8 and model.text_dim == text_encoder.dim
     want = library.backbone.state_dict()
     assert all(torch.equal(v, want[k]) for k, v in model.backbone.state_dict().items())
-    split = node("AIPRODCheckpointLoader").load(SPLIT["ckpt_name"], GEMMA, SPLIT["vae"], SPLIT["text_projection"],
-                                                "none")
+    split = node("AIPRODLTX2Loader").load(SPLIT["ckpt_name"], GEMMA, SPLIT["vae"], SPLIT["text_projection"], "none")
     assert split[3] is None, "no upscaler named, none given"
     ctx = text_encoder.encode([PROMPT])[0]
     assert torch.allclose(split[2].encode([PROMPT])[0], ctx), "the split text projection reads prompts the same way"
@@ -98,7 +97,8 @@ def test_text_to_video_is_the_pipelines_clip(loaded, library, node):
     pos, neg = prompts(node, text_encoder)
     (latent,) = node("AIPRODEmptyLatentVideo").make(vae, 64, 64, 9, 1)
     assert latent["samples"].shape == (1, 8, 2, 2, 2)
-    (out,) = node("AIPRODSampler").sample(model, pos, neg, latent, 3, 2, 3.0, "euler", 0.0, 1.0, stg=1.0)
+    (with_stg,) = node("AIPRODSpatioTemporalGuidance").apply(model, 1.0)
+    (out,) = node("AIPRODSampler").sample(with_stg, pos, neg, latent, 3, 2, 3.0, "euler", 0.0, 1.0)
     assert out["fps"] == 24.0, "LTX-2's frame rate, which the transformer places frames by"
     frames = decoded(node, vae, out)
     want = generate(library, PROMPT, frames=9, height=64, width=64, steps=2, cfg=3.0, stg=1.0, seed=3,
@@ -197,7 +197,7 @@ def test_the_trainer_refuses_an_ltx2_model_in_one_line(loaded, node):
 
 
 def test_missing_and_misplaced_files_are_named_before_anything_loads(models, node):
-    cls = type(node("AIPRODCheckpointLoader"))
+    cls = type(node("AIPRODLTX2Loader"))
     assert cls.VALIDATE_INPUTS(CKPT, GEMMA, "none", "none", UPSCALER) is True
     msg = cls.VALIDATE_INPUTS("ltx-2-19b-distilled-fp8.safetensors", "gemma_3_12B_it.safetensors", "none", "none",
                               UPSCALER)
@@ -205,7 +205,7 @@ def test_missing_and_misplaced_files_are_named_before_anything_loads(models, nod
     assert "gemma_3_12B_it.safetensors in models/text_encoders" in msg and UPSCALER not in msg.split("(looked")[0]
     assert str(models / "checkpoints") in msg and "\n" not in msg
     with pytest.raises(FileNotFoundError, match=r"ltx-2-19b-distilled-fp8\.safetensors in models/checkpoints"):
-        node("AIPRODCheckpointLoader").load("ltx-2-19b-distilled-fp8.safetensors", GEMMA)
+        node("AIPRODLTX2Loader").load("ltx-2-19b-distilled-fp8.safetensors", GEMMA)
     wrong = cls.VALIDATE_INPUTS(CKPT, SPLIT["text_projection"], "none", "none", "none")
     assert "text_encoder" in wrong and "not Gemma" in wrong
     wrong = cls.VALIDATE_INPUTS(CKPT, GEMMA, "none", "none", GEMMA)
@@ -215,8 +215,15 @@ def test_missing_and_misplaced_files_are_named_before_anything_loads(models, nod
     assert "is for LTX-2 models" in cls.VALIDATE_INPUTS("aiprod-v2-tiny.safetensors", GEMMA, "none", "none", "none")
 
 
-def test_text_encode_without_gemma_says_where_to_set_it(models, node):
-    text_encoder = node("AIPRODCheckpointLoader").load(CKPT)[2]
-    assert text_encoder is None
-    with pytest.raises(ValueError, match=r"text_encoder names a Gemma 3 file \(gemma_3_12B_it\*\.safetensors"):
-        node("AIPRODTextEncode").encode(text_encoder, PROMPT)
+def test_each_loader_sends_the_other_familys_files_to_the_other_loader(models, node):
+    with pytest.raises(ValueError, match="is an LTX-2 file; load it with AIPROD LTX-2 Loader"):
+        node("AIPRODCheckpointLoader").load(SPLIT["ckpt_name"])
+    with pytest.raises(ValueError, match="is an AIPROD checkpoint, not LTX-2; load it with AIPROD Checkpoint Loader"):
+        node("AIPRODLTX2Loader").load("aiprod-v2-tiny.safetensors", GEMMA)
+
+
+def test_stg_is_refused_for_an_aiprod_model(node):
+    model = node("AIPRODCheckpointLoader").load("aiprod-v2-tiny.safetensors")[0]
+    with pytest.raises(ValueError, match="AIPROD's blocks cannot skip their self-attention"):
+        node("AIPRODSpatioTemporalGuidance").apply(model, 1.0)
+    assert node("AIPRODSpatioTemporalGuidance").apply(model, 0.0)[0].stg == 0.0
