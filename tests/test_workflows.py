@@ -30,14 +30,23 @@ def node_defs(pack):
     defs.update({k: definition(c) for k, c in pkg.NODE_CLASS_MAPPINGS.items()})
     # the shipped model is listed by the checkpoint loader wherever the pack is installed
     defs["AIPRODCheckpointLoader"]["input"]["required"]["ckpt_name"][0].append("aiprod-v2-tiny.safetensors")
+    # and LTX-2's files by the LTX-2 loader where a user has put them (LTX2_FILES: where each goes)
+    ltx2 = defs["AIPRODLTX2Loader"]["input"]
+    for name, value in LTX2_FILES.items():
+        ltx2["required" if name in ltx2["required"] else "optional"][name][0].append(value)
     return defs
+
+
+# the file names the LTX-2 templates load, as Lightricks and ComfyUI publish them
+LTX2_FILES = {"ckpt_name": "ltx-2-19b-dev-fp8.safetensors", "text_encoder": "gemma_3_12B_it_fp8_scaled.safetensors",
+              "upscaler": "ltx-2-spatial-upscaler-x2-1.0.safetensors"}
 
 
 def test_every_graph_has_an_api_twin():
     assert {p.name for p in UI} == {p.name for p in (ROOT / "workflows" / "api").glob("*.json")}
     assert {"aiprod_t2v.json", "aiprod_t2v_upscale.json", "aiprod_v2v.json", "aiprod_lora_train.json",
             "aiprod_motion_transfer.json", "aiprod_camera_motion.json", "aiprod_i2v.json",
-            "aiprod_extend.json"} <= {p.name for p in UI}
+            "aiprod_extend.json", "ltx2_t2v.json", "ltx2_i2v.json", "ltx2_t2v_upscale.json"} <= {p.name for p in UI}
 
 
 @pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)
