@@ -14,7 +14,8 @@ from aiprod_core.model import LTX2, load_model
 from aiprod_core.pipeline import generate
 
 pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
-from ltx2_model_files import write_model
+from ltx2_model_files import GEMMA_DIM, write_model
+from text_files import tiny_gemma3, train_spm, write_hf_folder
 
 CKPT = "ltx-2-19b-dev-fp8.safetensors"
 GEMMA = "gemma_3_12B_it_fp8_scaled.safetensors"
@@ -90,6 +91,21 @@ def test_single_and_split_files_load_the_model_the_library_loads(loaded, library
     ctx = text_encoder.encode([PROMPT])[0]
     assert torch.allclose(split[2].encode([PROMPT])[0], ctx), "the split text projection reads prompts the same way"
     assert all(torch.equal(a, b) for a, b in zip(split[1].state_dict().values(), vae.state_dict().values(), strict=True))
+
+
+def test_gemma_from_a_hugging_face_folder_in_text_encoders(models, loaded, node):
+    write_hf_folder(models / "text_encoders" / "google" / "gemma-3-12b-it",
+                    tiny_gemma3(3, hidden_size=GEMMA_DIM), train_spm())  # the single file's Gemma
+    try:
+        assert "google/gemma-3-12b-it/" in node("AIPRODLTX2Loader").INPUT_TYPES()["required"]["text_encoder"][0]
+        assert type(node("AIPRODLTX2Loader")).VALIDATE_INPUTS(CKPT, "google/gemma-3-12b-it/") is True
+        text_encoder = node("AIPRODLTX2Loader").load(CKPT, "google/gemma-3-12b-it/")[2]
+        got, want = text_encoder.encode([PROMPT])[0], loaded[2].encode([PROMPT])[0]
+        assert (got - want).abs().max() / want.abs().max() < 1e-5, "the same Gemma as ComfyUI's single file"
+        with pytest.raises(ValueError, match="no absolute path"):
+            node("AIPRODLTX2Loader").load(CKPT, "../text_encoders/google/gemma-3-12b-it/")
+    finally:
+        shutil.rmtree(models / "text_encoders" / "google")
 
 
 def test_text_to_video_is_the_pipelines_clip(loaded, library, node):
