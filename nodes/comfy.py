@@ -255,6 +255,15 @@ class Progress:
             self.bar.update_absolute(value, self.total, preview)
 
 
+def previews_shown() -> bool:
+    """Whether ComfyUI draws latent previews (--preview-method other than none)."""
+    if not IN_COMFY:
+        return False
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    return args.preview_method != LatentPreviewMethod.NoPreviews
+
+
 def previewer(factors: tuple[torch.Tensor, torch.Tensor] | None) -> Callable[[torch.Tensor], tuple | None]:
     """latent [B,C,t,h,w] -> a preview for Progress.update, when ComfyUI shows latent previews (--preview-method)."""
     if not IN_COMFY or factors is None:

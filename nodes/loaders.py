@@ -97,7 +97,11 @@ def _load(files: dict) -> tuple:
     dtypes = comfy.weight_dtype("diffusion"), comfy.weight_dtype("vae")
     extra = tuple(str(v) for v in files.values())  # the same checkpoint with other files is another model
     m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes, files), *dtypes, *extra)
-    preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
+    preview = None
+    if m.family is AIPROD:
+        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
+    elif comfy.previews_shown():  # LTX-2's encoder takes seconds per still on a CPU: fitted on 4, and only if shown
+        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae, images=4), "preview", *extra)
     comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
     patch = ModelPatch(m.backbone, m.config, str(path), preview=preview, family=m.family)
     return (patch, m.vae, m.text_encoder, m.upscaler)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import torch
 
 from aiprod_core.memory.engine import stage_guard
+from aiprod_core.memory.ltx2_sizes import upscaler_bytes as ltx2_upscaler_bytes
 from aiprod_core.memory.placement import upscale_room
 from aiprod_core.model import AIPROD, LTX2
 from aiprod_core.models.upscaler import LatentUpscaler
@@ -37,7 +38,9 @@ class LatentUpscale:
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected [B,{channels},t,h,w] of this model")
         # on ComfyUI's device: the upscaler with room for its activations, and of the VAE only its latent statistics
         dtype = next(upscaler.parameters()).dtype
-        room = upscale_room(upscaler.cfg, tuple(z.shape[2:]), dtype, batch=z.shape[0]) if aiprod else 0
+        grid = tuple(z.shape[2:])
+        room = (upscale_room(upscaler.cfg, grid, dtype, batch=z.shape[0]) if aiprod
+                else ltx2_upscaler_bytes(upscaler.cfg, grid, dtype.itemsize)[1] * z.shape[0])
         family = AIPROD if aiprod else LTX2
         with comfy.placed(upscaler, None, room) as device, comfy.placed(vae, ()), stage_guard("upscaling"):
             up = family.upsample(SimpleNamespace(upscaler=upscaler, vae=vae), z.to(device))
