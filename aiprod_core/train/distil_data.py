@@ -1,0 +1,69 @@
+"""What hybridization distils on: synthetic-world clips encoded by the teacher's VAE, their captions encoded by its
+text encoder, and the noise levels the sampler visits.
+
+The clips are drawn and encoded once, at the start of a run, and kept in the run folder (`distil_data.safetensors`):
+a resumed run reads them back instead of encoding again. A second, held-out set with fixed noise and noise levels
+measures the student's velocity error against the teacher's on the same inputs at every logged step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import read_safetensors, save_safetensors_atomic
+from ..sampling.schedules import ltx_sigmas
+from ..world import WorldSpec, make_clip
+from .data import item_seed, video_tensor
+
+DATA_KEY = "aiprod.distil_data"
+
+
+@dataclass
+class ClipSet:
+    """Clean latents [N,C,t,h,w], their captions' text states [N,L,D] and masks [N,L], and the captions."""
+
+    latents: torch.Tensor
+    context: torch.Tensor
+    mask: torch.Tensor
+    captions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+
+def sampler_sigmas(shape: tuple[int, ...], steps: int) -> torch.Tensor:
+    """[steps] the non-zero noise levels of the sampler's schedule for a latent [B,C,t,h,w] (LTX's token shift): the
+    levels at which the student will be asked for a velocity."""
+    return ltx_sigmas(steps, shape[2] * shape[3] * shape[4])[:-1]
+
+
+def world_clips(model, count: int, clip: tuple[int, int, int], seed: int, stream: int) -> ClipSet:
+    """`count` world clips of `clip` (frames, height, width), drawn from (seed, stream, i), encoded by `model`'s VAE
+    (the posterior mean) and text encoder."""
+    frames, height, width = clip
+    spec = WorldSpec(frames=frames, height=height, width=width)
+    clips = [make_clip(item_seed(seed, stream, i), spec) for i in range(count)]
+    video = torch.stack([video_tensor(c.frames) for c in clips])  # (N, 3, F, H, W)
+    with torch.no_grad():
+        latents = model.vae.encode(video.to(next(model.vae.parameters()).device)).float()
+        context, mask = model.text_encoder.encode([c.caption for c in clips])
+    return ClipSet(latents.cpu(), context.float().cpu(), mask.cpu(), [c.caption for c in clips])
+
+
+def save_clips(path: str | os.PathLike, sets: dict[str, ClipSet]) -> None:
+    tensors = {f"{name}.{k}": getattr(s, k).contiguous() for name, s in sets.items()
+               for k in ("latents", "context", "mask")}
+    meta = {DATA_KEY: json.dumps({name: s.captions for name, s in sets.items()})}
+    save_safetensors_atomic(tensors, path, meta)
+
+
+def load_clips(path: str | os.PathLike) -> dict[str, ClipSet]:
+    tensors, meta = read_safetensors(Path(path))
+    captions = json.loads(meta[DATA_KEY])
+    return {name: ClipSet(tensors[f"{name}.latents"], tensors[f"{name}.context"], tensors[f"{name}.mask"], caps)
+            for name, caps in captions.items()}

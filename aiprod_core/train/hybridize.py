@@ -1,0 +1,281 @@
+"""Hybridization: an AIPROD model whose pattern turns some attention blocks (A) into 3D-conv blocks (C), distilled
+from the model it comes from (the teacher).
+
+The student is the teacher with a new pattern: every kept block keeps its weights, and so do the input and output
+projections, the time and caption embeddings and AdaLN-single; each replaced position gets a fresh conv block. Only
+the fresh blocks train, in two stages:
+
+1. block-wise: each fresh block maps the teacher block's input to that block's output (all fresh blocks at once,
+   the teacher's activations caught by forward hooks on a teacher run over noised latents, recomputed every step);
+2. end to end: the student's velocity matches the teacher's (MSE) on noised latents with the same text context.
+
+Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
+for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
+weights an uninterrupted run reaches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import save_checkpoint
+from ..config import ModelConfig
+from ..model import AIPROD, VideoModel
+from ..models.backbone import HybridBackbone
+from .data import item_seed
+from .distil_data import ClipSet, load_clips, sampler_sigmas, save_clips, world_clips
+from .objectives import noised
+from .options import RunOptions
+from .run import RunFolder
+from .state import load_state, save_state
+
+log = logging.getLogger(__name__)
+
+STAGES = ("blockwise", "end_to_end")
+
+
+def replaced_blocks(teacher_pattern: str, pattern: str) -> list[int]:
+    """The positions whose attention block becomes a conv block; refuse a pattern that cannot be distilled."""
+    if len(pattern) != len(teacher_pattern):
+        raise ValueError(f"--pattern {pattern!r} has {len(pattern)} blocks but the teacher has {len(teacher_pattern)} "
+                         f"({teacher_pattern!r}); give one letter per teacher block, A to keep it, C for a conv block")
+    bad = sorted(set(pattern) - {"A", "C"})
+    if bad:
+        raise ValueError(f"--pattern {pattern!r} holds {bad}; use 'A' (keep the attention block) and 'C' (conv block)")
+    # a C that becomes an A would be an attention block from random weights: the teacher has no attention block
+    # there to distil it from, and a conv block cannot teach attention to the text
+    grown = [i for i, (t, s) in enumerate(zip(teacher_pattern, pattern)) if t == "C" and s == "A"]
+    if grown:
+        raise ValueError(f"--pattern {pattern!r} turns the teacher's conv block {grown[0]} into an attention block; "
+                         "there is no attention block to distil it from: keep a C where the teacher has one "
+                         f"(teacher: {teacher_pattern!r})")
+    if "A" not in pattern:
+        raise ValueError(f"--pattern {pattern!r} has no attention block; text enters through them, so keep at least one A")
+    replaced = [i for i, (t, s) in enumerate(zip(teacher_pattern, pattern)) if t != s]
+    if not replaced:
+        raise ValueError(f"--pattern {pattern!r} is the teacher's own pattern: nothing to replace; turn some A into C")
+    return replaced
+
+
+def build_student(teacher: VideoModel, pattern: str, seed: int = 0) -> tuple[VideoModel, list[int]]:
+    """The student model and its fresh blocks' positions. Its VAE, text encoder and upscaler are the teacher's
+    modules (shared, frozen); its backbone is new, holding copies of every teacher weight outside the fresh blocks."""
+    if teacher.family is not AIPROD:
+        raise ValueError(f"{teacher.source} is a {teacher.family.name} model; hybridize takes AIPROD checkpoints")
+    replaced = replaced_blocks(teacher.config.backbone.pattern, pattern)
+    config = dataclasses.replace(teacher.config, backbone=dataclasses.replace(teacher.config.backbone, pattern=pattern))
+    config.validate()
+    with torch.random.fork_rng(devices=[]):  # the fresh blocks from the run's seed, whatever was drawn before
+        torch.manual_seed(seed)
+        backbone = HybridBackbone(config.backbone)
+    fresh = tuple(f"blocks.{i}." for i in replaced)
+    state = {k: v for k, v in teacher.backbone.state_dict().items() if not k.startswith(fresh)}
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    left = [k for k in missing if not k.startswith(fresh)]
+    if left or unexpected:  # the same config but the pattern: anything else would be a bug here
+        raise RuntimeError(f"student and teacher differ outside the replaced blocks: {left[:3]} {unexpected[:3]}")
+    backbone.to(next(teacher.backbone.parameters()))
+    student = dataclasses.replace(teacher, config=config, backbone=backbone.eval(), source=f"hybrid of {teacher.source}",
+                                  trained=False, loras=())
+    return student, replaced
+
+
+@dataclass(frozen=True)
+class HybridizeOptions:
+    """A hybridization run. clip: (frames, height, width) of the world clips (None: the teacher's); clips: how many
+    to distil on; sampler_steps: the schedule whose noise levels are drawn."""
+
+    run: RunOptions
+    pattern: str
+    steps_blockwise: int = 200
+    steps_end_to_end: int = 200
+    lr: float = 1e-3
+    batch: int = 4
+    clips: int = 32
+    heldout: int = 4
+    clip: tuple[int, int, int] | None = None
+    sampler_steps: int = 20
+
+    def __post_init__(self):
+        for name in ("steps_blockwise", "steps_end_to_end"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}; expected a step count >= 0")
+        for name in ("batch", "clips", "heldout", "sampler_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}; expected 1 or more")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr}; expected a learning rate above 0")
+
+    def steps(self, stage: int) -> int:
+        return (self.steps_blockwise, self.steps_end_to_end)[stage]
+
+
+class Hybridizer:
+    """Distils `teacher` into a student of `opts.pattern`; `run` writes the student as an AIPROD checkpoint."""
+
+    def __init__(self, teacher: VideoModel, opts: HybridizeOptions):
+        self.teacher, self.opts = teacher, opts
+        self.folder = RunFolder(opts.run.out_dir)
+        self.student, self.replaced = build_student(teacher, opts.pattern, opts.run.seed)
+        for m in (teacher.backbone, teacher.vae, teacher.text_encoder, self.student.backbone):
+            m.requires_grad_(False).eval()
+        self.fresh = torch.nn.ModuleList(self.student.backbone.blocks[i] for i in self.replaced)
+        self.device = next(teacher.backbone.parameters()).device
+
+    @property
+    def data_path(self) -> Path:
+        return self.folder.path / "distil_data.safetensors"
+
+    # -- data -----------------------------------------------------------------------------------------------------
+    def _data(self) -> dict[str, ClipSet]:
+        """The training and held-out clips: read back from the run folder, or drawn, encoded and kept there."""
+        if self.data_path.is_file():
+            return load_clips(self.data_path)
+        c, o = self.teacher.config, self.opts
+        clip = o.clip or (c.frames, c.height, c.width)
+        sets = {"train": world_clips(self.teacher, o.clips, clip, o.run.seed, 0),
+                "heldout": world_clips(self.teacher, o.heldout, clip, o.run.seed, 1)}
+        save_clips(self.data_path, sets)
+        return sets
+
+    def _batch(self, clips: ClipSet, gen: torch.Generator, n: int, sigmas: torch.Tensor | None = None):
+        """(x_t, sigma, context, mask): n clips and sampler noise levels drawn with `gen`, or, given `sigmas`, every
+        clip once at those levels."""
+        if sigmas is None:
+            idx = torch.randint(len(clips), (n,), generator=gen)
+            sigmas = self.sigmas[torch.randint(len(self.sigmas), (n,), generator=gen)]
+        else:
+            idx = torch.arange(len(clips))
+        x0 = clips.latents[idx]
+        noise = torch.randn(x0.shape, generator=gen)
+        d = self.device
+        return noised(x0, noise, sigmas).to(d), sigmas.to(d), clips.context[idx].to(d), clips.mask[idx].to(d)
+
+    # -- losses ---------------------------------------------------------------------------------------------------
+    def _blockwise_loss(self, x_t, sigma, context, mask) -> torch.Tensor:
+        """Mean over the fresh blocks of the MSE between each one's output and the teacher block's, both given the
+        teacher block's input (teacher forcing: an early fresh block's error does not reach a later one)."""
+        caught: dict[int, tuple] = {}
+        hooks = [self.teacher.backbone.blocks[i].register_forward_hook(
+            lambda _m, args, out, i=i: caught.__setitem__(i, (args, out))) for i in self.replaced]
+        try:
+            with torch.no_grad():
+                self.teacher.backbone(x_t, sigma, context, mask)
+        finally:
+            for h in hooks:
+                h.remove()
+        losses = [F.mse_loss(self.student.backbone.blocks[i](*caught[i][0]), caught[i][1]) for i in self.replaced]
+        return torch.stack(losses).mean()
+
+    def _end_to_end_loss(self, x_t, sigma, context, mask) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.teacher.backbone(x_t, sigma, context, mask)
+        return F.mse_loss(self.student.backbone(x_t, sigma, context, mask), target)
+
+    def velocity_error(self) -> float:
+        """MSE between the student's and the teacher's velocity on the fixed held-out batch."""
+        with torch.no_grad():
+            return F.mse_loss(self.student.backbone(*self.heldout), self.heldout_target).item()
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> Path | None:
+        """Both stages, then the student's checkpoint (its path; None when stopped by `stop_after`)."""
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        resume = resume and self.folder.state.is_file()
+        if not resume:  # clips drawn for other settings must not be read back
+            self.data_path.unlink(missing_ok=True)
+        sets = self._data()
+        self.train = sets["train"]
+        self.sigmas = sampler_sigmas(tuple(self.train.latents.shape), self.opts.sampler_steps)
+        held = sets["heldout"]
+        # held-out noise levels spread over the whole schedule, not drawn: the error is comparable step to step
+        levels = self.sigmas[torch.linspace(0, len(self.sigmas) - 1, len(held)).round().long()]
+        self.heldout = self._batch(held, torch.Generator().manual_seed(item_seed(self.opts.run.seed, 9)),
+                                   len(held), levels)
+        with torch.no_grad():
+            self.heldout_target = self.teacher.backbone(*self.heldout)
+        pos, optim_state = {"stage": 0, "step": 0, "global_step": 0}, None
+        if resume:
+            pos, optim_state = load_state(self.folder.state, {"backbone": self.student.backbone}, complete=True)
+            self.folder.trim_log(pos["global_step"])
+            log.info("resuming at stage %s step %d", STAGES[min(pos["stage"], 1)], pos["step"])
+        else:
+            self.folder.log.unlink(missing_ok=True)
+            self.folder.append_log({"global_step": 0, "stage": "start", "step": 0,
+                                    "velocity_error": self.velocity_error()})
+        self.global_step = pos["global_step"]
+        for si in range(pos["stage"], len(STAGES)):
+            first = si == pos["stage"]
+            if self._run_stage(si, pos["step"] if first else 0, optim_state if first else None):
+                return None
+        return self._finish()
+
+    def _run_stage(self, si: int, start: int, optim_state: dict | None) -> bool:
+        """One stage from `start`; True when the run stops here (stop_after)."""
+        run, steps = self.opts.run, self.opts.steps(si)
+        self.fresh.requires_grad_(True)
+        optimizer = torch.optim.AdamW(self.fresh.parameters(), lr=self.opts.lr, weight_decay=0.0)
+        if optim_state is not None:
+            optimizer.load_state_dict(optim_state)
+        loss_fn = self._blockwise_loss if si == 0 else self._end_to_end_loss
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc=STAGES[si], unit="step", disable=not run.progress)
+        done = start
+        try:
+            for step in range(start, steps):
+                # a short linear warm-up: fresh Adam moments' first steps would undo part of the stage before
+                for g in optimizer.param_groups:
+                    g["lr"] = self.opts.lr * min(1.0, (step + 1) / max(1, min(20, steps // 10)))
+                gen = torch.Generator().manual_seed(item_seed(run.seed, si, step))
+                loss = loss_fn(*self._batch(self.train, gen, self.opts.batch))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                self.global_step += 1
+                done = step + 1
+                bar.update(1)
+                if step % run.log_every == 0 or done == steps:
+                    err = self.velocity_error()
+                    self.folder.append_log({"global_step": self.global_step, "stage": STAGES[si], "step": done,
+                                            "loss": loss.item(), "velocity_error": err})
+                    bar.set_postfix(loss=f"{loss.item():.4g}", velocity_error=f"{err:.4g}")
+                position = {"stage": si, "step": done, "global_step": self.global_step}
+                if done == steps:
+                    break
+                if run.checkpoint_every and self.global_step % run.checkpoint_every == 0:
+                    self._save(position, optimizer)
+                if run.stop_after is not None and self.global_step >= run.stop_after:
+                    self._save(position, optimizer)
+                    return True
+        except KeyboardInterrupt:
+            self._save({"stage": si, "step": done, "global_step": self.global_step}, optimizer)
+            log.warning("stopped: state saved to %s; continue with --resume", self.folder.state)
+            raise
+        finally:
+            bar.close()
+        self._save({"stage": si + 1, "step": 0, "global_step": self.global_step}, None)
+        return run.stop_after is not None and self.global_step >= run.stop_after
+
+    def _save(self, position: dict, optimizer) -> None:
+        save_state(self.folder.state, {"backbone": self.student.backbone}, optimizer, position)
+
+    def _finish(self) -> Path:
+        run, s = self.opts.run, self.student
+        path = Path(run.result_path or self.folder.path / f"{run.name}.safetensors")
+        config: ModelConfig = dataclasses.replace(s.config, name=run.name)
+        parts = {"backbone": s.backbone, "vae": s.vae, "text_encoder": s.text_encoder}
+        if s.upscaler is not None:
+            parts["upscaler"] = s.upscaler
+        meta = {"aiprod.teacher": os.path.basename(str(self.teacher.source)),
+                "aiprod.teacher_pattern": self.teacher.config.backbone.pattern,
+                "aiprod.steps": str(self.global_step)}
+        save_checkpoint(path, config, parts, meta)
+        return path
