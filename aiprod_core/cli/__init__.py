@@ -17,10 +17,10 @@ import sys
 
 from ..config import ConfigError
 from ..memory.engine import StageOutOfMemoryError
-from . import eval, export, flow, generate, info, run_workflow, train
+from . import eval, export, flow, generate, hybridize, info, run_workflow, train
 from .checks import check_request, command_name
 
-COMMANDS = (generate, train, eval, flow, export, run_workflow, info)  # in the order `aiprod --help` lists them
+COMMANDS = (generate, train, hybridize, eval, flow, export, run_workflow, info)  # in the order `aiprod --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

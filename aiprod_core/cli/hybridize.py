@@ -1,0 +1,73 @@
+"""`aiprod hybridize`: distil an AIPROD model into one with conv blocks where the pattern says, resumable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..outputs import check_output_folder
+from .args import add_quiet_arg
+from .checks import RequestError, check_model, check_number
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    h = sub.add_parser("hybridize", help="turn attention blocks of a model into conv blocks, by distillation")
+    h.add_argument("--model", required=True, help="the teacher: an AIPROD .safetensors checkpoint")
+    h.add_argument("--pattern", required=True, help="the student's blocks, one letter per teacher block: A keeps the "
+                   "attention block, C makes it a conv block (a teacher's C stays C)")
+    h.add_argument("--out", required=True, help="run folder: training state, log, distillation clips, result")
+    h.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
+    h.add_argument("--steps-blockwise", type=int, default=200, help="steps of block-wise distillation (default 200)")
+    h.add_argument("--steps-end-to-end", type=int, default=200, help="steps of end-to-end distillation (default 200)")
+    h.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new conv blocks (default 1e-3)")
+    h.add_argument("--batch", type=int, default=4, help="latents per step (default 4)")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--checkpoint-every", type=int, default=100,
+                   help="steps between training-state saves (0: only at stage ends and on a stop)")
+    h.add_argument("--name", help="name of the result file (default: the teacher's model name + '-hybrid')")
+    add_quiet_arg(h)
+    h.set_defaults(func=run, check=check)
+
+
+def check(args: argparse.Namespace) -> list[str]:
+    from ..model import read_model_config
+    from ..train.hybridize import replaced_blocks
+
+    check_output_folder(args.out, "--out")
+    state = Path(args.out) / "state.safetensors"
+    if state.is_file() and not args.resume:
+        raise RequestError(f"--out {args.out} holds a training state ({state.name}); add --resume to continue that run, "
+                           f"or give another --out (or delete {state}) to start a new one")
+    check_model(args.model)
+    config = read_model_config(args.model)
+    pattern = getattr(getattr(config, "backbone", None), "pattern", None)
+    if pattern is None:
+        raise RequestError(f"--model {args.model} is not an AIPROD checkpoint (it has no block pattern); hybridize "
+                           "takes AIPROD models")
+    replaced_blocks(pattern, args.pattern)  # ValueError: one line, exit 2
+    for flag, value in (("--steps-blockwise", args.steps_blockwise), ("--steps-end-to-end", args.steps_end_to_end),
+                        ("--checkpoint-every", args.checkpoint_every)):
+        check_number(flag, value, 0)
+    check_number("--batch", args.batch, 1)
+    check_number("--lr", args.lr, 0, above=True)
+    return []
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model import load_model
+    from ..train.hybridize import HybridizeOptions, Hybridizer
+    from ..train.options import RunOptions
+    from ..train.run import RunFolder, run_name
+
+    teacher = load_model(args.model)
+    name = run_name(args.name or f"{teacher.config.name}-hybrid")
+    opts = HybridizeOptions(RunOptions(args.out, seed=args.seed, name=name, checkpoint_every=args.checkpoint_every,
+                                       progress=not args.quiet),
+                            args.pattern, steps_blockwise=args.steps_blockwise,
+                            steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch)
+    settings = {"model": str(Path(args.model).resolve()), "pattern": args.pattern, "seed": args.seed,
+                "steps_blockwise": args.steps_blockwise, "steps_end_to_end": args.steps_end_to_end,
+                "lr": args.lr, "batch": args.batch}
+    out = Hybridizer(teacher, opts).run(resume=RunFolder(args.out).prepare(args.resume, settings))
+    print(f"wrote {out}")
+    return 0

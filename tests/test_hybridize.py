@@ -1,0 +1,160 @@
+"""Hybridization: an all-attention tiny teacher distilled into a hybrid student, on small world clips."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aiprod_core.checkpoint import read_safetensors, save_checkpoint
+from aiprod_core.cli import main
+from aiprod_core.config import preset
+from aiprod_core.model import build_model, load_model
+from aiprod_core.sampling.loop import sample_latent
+from aiprod_core.train.distil_data import load_clips
+from aiprod_core.train.hybridize import HybridizeOptions, Hybridizer, build_student
+from aiprod_core.train.options import RunOptions
+
+TEACHER, STUDENT = "AAAAAA", "AACACA"
+REPLACED = [2, 4]
+CLIP = (9, 32, 32)  # latents of 3 x 4 x 4 tokens: seconds per run on the CPU
+
+
+def teacher():
+    """A random all-attention tiny model whose output layer is not zero (a fresh one predicts 0 everywhere, which
+    any student would match)."""
+    cfg = preset("tiny")
+    model = build_model(dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, pattern=TEACHER)), seed=1)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        model.backbone.proj_out.weight.copy_(torch.randn(model.backbone.proj_out.weight.shape, generator=gen) * 0.05)
+    return model
+
+
+def opts(out, steps=(20, 20), **run):
+    return HybridizeOptions(RunOptions(out, name="student", log_every=1, progress=False, **run), STUDENT,
+                            steps_blockwise=steps[0], steps_end_to_end=steps[1], lr=2e-3, batch=2, clips=6,
+                            heldout=3, clip=CLIP)
+
+
+def rows(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_the_student_keeps_every_teacher_weight_outside_the_replaced_blocks():
+    t = teacher()
+    student, replaced = build_student(t, STUDENT, seed=3)
+    assert replaced == REPLACED
+    assert [type(b).__name__ for b in student.backbone.blocks] == ["AttentionBlock"] * 2 + ["ConvBlock", "AttentionBlock",
+                                                                                             "ConvBlock", "AttentionBlock"]
+    ts, ss = t.backbone.state_dict(), student.backbone.state_dict()
+    kept = [k for k in ss if not k.startswith(("blocks.2.", "blocks.4."))]
+    assert len(kept) > 20 and all(torch.equal(ss[k], ts[k]) for k in kept)
+    # copies, not shared tensors: training the student leaves the teacher as it was
+    assert all(ss[k].data_ptr() != ts[k].data_ptr() for k in kept)
+
+
+@pytest.mark.parametrize(("pattern", "words"), [
+    ("AAC", "has 3 blocks but the teacher has 6"),
+    ("AAAAAA", "nothing to replace"),
+    ("AAXAAA", "holds ['X']"),
+    ("CCCCCC", "no attention block"),
+])
+def test_patterns_that_cannot_be_distilled_are_refused(pattern, words):
+    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        build_student(teacher(), pattern)
+
+
+def test_a_conv_block_cannot_become_attention():
+    hybrid, _ = build_student(teacher(), STUDENT)
+    with pytest.raises(ValueError, match="turns the teacher's conv block 2 into an attention block"):
+        build_student(hybrid, "AAAACA")
+
+
+def test_blockwise_distillation_lowers_the_replaced_blocks_error(tmp_path):
+    t = teacher()
+    h = Hybridizer(t, opts(tmp_path, steps=(0, 0)))
+    h.run()  # draws and keeps the clips; no training
+    h.train = load_clips(h.data_path)["heldout"]  # measured on clips it does not train on
+    gen = torch.Generator().manual_seed(0)
+    fixed = h._batch(h.train, gen, 3)
+    with torch.no_grad():
+        before = h._blockwise_loss(*fixed).item()
+    h2 = Hybridizer(t, opts(tmp_path / "b", steps=(25, 0)))
+    h2.run()
+    h2.train = h.train
+    with torch.no_grad():
+        after = h2._blockwise_loss(*fixed).item()
+    print(f"replaced blocks' output MSE: {before:.5f} -> {after:.5f}")
+    assert after < 0.6 * before
+
+
+def test_distillation_lowers_the_velocity_error_and_writes_a_loadable_hybrid(tmp_path):
+    t = teacher()
+    out = Hybridizer(t, opts(tmp_path)).run()
+    log = rows(tmp_path)
+    start = log[0]["velocity_error"]
+    blockwise = [r for r in log if r["stage"] == "blockwise"][-1]["velocity_error"]
+    end = [r for r in log if r["stage"] == "end_to_end"][-1]["velocity_error"]
+    print(f"velocity error vs the teacher: start {start:.5f}, after block-wise {blockwise:.5f}, "
+          f"after end-to-end {end:.5f}")
+    assert blockwise < 0.5 * start and end < blockwise
+    assert all(set(r) >= {"global_step", "stage", "step", "velocity_error"} for r in log)
+
+    model = load_model(out)
+    assert model.config.backbone.pattern == STUDENT and model.config.name == "student"
+    ts, ms = t.backbone.state_dict(), model.backbone.state_dict()
+    assert all(torch.equal(ms[k], ts[k]) for k in ms if not k.startswith(("blocks.2.", "blocks.4.")))
+    # the written student answers as the one the log measured: its error against the teacher, recomputed here
+    data = load_clips(tmp_path / "distil_data.safetensors")["heldout"]
+    x = data.latents[:1]
+    sigma = torch.tensor([0.5])
+    noisy = 0.5 * x + 0.5 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        v_t = t.backbone(noisy, sigma, data.context[:1], data.mask[:1])
+        v_s = model.backbone(noisy, sigma, data.context[:1], data.mask[:1])
+        fresh, _ = build_student(t, STUDENT)
+        v_0 = fresh.backbone(noisy, sigma, data.context[:1], data.mask[:1])
+    assert F.mse_loss(v_s, v_t) < 0.5 * F.mse_loss(v_0, v_t)
+    # and samples
+    context, mask = model.text_encoder.encode(["a red circle moving to the left"])
+    latent = sample_latent(model.backbone, context, mask, None, None, (1, *x.shape[1:]), steps=3, cfg=1.0, seed=0)
+    assert latent.shape == (1, *x.shape[1:]) and torch.isfinite(latent).all()
+
+
+def test_resume_reaches_the_same_weights(tmp_path):
+    straight = Hybridizer(teacher(), opts(tmp_path / "a", steps=(4, 4))).run()
+    assert Hybridizer(teacher(), opts(tmp_path / "b", steps=(4, 4), stop_after=6, checkpoint_every=2)).run() is None
+    state = json.loads(read_safetensors(tmp_path / "b" / "state.safetensors")[1]["aiprod.train_state"])
+    assert state["position"] == {"stage": 1, "step": 2, "global_step": 6}
+    resumed = Hybridizer(teacher(), opts(tmp_path / "b", steps=(4, 4))).run(resume=True)
+    a, b = read_safetensors(straight)[0], read_safetensors(resumed)[0]
+    assert a.keys() == b.keys()
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-6
+    steps = [r["global_step"] for r in rows(tmp_path / "b")]
+    assert steps == list(range(9))  # the start row, then each step once
+
+
+def test_the_command_refuses_a_bad_pattern_in_one_line(tmp_path, capsys):
+    path = tmp_path / "teacher.safetensors"
+    t = teacher()
+    save_checkpoint(path, t.config, {"backbone": t.backbone, "vae": t.vae, "text_encoder": t.text_encoder})
+    code = main(["hybridize", "--model", str(path), "--pattern", "AACA", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("aiprod hybridize: error: --pattern 'AACA' has 4 blocks but the teacher has 6")
+    assert not (tmp_path / "run" / "state.safetensors").exists()
+
+
+def test_the_command_writes_a_hybrid(tmp_path, capsys):
+    path = tmp_path / "teacher.safetensors"
+    t = teacher()
+    save_checkpoint(path, t.config, {"backbone": t.backbone, "vae": t.vae, "text_encoder": t.text_encoder})
+    out = tmp_path / "run"
+    args = ["hybridize", "--model", str(path), "--pattern", "CAAAAA", "--out", str(out), "--steps-blockwise", "2",
+            "--steps-end-to-end", "1", "--batch", "1", "-q"]
+    assert main(args) == 0
+    assert load_model(out / "aiprod-v2-tiny-hybrid.safetensors").config.backbone.pattern == "CAAAAA"
+    assert main(args) == 2  # a state is there: starting over would delete it
+    assert "add --resume" in capsys.readouterr().err
