@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from aiprod_core.checkpoint import read_safetensors
@@ -116,8 +117,22 @@ WHERE = {"ckpt_name": ("checkpoints", "diffusion_models"), "text_encoder": ("tex
 
 
 def checkpoint_names() -> list[str]:
-    """Single files in checkpoints/ (LTX-2's) and diffusion_models/ (AIPROD's, ComfyUI's split LTX-2 transformer)."""
-    return sorted({*comfy.list_files("diffusion_models"), *comfy.list_files("checkpoints")})
+    """LTX-2's files in checkpoints/ (Lightricks' single files) and diffusion_models/ (ComfyUI's split
+    transformer), told from the other models kept there by their headers."""
+    names = set()
+    for kind in ("checkpoints", "diffusion_models"):
+        for name in comfy.list_files(kind):
+            path = comfy.resolve(kind, name)
+            stat = path.stat()
+            if _is_ltx2(str(path), stat.st_mtime_ns, stat.st_size):
+                names.add(name)
+    return sorted(names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_ltx2(path: str, mtime_ns: int, size: int) -> bool:
+    """model_family read once per file version: the editor asks for the lists on every refresh."""
+    return model_family(path) is not AIPROD
 
 
 def text_encoder_names() -> list[str]:

@@ -74,6 +74,7 @@ def test_the_loader_lists_ltx2_files_where_comfyui_users_keep_them(models, pack)
     inputs = pack[0].NODE_CLASS_MAPPINGS["AIPRODLTX2Loader"].INPUT_TYPES()
     names = inputs["required"]["ckpt_name"][0]
     assert CKPT in names and SPLIT["ckpt_name"] in names, "checkpoints/ and diffusion_models/ both"
+    assert "aiprod-v2-tiny.safetensors" not in names, "only LTX-2's files"
     assert {GEMMA, SPLIT["text_projection"], "gemma-3-12b-it/"} <= set(inputs["required"]["text_encoder"][0])
     opt = inputs["optional"]
     assert opt["vae"][0] == ["none", SPLIT["vae"]] and opt["upscaler"][0] == ["none", UPSCALER]
