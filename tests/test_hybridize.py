@@ -12,6 +12,7 @@ from aiprod_core.cli import main
 from aiprod_core.config import preset
 from aiprod_core.model import build_model, load_model
 from aiprod_core.sampling.loop import sample_latent
+from aiprod_core.train.data import item_seed
 from aiprod_core.train.distil_data import load_clips
 from aiprod_core.train.hybridize import HybridizeOptions, Hybridizer, build_student
 from aiprod_core.train.options import RunOptions
@@ -32,10 +33,10 @@ def teacher():
     return model
 
 
-def opts(out, steps=(20, 20), **run):
+def opts(out, steps=(20, 20), data=None, **run):
+    data = {"clips": 6, "heldout": 3, **(data or {})}
     return HybridizeOptions(RunOptions(out, name="student", log_every=1, progress=False, **run), STUDENT,
-                            steps_blockwise=steps[0], steps_end_to_end=steps[1], lr=2e-3, batch=2, clips=6,
-                            heldout=3, clip=CLIP)
+                            steps_blockwise=steps[0], steps_end_to_end=steps[1], lr=2e-3, batch=2, clip=CLIP, **data)
 
 
 def rows(out):
@@ -121,6 +122,24 @@ def test_distillation_lowers_the_velocity_error_and_writes_a_loadable_hybrid(tmp
     context, mask = model.text_encoder.encode(["a red circle moving to the left"])
     latent = sample_latent(model.backbone, context, mask, None, None, (1, *x.shape[1:]), steps=3, cfg=1.0, seed=0)
     assert latent.shape == (1, *x.shape[1:]) and torch.isfinite(latent).all()
+
+
+def test_the_teachers_own_generations_are_made_once_and_distilled_on(tmp_path):
+    t = teacher()
+    prompts = ("a red circle moving to the left", "un carré bleu qui monte")
+    h = Hybridizer(t, opts(tmp_path, steps=(10, 10), data={"prompts": prompts, "clips": 3, "sampler_steps": 4}))
+    h.run()
+    data = load_clips(h.data_path)
+    assert data["train"].captions == [prompts[0], prompts[1], prompts[0]] and len(data["heldout"]) == 3
+    # the kept latent is the one the sampling loop makes for that prompt and seed
+    context, mask = t.text_encoder.encode([prompts[1]])
+    neg, neg_mask = t.text_encoder.encode([""])
+    shape = (1, *t.config.vae.latent_shape(*CLIP))
+    again = sample_latent(t.backbone, context, mask, neg, neg_mask, shape, steps=4, cfg=3.0, seed=item_seed(0, 0, 1))
+    assert torch.allclose(data["train"].latents[1:2], again, atol=1e-5)
+    log = rows(tmp_path)
+    print(f"teacher generations: velocity error {log[0]['velocity_error']:.5f} -> {log[-1]['velocity_error']:.5f}")
+    assert log[-1]["velocity_error"] < 0.5 * log[0]["velocity_error"]
 
 
 def test_resume_reaches_the_same_weights(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..outputs import check_output_folder
 from .args import add_quiet_arg
-from .checks import RequestError, check_model, check_number
+from .checks import RequestError, check_input, check_model, check_number
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--steps-end-to-end", type=int, default=200, help="steps of end-to-end distillation (default 200)")
     h.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new conv blocks (default 1e-3)")
     h.add_argument("--batch", type=int, default=4, help="latents per step (default 4)")
+    h.add_argument("--prompts", metavar="FILE", help="distil on the teacher's own generations for these prompts (UTF-8 "
+                   "text, one per line), made once and kept in --out; default: the synthetic world's clips")
+    h.add_argument("--clips", type=int, default=32, help="latents to distil on (default 32)")
+    h.add_argument("--device", help="run on this device, e.g. cuda (default: the CPU)")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--checkpoint-every", type=int, default=100,
                    help="steps between training-state saves (0: only at stage ends and on a stop)")
@@ -39,6 +43,7 @@ def check(args: argparse.Namespace) -> list[str]:
         raise RequestError(f"--out {args.out} holds a training state ({state.name}); add --resume to continue that run, "
                            f"or give another --out (or delete {state}) to start a new one")
     check_model(args.model)
+    check_input(args.prompts, "--prompts")
     config = read_model_config(args.model)
     pattern = getattr(getattr(config, "backbone", None), "pattern", None)
     if pattern is None:
@@ -49,6 +54,7 @@ def check(args: argparse.Namespace) -> list[str]:
                         ("--checkpoint-every", args.checkpoint_every)):
         check_number(flag, value, 0)
     check_number("--batch", args.batch, 1)
+    check_number("--clips", args.clips, 1)
     check_number("--lr", args.lr, 0, above=True)
     return []
 
@@ -59,15 +65,29 @@ def run(args: argparse.Namespace) -> int:
     from ..train.options import RunOptions
     from ..train.run import RunFolder, run_name
 
+    prompts = _read_prompts(args.prompts) if args.prompts else ()
     teacher = load_model(args.model)
     name = run_name(args.name or f"{teacher.config.name}-hybrid")
     opts = HybridizeOptions(RunOptions(args.out, seed=args.seed, name=name, checkpoint_every=args.checkpoint_every,
                                        progress=not args.quiet),
                             args.pattern, steps_blockwise=args.steps_blockwise,
-                            steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch)
+                            steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch, clips=args.clips,
+                            prompts=prompts, device=args.device)
     settings = {"model": str(Path(args.model).resolve()), "pattern": args.pattern, "seed": args.seed,
                 "steps_blockwise": args.steps_blockwise, "steps_end_to_end": args.steps_end_to_end,
-                "lr": args.lr, "batch": args.batch}
+                "lr": args.lr, "batch": args.batch, "clips": args.clips, "prompts": list(prompts)}
     out = Hybridizer(teacher, opts).run(resume=RunFolder(args.out).prepare(args.resume, settings))
     print(f"wrote {out}")
     return 0
+
+
+def _read_prompts(path: str) -> tuple[str, ...]:
+    from ..train.trainer import prompt_lines
+
+    try:
+        prompts = prompt_lines(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--prompts {path}: cannot read it ({e}); expected a UTF-8 text file, one prompt per line") from e
+    if not prompts:
+        raise ValueError(f"--prompts {path} holds no prompt; write one prompt per line")
+    return prompts

@@ -1,5 +1,5 @@
-"""What hybridization distils on: synthetic-world clips encoded by the teacher's VAE, their captions encoded by its
-text encoder, and the noise levels the sampler visits.
+"""What hybridization distils on: the teacher's own generations from a prompt list, or synthetic-world clips encoded
+by the teacher's VAE; their captions encoded by its text encoder; and the noise levels the sampler visits.
 
 The clips are drawn and encoded once, at the start of a run, and kept in the run folder (`distil_data.safetensors`):
 a resumed run reads them back instead of encoding again. A second, held-out set with fixed noise and noise levels
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import read_safetensors, save_safetensors_atomic
+from ..sampling.loop import sample_latent
 from ..sampling.schedules import ltx_sigmas
 from ..world import WorldSpec, make_clip
 from .data import item_seed, video_tensor
@@ -53,6 +54,21 @@ def world_clips(model, count: int, clip: tuple[int, int, int], seed: int, stream
         latents = model.vae.encode(video.to(next(model.vae.parameters()).device)).float()
         context, mask = model.text_encoder.encode([c.caption for c in clips])
     return ClipSet(latents.cpu(), context.float().cpu(), mask.cpu(), [c.caption for c in clips])
+
+
+def teacher_generations(model, prompts: tuple[str, ...], count: int, clip: tuple[int, int, int], seed: int,
+                        stream: int, steps: int = 20, cfg: float = 3.0) -> ClipSet:
+    """`count` latents the teacher samples itself (CFG against the empty prompt), for the prompts in turn, each from
+    the seed (seed, stream, i): no video data is needed, and the student learns the teacher on what it makes."""
+    if not prompts:
+        raise ValueError("teacher generations need at least one prompt; give a prompt list or use the world's clips")
+    shape = (1, *model.config.vae.latent_shape(*clip))
+    captions = [prompts[i % len(prompts)] for i in range(count)]
+    context, mask = model.text_encoder.encode(captions)
+    neg_context, neg_mask = model.text_encoder.encode([""])
+    latents = [sample_latent(model.backbone, context[i : i + 1], mask[i : i + 1], neg_context, neg_mask, shape,
+                             steps=steps, cfg=cfg, seed=item_seed(seed, stream, i)).float().cpu() for i in range(count)]
+    return ClipSet(torch.cat(latents), context.float().cpu(), mask.cpu(), captions)
 
 
 def save_clips(path: str | os.PathLike, sets: dict[str, ClipSet]) -> None:

@@ -9,7 +9,8 @@ the fresh blocks train, in two stages:
    the teacher's activations caught by forward hooks on a teacher run over noised latents, recomputed every step);
 2. end to end: the student's velocity matches the teacher's (MSE) on noised latents with the same text context.
 
-Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
+The latents are the teacher's own generations from a prompt list (no video data needed) or the synthetic world's
+clips (train/distil_data.py). Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
 for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
 weights an uninterrupted run reaches.
 """
@@ -30,7 +31,7 @@ from ..config import ModelConfig
 from ..model import AIPROD, VideoModel
 from ..models.backbone import HybridBackbone
 from .data import item_seed
-from .distil_data import ClipSet, load_clips, sampler_sigmas, save_clips, world_clips
+from .distil_data import ClipSet, load_clips, sampler_sigmas, save_clips, teacher_generations, world_clips
 from .objectives import noised
 from .options import RunOptions
 from .run import RunFolder
@@ -89,8 +90,11 @@ def build_student(teacher: VideoModel, pattern: str, seed: int = 0) -> tuple[Vid
 
 @dataclass(frozen=True)
 class HybridizeOptions:
-    """A hybridization run. clip: (frames, height, width) of the world clips (None: the teacher's); clips: how many
-    to distil on; sampler_steps: the schedule whose noise levels are drawn."""
+    """A hybridization run. prompts: distil on the teacher's own generations for these prompts (sampled with
+    `sampler_steps` steps at CFG `cfg`); none: on the synthetic world's clips. clip: (frames, height, width) of those
+    latents (None: the teacher's); clips: how many to distil on, heldout: how many measure the velocity error;
+    sampler_steps: the schedule whose noise levels are drawn; device: where the run computes (None: where the teacher
+    is)."""
 
     run: RunOptions
     pattern: str
@@ -102,6 +106,9 @@ class HybridizeOptions:
     heldout: int = 4
     clip: tuple[int, int, int] | None = None
     sampler_steps: int = 20
+    prompts: tuple[str, ...] = ()
+    cfg: float = 3.0
+    device: str | None = None
 
     def __post_init__(self):
         for name in ("steps_blockwise", "steps_end_to_end"):
@@ -122,6 +129,9 @@ class Hybridizer:
 
     def __init__(self, teacher: VideoModel, opts: HybridizeOptions):
         self.teacher, self.opts = teacher, opts
+        if opts.device is not None:
+            for m in (teacher.backbone, teacher.vae, teacher.text_encoder):
+                m.to(opts.device)
         self.folder = RunFolder(opts.run.out_dir)
         self.student, self.replaced = build_student(teacher, opts.pattern, opts.run.seed)
         for m in (teacher.backbone, teacher.vae, teacher.text_encoder, self.student.backbone):
@@ -135,13 +145,19 @@ class Hybridizer:
 
     # -- data -----------------------------------------------------------------------------------------------------
     def _data(self) -> dict[str, ClipSet]:
-        """The training and held-out clips: read back from the run folder, or drawn, encoded and kept there."""
+        """The training and held-out latents: read back from the run folder, or made and kept there."""
         if self.data_path.is_file():
             return load_clips(self.data_path)
         c, o = self.teacher.config, self.opts
         clip = o.clip or (c.frames, c.height, c.width)
-        sets = {"train": world_clips(self.teacher, o.clips, clip, o.run.seed, 0),
-                "heldout": world_clips(self.teacher, o.heldout, clip, o.run.seed, 1)}
+        if o.prompts:
+            def make(count, stream):
+                return teacher_generations(self.teacher, o.prompts, count, clip, o.run.seed, stream, o.sampler_steps,
+                                           o.cfg)
+        else:
+            def make(count, stream):
+                return world_clips(self.teacher, count, clip, o.run.seed, stream)
+        sets = {"train": make(o.clips, 0), "heldout": make(o.heldout, 1)}
         save_clips(self.data_path, sets)
         return sets
 
