@@ -60,11 +60,17 @@ def check(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+
     from ..model import load_model
     from ..train.hybridize import HybridizeOptions, Hybridizer
     from ..train.options import RunOptions
     from ..train.run import RunFolder, run_name
 
+    def stop(signum, frame):  # a scheduler's SIGTERM saves the state like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     prompts = _read_prompts(args.prompts) if args.prompts else ()
     teacher = load_model(args.model)
     name = run_name(args.name or f"{teacher.config.name}-hybrid")
