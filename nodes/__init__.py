@@ -1,6 +1,6 @@
 """ComfyUI nodes: thin adapters over aiprod_core, one file per stage."""
 
-from . import comfy
+from . import host
 from .decode import VAEDecode
 from .flow import CameraMotion, FlowExtractor, FlowVisualize
 from .latent import EmptyLatentVideo, ExtendVideo, ImageToVideo, JoinClips, VAEEncode
@@ -18,8 +18,8 @@ from .text_encode import TextEncode
 from .train import LoraTrainer, VideoDataset
 from .upscale import LatentUpscale
 
-comfy.register_folders()
-comfy.write_example_input()
+host.register_folders()
+host.write_example_input()
 
 # Node ids never change once released: saved workflows refer to them.
 NODES = {

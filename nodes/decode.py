@@ -12,7 +12,7 @@ from aiprod_core.memory.placement import Placement, vae_decode_room
 from aiprod_core.models.vae import VAE_CHUNK, decode_latent
 from aiprod_core.video_io import write_video
 
-from . import comfy
+from . import host
 
 
 class VAEDecode:
@@ -45,19 +45,19 @@ class VAEDecode:
         # on ComfyUI's device, the decoder alone; then chunks and tiles planned for what is left (one batch item at a
         # time); an out-of-memory error names the stage and what to lower. LTX-2's decoder is not planned here: it
         # decodes VAE_CHUNK latent frames at a time, tiled above 64x64 latent pixels, unless told otherwise
-        with comfy.placed(vae, ("decoder",), room) as device:
-            budget = comfy.memory_budget()
+        with host.placed(vae, ("decoder",), room) as device:
+            budget = host.memory_budget()
             placement = Placement.for_vae_decode(vae.cfg, latent_grid, device, vram_gb=None if ltx2 else budget.vram_gb,
                                                  offload=budget.offload, dtype=dtype)
             chunk, tile = placement.decode_chunks(temporal_chunk, spatial_tile)
             with placement.guard("vae_decode"):
                 for i in range(z.shape[0]):
-                    comfy.check_interrupt()
+                    host.check_interrupt()
                     frames.append(decode_latent(vae, z[i : i + 1].to(device), chunk, tile, to_cpu=True)[0])
         video = torch.cat(frames).cpu()
         # a WebM in ComfyUI's temp folder for the inline player of the web extension
         name = f"aiprod_preview_{uuid.uuid4().hex[:12]}.webm"
-        write_video(comfy.temp_dir() / name, video, fps=float(latent.get("fps", 8)))
+        write_video(host.temp_dir() / name, video, fps=float(latent.get("fps", 8)))
         preview = {"filename": name, "subfolder": "", "type": "temp", "format": "video/webm"}
         return {"ui": {"aiprod_video": [preview]}, "result": (video,)}
 

@@ -7,7 +7,7 @@ import torch
 
 from aiprod_core.flow import METHODS, PRESETS, camera_flow, check_flow, extract_flow, flow_to_image
 
-from . import comfy
+from . import host
 
 MAX = 8192
 
@@ -30,7 +30,7 @@ class FlowExtractor:
     DESCRIPTION = "Optical flow between consecutive frames, with a colour-wheel preview (hue = direction, brightness = speed)."
 
     def extract(self, image, method, consistency):
-        comfy.check_interrupt()
+        host.check_interrupt()
         res = extract_flow(image, method, consistency=consistency)
         mask = res.valid.float() if res.valid is not None else torch.ones(res.flow.shape[:3])
         return (res.flow, flow_to_image(res.flow), mask)

@@ -9,7 +9,7 @@ from aiprod_core.families.ltx2.model import LTX2Geometry
 from aiprod_core.memory.engine import stage_guard
 from aiprod_core.models.vae import VAE_CHUNK
 
-from . import comfy
+from . import host
 
 MAX = 8192
 
@@ -63,7 +63,7 @@ class VAEEncode:
     @torch.no_grad()
     def encode(self, vae, image):
         video = image.permute(3, 0, 1, 2)[None].float() * 2 - 1  # [1,3,T,H,W] in [-1,1]
-        with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):  # the clip goes a few frames at a time
+        with host.placed(vae, ("encoder",)), stage_guard("vae_encode"):  # the clip goes a few frames at a time
             return ({"samples": vae.encode(video, temporal_chunk=VAE_CHUNK).float().cpu()},)
 
 
@@ -93,7 +93,7 @@ class ExtendVideo:
     def make(self, vae, video, width, height, frames, batch_size, context=2, strength=1.0):
         shape = (batch_size, *latent_shape(vae, frames, height, width))  # raises with the sizes to use instead
         last = continuation_frames(video, vae.cfg.temporal_compression, context)
-        with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):
+        with host.placed(vae, ("encoder",)), stage_guard("vae_encode"):
             init, keep = first_frames_condition(vae, last, shape, strength)
         return ({"samples": init, "noise_mask": keep}, fit_frames(video.float(), height, width), last.shape[0])
 
@@ -140,6 +140,6 @@ class ImageToVideo:
     @torch.no_grad()
     def make(self, vae, image, width, height, frames, batch_size, strength=1.0):
         shape = (batch_size, *latent_shape(vae, frames, height, width))  # raises with the sizes to use instead
-        with comfy.placed(vae, ("encoder",)), stage_guard("vae_encode"):
+        with host.placed(vae, ("encoder",)), stage_guard("vae_encode"):
             init, keep = first_frames_condition(vae, image, shape, strength)
         return ({"samples": init, "noise_mask": keep},)

@@ -12,7 +12,7 @@ from aiprod_core.models.lora import LoRA, has_text_adapters, text_lora_from
 from aiprod_core.text.comfy_umt5 import load_comfy_umt5
 from aiprod_core.text.lora import adapted_text_encoder
 
-from . import comfy
+from . import host
 from .handles import ModelPatch
 
 CATEGORY = "AIPROD/loaders"
@@ -25,7 +25,7 @@ NONE = "none"  # an optional file left out: the checkpoint's own component, or n
 class CheckpointLoader:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"ckpt_name": (comfy.list_files("diffusion_models"), {
+        return {"required": {"ckpt_name": (host.list_files("diffusion_models"), {
             "tooltip": "An all-in-one AIPROD checkpoint from models/diffusion_models (the bundled aiprod-v2-tiny is listed too)"})}}
 
     RETURN_TYPES = ("AIPROD_MODEL", "AIPROD_VAE", "AIPROD_TEXT_ENCODER", "AIPROD_UPSCALER")
@@ -56,12 +56,12 @@ class LTX2Loader:
                              "Gemma 3 12B from models/text_encoders: gemma_3_12B_it_fp8_scaled.safetensors (or "
                              "another gemma_3_12B_it*.safetensors), or the Hugging Face folder google/gemma-3-12b-it"}),
         }, "optional": {
-            "vae": ([NONE, *comfy.list_files("vae")], {"default": NONE, "tooltip":
+            "vae": ([NONE, *host.list_files("vae")], {"default": NONE, "tooltip":
                     "The video VAE from models/vae, for a split transformer; none: the checkpoint's own"}),
-            "text_projection": ([NONE, *comfy.list_files("text_encoders")], {"default": NONE, "tooltip":
+            "text_projection": ([NONE, *host.list_files("text_encoders")], {"default": NONE, "tooltip":
                                 "LTX-2's text projection from models/text_encoders, for a split transformer; none: "
                                 "the checkpoint's own"}),
-            "upscaler": ([NONE, *comfy.list_files("latent_upscale_models")], {"default": NONE, "tooltip":
+            "upscaler": ([NONE, *host.list_files("latent_upscale_models")], {"default": NONE, "tooltip":
                          "The spatial upscaler from models/latent_upscale_models "
                          "(ltx-2-spatial-upscaler-x2-1.0.safetensors), for AIPROD Latent Upscale 2x; none: no "
                          "upscaler output"}),
@@ -95,15 +95,15 @@ class LTX2Loader:
 def _load(files: dict) -> tuple:
     files = dict(files)
     path = files.pop("path")
-    dtypes = comfy.weight_dtype("diffusion"), comfy.weight_dtype("vae")
+    dtypes = host.weight_dtype("diffusion"), host.weight_dtype("vae")
     extra = tuple(str(v) for v in files.values())  # the same checkpoint with other files is another model
-    m = comfy.CACHE.get(path, lambda p: _load_model(p, *dtypes, files), *dtypes, *extra)
+    m = host.CACHE.get(path, lambda p: _load_model(p, *dtypes, files), *dtypes, *extra)
     preview = None
     if m.family is AIPROD:
-        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
-    elif comfy.previews_shown():  # LTX-2's encoder takes seconds per still on a CPU: fitted on 4, and only if shown
-        preview = comfy.CACHE.get(path, lambda _: preview_factors(m.vae, images=4), "preview", *extra)
-    comfy.free_memory(sum(comfy.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
+        preview = host.CACHE.get(path, lambda _: preview_factors(m.vae), "preview", *extra)
+    elif host.previews_shown():  # LTX-2's encoder takes seconds per still on a CPU: fitted on 4, and only if shown
+        preview = host.CACHE.get(path, lambda _: preview_factors(m.vae, images=4), "preview", *extra)
+    host.free_memory(sum(host.module_bytes(x) for x in (m.backbone, m.vae) if x is not None))
     patch = ModelPatch(m.backbone, m.config, str(path), preview=preview, family=m.family)
     return (patch, m.vae, m.text_encoder, m.upscaler)
 
@@ -121,8 +121,8 @@ def checkpoint_names() -> list[str]:
     transformer), told from the other models kept there by their headers."""
     names = set()
     for kind in ("checkpoints", "diffusion_models"):
-        for name in comfy.list_files(kind):
-            path = comfy.resolve(kind, name)
+        for name in host.list_files(kind):
+            path = host.resolve(kind, name)
             stat = path.stat()
             if _is_ltx2(str(path), stat.st_mtime_ns, stat.st_size):
                 names.add(name)
@@ -136,13 +136,13 @@ def _is_ltx2(path: str, mtime_ns: int, size: int) -> bool:
 
 
 def text_encoder_names() -> list[str]:
-    return [*comfy.list_files("text_encoders"), *comfy.list_model_folders("text_encoders")]
+    return [*host.list_files("text_encoders"), *host.list_model_folders("text_encoders")]
 
 
 def _find(name: str, kinds: tuple[str, ...], folders: bool = False):
     for kind in kinds:
         try:
-            return comfy.resolve(kind, name, folders)
+            return host.resolve(kind, name, folders)
         except FileNotFoundError:
             continue
     return None
@@ -169,7 +169,7 @@ def _model_files(ckpt_name, text_encoder=NONE, vae=NONE, text_projection=NONE, u
 
 def _searched(given: dict) -> list[str]:
     kinds = dict.fromkeys(k for name, v in given.items() if v not in (None, "", NONE) for k in WHERE[name])
-    return [str(d) for k in kinds for d in comfy.folder_dirs(k)]
+    return [str(d) for k in kinds for d in host.folder_dirs(k)]
 
 
 def _load_model(path, dtype, vae_dtype, files: dict):
@@ -181,7 +181,7 @@ def _component_loader(kind: str, component: str, out_type: str, what: str):
     class Loader:
         @classmethod
         def INPUT_TYPES(cls):
-            return {"required": {"name": (comfy.list_files(kind), {"tooltip": f"{what} from models/{kind}"})}}
+            return {"required": {"name": (host.list_files(kind), {"tooltip": f"{what} from models/{kind}"})}}
 
         RETURN_TYPES = (out_type,)
         FUNCTION = "load"
@@ -189,10 +189,10 @@ def _component_loader(kind: str, component: str, out_type: str, what: str):
         DESCRIPTION = f"Loads the {what} from an AIPROD checkpoint (all-in-one or that component alone)."
 
         def load(self, name):
-            path = comfy.resolve(kind, name)
-            dtype = comfy.weight_dtype("vae" if component == "vae" else "diffusion")
-            config, module = comfy.CACHE.get(path, lambda p: load_component(p, component, dtype), component, dtype)
-            comfy.free_memory(comfy.module_bytes(module))
+            path = host.resolve(kind, name)
+            dtype = host.weight_dtype("vae" if component == "vae" else "diffusion")
+            config, module = host.CACHE.get(path, lambda p: load_component(p, component, dtype), component, dtype)
+            host.free_memory(host.module_bytes(module))
             if component == "backbone":
                 return (ModelPatch(module, config, str(path)),)
             return (module,)
@@ -216,7 +216,7 @@ def _load_text(path):
 class TextEncoderLoader:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"name": (comfy.list_files("text_encoders"), {
+        return {"required": {"name": (host.list_files("text_encoders"), {
             "tooltip": "An AIPROD text encoder, or a ComfyUI umT5 file (umt5_xxl_*.safetensors) for 4096-wide models"})}}
 
     RETURN_TYPES = ("AIPROD_TEXT_ENCODER",)
@@ -224,7 +224,7 @@ class TextEncoderLoader:
     CATEGORY = CATEGORY
 
     def load(self, name):
-        return (comfy.CACHE.get(comfy.resolve("text_encoders", name), _load_text),)
+        return (host.CACHE.get(host.resolve("text_encoders", name), _load_text),)
 
 
 class LoraLoader:
@@ -232,7 +232,7 @@ class LoraLoader:
     def INPUT_TYPES(cls):
         return {"required": {
             "model": ("AIPROD_MODEL", {"tooltip": "The model to adapt; LoRA loaders chain"}),
-            "lora_name": (comfy.list_files("loras"), {"tooltip": "A LoRA from models/loras trained for this model"}),
+            "lora_name": (host.list_files("loras"), {"tooltip": "A LoRA from models/loras trained for this model"}),
             "strength": ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05,
                                    "tooltip": "How much of the LoRA to apply; 0 turns it off"}),
         }, "optional": {
@@ -247,11 +247,11 @@ class LoraLoader:
     CATEGORY = CATEGORY
 
     def load(self, model: ModelPatch, lora_name, strength, text_encoder=None):
-        path = comfy.resolve("loras", lora_name)
+        path = host.resolve("loras", lora_name)
         if model.family is not AIPROD:  # LTX-2's published layout (ComfyUI's, PEFT's or ltx-trainer's keys)
-            lora, _ = comfy.CACHE.get(path, lambda p: model.family.read_lora(model, p), id(model.backbone))
+            lora, _ = host.CACHE.get(path, lambda p: model.family.read_lora(model, p), id(model.backbone))
             return model.with_lora(lora, strength, lora_name), text_encoder  # its LoRAs leave Gemma as it is
-        sd, _ = comfy.CACHE.get(path, read_safetensors)
+        sd, _ = host.CACHE.get(path, read_safetensors)
         lora = LoRA.from_comfy_state_dict(sd, model.backbone, source=str(path))
         return model.with_lora(lora, strength, lora_name), with_text_lora(sd, text_encoder, strength, lora_name)
 

@@ -16,7 +16,7 @@ from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.sampling.schedules import denoise_sigmas
 from aiprod_core.text import from_conditioning
 
-from . import comfy
+from . import host
 from .handles import ModelPatch
 
 
@@ -37,11 +37,11 @@ def _context(cond, model: ModelPatch, which: str, batch: int, device):
 def _room(model: ModelPatch, clip: tuple[int, int, int], cfg: bool) -> int:
     """What to ask ComfyUI to free before sampling, as its own models ask: room for sampling with every block resident
     (what a GPU of this size would plan), or the backbone's weights where nothing is planned."""
-    need = comfy.module_bytes(model.backbone)
-    total = comfy.total_memory_gb()
+    need = host.module_bytes(model.backbone)
+    total = host.total_memory_gb()
     if total:
         with contextlib.suppress(MemoryPlanError):  # then the placement, in the memory there is, says what fits
-            whole = Placement.build(model.config, clip, comfy.torch_device(), vram_gb=total, offload="auto",
+            whole = Placement.build(model.config, clip, host.torch_device(), vram_gb=total, offload="auto",
                                     compute=next(model.backbone.parameters()).dtype, cfg=cfg)
             need = whole.stage("sampling").peak_bytes
     return need
@@ -123,17 +123,17 @@ class HybridSampler:
         v = model.config.vae
         clip = (1 + (init.shape[2] - 1) * v.temporal_compression, init.shape[3] * v.spatial_compression,
                 init.shape[4] * v.spatial_compression)
-        comfy.free_memory(_room(model, clip, cfg != 1.0))
-        budget = comfy.memory_budget()
-        placement = model.family.placement(model, clip, comfy.torch_device(), vram_gb=budget.vram_gb,
+        host.free_memory(_room(model, clip, cfg != 1.0))
+        budget = host.memory_budget()
+        placement = model.family.placement(model, clip, host.torch_device(), vram_gb=budget.vram_gb,
                                            offload=budget.offload, compute=next(backbone.parameters()).dtype,
                                            cfg=cfg != 1.0)
         fps = latent.get("fps") or model.config.fps
         schedule = _schedule(model, tuple(init.shape), steps, cfg, model.stg, shift, denoise, fps)
         ctx, mask = _context(positive, model, "positive", init.shape[0], "cpu")
         neg, neg_mask = _context(negative, model, "negative", init.shape[0], "cpu")
-        progress = comfy.Progress(steps)
-        preview = comfy.previewer(model.preview)
+        progress = host.Progress(steps)
+        preview = host.previewer(model.preview)
         loras = [(lo, s) for lo, s, _ in model.loras]
         # adapters stay resident; the backbone moves or streams as planned
         with torch.inference_mode(False), loras_applied(backbone, loras, placement.device):

@@ -20,7 +20,7 @@ from aiprod_core.train.run import RunFolder, run_name
 from aiprod_core.train.trainer import Trainer, prompt_lines
 from aiprod_core.world import ALL_SHAPES, WorldSpec
 
-from . import comfy
+from . import host
 from .handles import Dataset, ModelPatch
 
 CATEGORY = "AIPROD/training"
@@ -54,9 +54,9 @@ class VideoDataset:
             raise ValueError(f"source={source!r}; expected one of {SOURCES}")
         world: dict = {"frames": frames, "height": height, "width": width}
         if source == "folder":
-            path = comfy.inside(comfy.input_dir(), folder.strip(), "dataset folder")
+            path = host.inside(host.input_dir(), folder.strip(), "dataset folder")
             if not path.exists():
-                raise FileNotFoundError(f"dataset folder {folder!r} not found in {comfy.input_dir()}; put your clips "
+                raise FileNotFoundError(f"dataset folder {folder!r} not found in {host.input_dir()}; put your clips "
                                         "and their .txt captions in a folder there")
             if not list_clips(path):
                 raise ValueError(f"dataset folder {path} holds no captioned clips; expected mp4/webm/mov files, each "
@@ -158,25 +158,25 @@ class LoraTrainer:
         name = run_name(name)
         plan = _phases(dataset, steps, learning_rate, phases)
         layers = parse_targets(targets) or DEFAULT_TARGETS
-        folder = RunFolder(comfy.output_dir() / "aiprod-train" / name)
-        result = comfy.folder_dirs("loras")[0] / f"{name}.safetensors"
+        folder = RunFolder(host.output_dir() / "aiprod-train" / name)
+        result = host.folder_dirs("loras")[0] / f"{name}.safetensors"
         keep = prompt_lines(preserve_prompts)
         total = sum(p.steps for p in plan)
-        progress = comfy.Progress(total)
+        progress = host.Progress(total)
 
         def on_step(row):
-            comfy.send("aiprod.train", {"node": unique_id, "step": row["global_step"], "total": total,
+            host.send("aiprod.train", {"node": unique_id, "step": row["global_step"], "total": total,
                                         "loss": row["loss"], "phase": row["phase"]})
             progress.update(row["global_step"])  # raises ComfyUI's interrupt: the trainer saves first
 
         mods = (model.backbone, vae, text_encoder)
-        comfy.free_memory(sum(comfy.module_bytes(m) for m in mods))
-        budget = comfy.memory_budget()  # --reserve-vram kept free; --lowvram / --novram stream every frozen block
+        host.free_memory(sum(host.module_bytes(m) for m in mods))
+        budget = host.memory_budget()  # --reserve-vram kept free; --lowvram / --novram stream every frozen block
         opts = TrainOptions(
             RunOptions(folder.path, seed=seed, name=name, result_path=result, checkpoint_every=max(10, total // 10),
                        log_every=1, validate=False, progress=False, on_step=on_step),
             lora=LoRAOptions(rank, float(rank), layers, TEXT_TARGETS if train_text_encoder else ()),
-            placement=TrainPlacement(str(comfy.torch_device()), budget.offload, budget.vram_gb, precision),
+            placement=TrainPlacement(str(host.torch_device()), budget.offload, budget.vram_gb, precision),
             preservation=Preservation(keep, preserve_weight))
         settings = {"base": model.source, "loras": [n for _, _, n in model.loras], "dataset": repr(dataset),
                     "rank": rank, "targets": list(layers), "seed": seed, "phases": [repr(p) for p in plan],

@@ -12,7 +12,7 @@ from aiprod_core.memory.placement import upscale_room
 from aiprod_core.model import AIPROD, LTX2
 from aiprod_core.models.upscaler import LatentUpscaler
 
-from . import comfy
+from . import host
 
 
 class LatentUpscale:
@@ -42,6 +42,6 @@ class LatentUpscale:
         room = (upscale_room(upscaler.cfg, grid, dtype, batch=z.shape[0]) if aiprod
                 else ltx2_upscaler_bytes(upscaler.cfg, grid, dtype.itemsize)[1] * z.shape[0])
         family = AIPROD if aiprod else LTX2
-        with comfy.placed(upscaler, None, room) as device, comfy.placed(vae, ()), stage_guard("upscaling"):
+        with host.placed(upscaler, None, room) as device, host.placed(vae, ()), stage_guard("upscaling"):
             up = family.upsample(SimpleNamespace(upscaler=upscaler, vae=vae), z.to(device))
             return ({**latent, "samples": up.float().cpu()},)

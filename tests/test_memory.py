@@ -336,7 +336,7 @@ def _comfy_module():
     import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "nodes" / "comfy.py"
+    path = Path(__file__).resolve().parent.parent / "nodes" / "host.py"
     spec = importlib.util.spec_from_file_location("aiprod_nodes_comfy_test", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up there

@@ -42,7 +42,7 @@ def test_text_to_video_with_lora_and_upscale(pack, node):
     assert image.shape == (9, 128, 128, 3) and image.min() >= 0 and image.max() <= 1
     # the inline player's clip: a real WebM at the model's frame rate, the same frames
     (clip,) = decoded["ui"]["aiprod_video"]
-    frames, fps = read_video(pkg.nodes.comfy.temp_dir() / clip["filename"])
+    frames, fps = read_video(pkg.nodes.host.temp_dir() / clip["filename"])
     assert frames.shape == (9, 128, 128, 3) and fps == model.config.fps
     # random weights decode to noise, which a lossy codec smooths: compare each frame's mean colour
     assert abs(frames.mean((1, 2)) / 255 - image.numpy().mean((1, 2))).max() < 0.03

@@ -73,10 +73,10 @@ def test_interrupt_saves_and_resume_matches_an_uninterrupted_run(loaded, pack, m
         if calls["n"] == 3:
             raise InterruptProcessingError
 
-    monkeypatch.setattr(pkg.nodes.comfy, "check_interrupt", interrupt_at_third_step)
+    monkeypatch.setattr(pkg.nodes.host, "check_interrupt", interrupt_at_third_step)
     with pytest.raises(InterruptProcessingError):
         train(pkg, model, vae, te, world, "split")
-    run = pkg.nodes.comfy.output_dir() / "aiprod-train" / "split"
+    run = pkg.nodes.host.output_dir() / "aiprod-train" / "split"
     assert (run / "state.safetensors").is_file() and not (pack[1] / "loras" / "split.safetensors").exists()
     steps = [json.loads(r)["global_step"] for r in (run / "log.jsonl").read_text().splitlines()]
     assert max(steps) <= 3
@@ -89,7 +89,7 @@ def test_interrupt_saves_and_resume_matches_an_uninterrupted_run(loaded, pack, m
 
 def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path, node):
     pkg, model, vae, te, _ = loaded
-    folder = pkg.nodes.comfy.input_dir() / "stars"
+    folder = pkg.nodes.host.input_dir() / "stars"
     folder.mkdir(parents=True, exist_ok=True)
     spec = WorldSpec(frames=5, height=32, width=32, shapes=("star",))
     for i in range(3):
@@ -106,7 +106,7 @@ def test_trainer_on_a_folder_of_clips(loaded, pack, tmp_path, node):
 def test_preservation_prompts_reach_the_trainer(loaded, pack):
     pkg, model, vae, te, world = loaded
     train(pkg, model, vae, te, world, "kept_lora", steps=3, preserve_prompts="a red circle moving up\n\nun carré bleu\n")
-    run = pkg.nodes.comfy.output_dir() / "aiprod-train" / "kept_lora"
+    run = pkg.nodes.host.output_dir() / "aiprod-train" / "kept_lora"
     assert json.loads((run / "settings.json").read_text())["preserve_prompts"] == ["a red circle moving up", "un carré bleu"]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert all("preserve" in row for row in log) and log[0]["preserve"] == 0.0
@@ -115,7 +115,7 @@ def test_preservation_prompts_reach_the_trainer(loaded, pack):
 def test_precision_reaches_the_trainer(loaded, pack):
     pkg, model, vae, te, world = loaded
     train(pkg, model, vae, te, world, "bf16_lora", steps=2, precision="bf16")
-    run = pkg.nodes.comfy.output_dir() / "aiprod-train" / "bf16_lora"
+    run = pkg.nodes.host.output_dir() / "aiprod-train" / "bf16_lora"
     assert json.loads((run / "settings.json").read_text())["precision"] == "bf16"
     with pytest.raises(ValueError, match="precision"):
         train(pkg, model, vae, te, world, "fp16_lora", steps=2, precision="fp16")
@@ -124,7 +124,7 @@ def test_precision_reaches_the_trainer(loaded, pack):
 def test_bad_training_inputs_say_what_to_change(loaded, pack, node):
     pkg, model, vae, te, world = loaded
     ds = node("AIPRODVideoDataset")
-    (pkg.nodes.comfy.input_dir() / "empty").mkdir(parents=True, exist_ok=True)
+    (pkg.nodes.host.input_dir() / "empty").mkdir(parents=True, exist_ok=True)
     with pytest.raises(ValueError, match="no captioned clips"):
         ds.load("folder", "empty", "", 5, 32, 32)
     with pytest.raises(FileNotFoundError, match="not found"):
