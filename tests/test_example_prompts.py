@@ -44,10 +44,14 @@ def readme_prompts() -> list[str]:
 
 
 def workflow_prompts() -> list[str]:
-    """The text of every AIPRODTextEncode node of workflows/api, except the empty negative prompts."""
+    """The text of every AIPRODTextEncode node of workflows/api, except the empty negative prompts and the graphs
+    that load LTX-2 (their prompts are for that model, not the shipped one)."""
     texts = []
     for path in sorted((ROOT / "workflows" / "api").glob("*.json")):
-        for node in json.loads(path.read_text(encoding="utf-8")).values():
+        graph = json.loads(path.read_text(encoding="utf-8"))
+        if any(node.get("class_type") == "AIPRODLTX2Loader" for node in graph.values()):
+            continue
+        for node in graph.values():
             text = node.get("inputs", {}).get("text") if node.get("class_type") == "AIPRODTextEncode" else None
             if isinstance(text, str) and text.strip():
                 texts.append(text)
