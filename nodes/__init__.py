@@ -3,6 +3,7 @@
 from . import host
 from .decode import VAEDecode
 from .flow import CameraMotion, FlowExtractor, FlowVisualize
+from .hybridize import Hybridize
 from .latent import EmptyLatentVideo, ExtendVideo, ImageToVideo, JoinClips, VAEEncode
 from .loaders import (
     BackboneLoader,
@@ -42,6 +43,7 @@ NODES = {
     "AIPRODVAEDecode": (VAEDecode, "AIPROD VAE Decode"),
     "AIPRODVideoDataset": (VideoDataset, "AIPROD Video Dataset"),
     "AIPRODLoraTrainer": (LoraTrainer, "AIPROD Curriculum LoRA Trainer"),
+    "AIPRODHybridize": (Hybridize, "AIPROD Hybridize"),
     "AIPRODFlowExtractor": (FlowExtractor, "AIPROD Flow Extractor"),
     "AIPRODCameraMotion": (CameraMotion, "AIPROD Camera Motion"),
     "AIPRODFlowVisualize": (FlowVisualize, "AIPROD Flow Visualize"),

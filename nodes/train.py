@@ -72,7 +72,7 @@ class VideoDataset:
         return (Dataset(None, frames, height, width, world),)
 
 
-def _outside_inference_mode(module: torch.nn.Module) -> None:
+def outside_inference_mode(module: torch.nn.Module) -> None:
     """ComfyUI loads weights under torch.inference_mode; autograd cannot save such tensors, so swap in copies."""
     for m in module.modules():
         for n, p in list(m._parameters.items()):
@@ -83,7 +83,7 @@ def _outside_inference_mode(module: torch.nn.Module) -> None:
                 m._buffers[n] = b.clone()
 
 
-def _image(png) -> torch.Tensor:
+def png_image(png) -> torch.Tensor:
     """A PNG file -> IMAGE [1,H,W,3]."""
     return torch.from_numpy(np.asarray(Image.open(png).convert("RGB"), dtype=np.float32) / 255)[None]
 
@@ -186,7 +186,7 @@ class LoraTrainer:
         result.parent.mkdir(parents=True, exist_ok=True)
         with torch.inference_mode(False), torch.enable_grad():
             for m in mods:
-                _outside_inference_mode(m)
+                outside_inference_mode(m)
             vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True)
             data = WorldData(seed) if dataset.folder is None else VideoFolderData(
                 dataset.folder, vm, cache_dir=folder.cache, seed=seed)
@@ -198,7 +198,7 @@ class LoraTrainer:
                     m.to("cpu")
                     m.requires_grad_(False)
             lora, text_lora = read_lora(result, model.backbone, text_encoder)
-        image = _image(folder.curve) if folder.curve.is_file() else torch.zeros(1, 64, 64, 3)
+        image = png_image(folder.curve) if folder.curve.is_file() else torch.zeros(1, 64, 64, 3)
         return {"ui": {"text": [f"saved loras/{result.name} after {total} steps"]},
                 "result": (model.with_lora(lora, 1.0, result.name), image, result.name,
                            adapted_text_encoder(text_encoder, [(text_lora, 1.0)]))}

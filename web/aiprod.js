@@ -1,8 +1,8 @@
-// AIPROD v2 in the ComfyUI editor: a live loss curve on the LoRA trainer and an inline player on VAE Decode.
+// AIPROD v2 in the ComfyUI editor: a live loss curve on the LoRA trainer and Hybridize, an inline player on VAE Decode.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
-const TRAINER = "AIPRODLoraTrainer";
+const TRAINERS = ["AIPRODLoraTrainer", "AIPRODHybridize"]; // nodes that send aiprod.train events
 const DECODE = "AIPRODVAEDecode";
 
 function drawLoss(canvas, points, total) {
@@ -111,7 +111,7 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     // a node's text output (the detected script, where a LoRA was saved) shown under its widgets
     if (nodeData.name.startsWith("AIPROD")) afterExecuted(nodeType, showNote);
-    if (nodeData.name === TRAINER) afterCreated(nodeType, addLossCurve);
+    if (TRAINERS.includes(nodeData.name)) afterCreated(nodeType, addLossCurve);
     if (nodeData.name === DECODE) {
       afterCreated(nodeType, addPlayer);
       afterExecuted(nodeType, playClip);

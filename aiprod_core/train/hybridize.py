@@ -34,6 +34,7 @@ from .data import item_seed
 from .distil_data import ClipSet, load_clips, sampler_sigmas, save_clips, teacher_generations, world_clips
 from .objectives import noised
 from .options import RunOptions
+from .plots import loss_curve_png
 from .run import RunFolder
 from .state import load_state, save_state
 
@@ -263,6 +264,8 @@ class Hybridizer:
                     self.folder.append_log({"global_step": self.global_step, "stage": STAGES[si], "step": done,
                                             "loss": loss.item(), "velocity_error": err})
                     bar.set_postfix(loss=f"{loss.item():.4g}", velocity_error=f"{err:.4g}")
+                if run.on_step is not None:  # may raise (a host's interrupt): after the step is logged
+                    run.on_step({"global_step": self.global_step, "phase": STAGES[si], "loss": loss.item()})
                 position = {"stage": si, "step": done, "global_step": self.global_step}
                 if done == steps:
                     break
@@ -271,14 +274,24 @@ class Hybridizer:
                 if run.stop_after is not None and self.global_step >= run.stop_after:
                     self._save(position, optimizer)
                     return True
-        except KeyboardInterrupt:
+        except BaseException as e:  # Ctrl-C, SIGTERM or a host's interrupt: keep the last completed step
             self._save({"stage": si, "step": done, "global_step": self.global_step}, optimizer)
-            log.warning("stopped: state saved to %s; continue with --resume", self.folder.state)
+            self.plot()
+            log.warning("stopped (%s): state saved to %s; continue with --resume", type(e).__name__, self.folder.state)
             raise
         finally:
             bar.close()
         self._save({"stage": si + 1, "step": 0, "global_step": self.global_step}, None)
+        self.plot()
         return run.stop_after is not None and self.global_step >= run.stop_after
+
+    def plot(self) -> None:
+        """The run folder's loss curve (loss.png) from its log, each stage's start marked."""
+        rows = [r for r in self.folder.log_rows() if "loss" in r]
+        starts: dict[str, int] = {}
+        for r in rows:
+            starts.setdefault(r["stage"], r["global_step"])
+        loss_curve_png(self.folder.curve, [r["global_step"] for r in rows], [r["loss"] for r in rows], starts)
 
     def _save(self, position: dict, optimizer) -> None:
         save_state(self.folder.state, {"backbone": self.student.backbone}, optimizer, position)

@@ -30,7 +30,7 @@ def run_name(name: str) -> str:
     """A run's name, checked: it becomes a folder and a file name."""
     name = name.strip()
     if not RUN_NAME.fullmatch(name) or name.startswith("."):
-        raise ValueError(f"LoRA name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
+        raise ValueError(f"run name {name!r}: use letters, digits, '-', '_' and '.' only (it becomes a file name)")
     return name
 
 
