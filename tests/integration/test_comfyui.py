@@ -25,6 +25,7 @@ FAST = {  # fewer steps than the shipped defaults: the same graphs, quicker on a
     "aiprod_camera_motion": ["8.steps=4"],
     "aiprod_i2v": ["6.steps=4"],
     "aiprod_extend": ["7.steps=4"],
+    "aiprod_hybridize": ["2.steps_blockwise=4", "2.steps_end_to_end=4", "7.steps=4", "2.name=it_hybrid"],
 }
 SIZE = {"aiprod_t2v_upscale": 128}
 FRAMES = {"aiprod_extend": 17 + 17 - 9}  # the example clip, then its continuation without the 9 frames it repeats
@@ -85,6 +86,10 @@ def test_every_workflow_runs_headless(comfy, path, tmp_path):
         loras = comfy.get("/object_info/AIPRODLoraLoader")["AIPRODLoraLoader"]["input"]["required"]["lora_name"][0]
         assert "it_star.safetensors" in loras  # saved where the LoRA loader looks: the first loras folder,
         assert (comfy.models / "loras" / "it_star.safetensors").is_file()  # models/loras (under the test's base)
+    if path.stem == "aiprod_hybridize":
+        assert any(line.endswith(".png") for line in r.stdout.split())  # the loss curve preview
+        ckpts = comfy.get("/object_info/AIPRODCheckpointLoader")["AIPRODCheckpointLoader"]["input"]["required"]
+        assert "it_hybrid.safetensors" in ckpts["ckpt_name"][0]  # the student, listed by the checkpoint loader
 
 
 def test_bf16_weights_when_comfyui_keeps_models_in_bf16(comfy, comfy_bf16, tmp_path):
