@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,12 +31,22 @@ from .models.backbone import HybridBackbone
 from .models.lora import LoRA, apply_loras, read_lora
 from .models.upscaler import LatentUpscaler, upsample_latent
 from .models.vae import CausalVideoVAE
-from .sampling.ltx2_schedule import NO_GUIDANCE, LTX2Guidance, distilled_sigmas, latent_tokens, ltx2_sigmas
+from .sampling.ltx2_schedule import (
+    DISTILLED_SIGMAS,
+    NO_GUIDANCE,
+    LTX2Guidance,
+    distilled_sigmas,
+    latent_tokens,
+    ltx2_sigmas,
+)
 from .sampling.schedules import denoise_sigmas, ltx_sigmas, shifted_sigmas
 from .text import TextEncoder, load_text_encoder
 from .text.lora import adapted_text_encoder
 
 log = logging.getLogger(__name__)
+
+DEFAULT_STEPS, DEFAULT_CFG = 20, 3.0  # generate()'s and the CLI's, for a dev model
+DISTILLED_STEPS = len(DISTILLED_SIGMAS) - 1  # 8
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "aiprod-v2-tiny.safetensors"
@@ -65,14 +76,21 @@ class ModelFamily:
         it fits there; else where it is."""
         return placement.moved(model.text_encoder if placement.text_on_device else None)
 
-    def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
-                 shift: float | None = None, fps: float | None = None) -> dict:
+    def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int | None, cfg: float | None,
+                 stg: float = 0.0, shift: float | None = None, fps: float | None = None) -> dict:
         """The first stage, from noise: LTX's token-shift schedule and CFG on the velocity (the backbone does not
-        read the frame rate)."""
+        read the frame rate). steps, cfg None: the defaults, 20 and 3."""
         if stg:
             raise ValueError(f"stg={stg}: AIPROD's blocks cannot skip their self-attention, which STG perturbs; "
                              "use stg=0 (CFG alone) with this model")
+        steps, cfg = steps or DEFAULT_STEPS, DEFAULT_CFG if cfg is None else cfg
         return {"sigmas": ltx_sigmas(steps, latent_tokens(shape), shift=shift), "cfg": cfg}
+
+    def sampling_note(self, model: VideoModel, steps: int | None, cfg: float | None, stg: float = 0.0,
+                      shift: float | None = None) -> str | None:
+        """One line for the user when the model samples otherwise than these settings suggest (None: nothing to
+        say)."""
+        return None
 
     def refining(self, model: VideoModel, shape: tuple[int, ...], steps: int, denoise: float, cfg: float,
                  shift: float | None = None, fps: float | None = None) -> dict:
@@ -90,20 +108,53 @@ class ModelFamily:
 
 
 class LTX2Family(ModelFamily):
-    """LTX-2 (video only): its schedule and its guidance on x0 (CFG, STG, rescale 0.7), kept voxels at noise
-    level 0, the transformer told the frame rate, the stage-2 distilled sigmas after its upscaler. Its placement is
+    """LTX-2 (video only): its schedule and its guidance on x0 (CFG, STG, rescale 0.7), or a distilled model's
+    fixed sigmas without guidance, kept voxels at noise level 0, the transformer told the frame rate, the stage-2
+    distilled sigmas after its upscaler. Its placement is
     AIPROD's (the memory planner reads an LTX-2 config as such), but for Gemma's layers, which stream as planned."""
 
     name = "ltx2"
     rescale = 0.7  # LTX-2's guidance rescale (ltx-pipelines' defaults)
 
-    def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int, cfg: float, stg: float = 0.0,
-                 shift: float | None = None, fps: float | None = None) -> dict:
+    def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int | None, cfg: float | None,
+                 stg: float = 0.0, shift: float | None = None, fps: float | None = None) -> dict:
         """LTX-2's schedule (or `shift`'s), its guidance, and the frame rate (None: the model's 24) by which the
-        transformer places frames in time."""
-        sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
-        guidance = LTX2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
+        transformer places frames in time.
+
+        A distilled model (model.config.distilled) samples the 8 sigmas it was distilled for, and without guidance
+        (cfg 1), when steps and cfg are not given (None), or steps is 8 with no shift: what a user of the distilled
+        file expects. Given steps and cfg are kept, as asked: other steps take the dev schedule. A dev model's
+        defaults are 20 steps and cfg 3."""
+        if self._distilled_schedule(model, steps, shift):
+            sigmas = distilled_sigmas(1)
+        else:
+            steps = steps or DEFAULT_STEPS
+            sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
+        cfg = (1.0 if model.config.distilled else DEFAULT_CFG) if cfg is None else cfg
+        if model.config.distilled and math.isclose(cfg, 1.0) and not stg:
+            guidance = NO_GUIDANCE
+        else:
+            guidance = LTX2Guidance(cfg=cfg, stg=stg, rescale=self.rescale, stg_blocks=(model.config.stg_block,))
         return {"sigmas": sigmas, "guidance": guidance, "extra_args": {"fps": float(fps or model.config.fps)}}
+
+    def sampling_note(self, model: VideoModel, steps: int | None, cfg: float | None, stg: float = 0.0,
+                      shift: float | None = None) -> str | None:
+        """For a distilled model: which sigmas and guidance it samples with, and how the given settings depart
+        from the ones it was distilled for."""
+        if not model.config.distilled:
+            return None
+        if self._distilled_schedule(model, steps, shift) and (cfg is None or math.isclose(cfg, 1.0)) and not stg:
+            return (f"{model.config.name} is distilled: sampling its {DISTILLED_STEPS} distilled sigmas without "
+                    "guidance (cfg 1)")
+        asked = [f"{name} {value:g}" for name, value, plain in (("steps", steps, DISTILLED_STEPS), ("cfg", cfg, 1.0),
+                                                                 ("stg", stg, 0.0), ("shift", shift, None))
+                 if value is not None and value != plain]
+        return (f"{model.config.name} is distilled for {DISTILLED_STEPS} fixed sigmas without guidance; sampling "
+                f"with {', '.join(asked)} as asked (leave them out for the distilled settings)")
+
+    @staticmethod
+    def _distilled_schedule(model: VideoModel, steps: int | None, shift: float | None) -> bool:
+        return model.config.distilled and steps in (None, DISTILLED_STEPS) and shift is None
 
     @contextlib.contextmanager
     def text_encoding(self, model: VideoModel, placement: Placement) -> Iterator[None]:

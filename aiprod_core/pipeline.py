@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ from .conditioning import first_frames_condition as _first_frames_condition
 from .config import ModelConfig
 from .memory.engine import compute_device
 from .memory.placement import Placement
-from .model import load_model
+from .model import load_model, loras_applied
+from .models.lora import LoRA
 from .models.vae import decode_latent as _decode_latent
 from .sampling.loop import sample_latent as _sample_latent
 from .text import EmbeddingCache, encode_cached
@@ -47,8 +49,8 @@ def generate(
     frames: int | None = None,
     height: int | None = None,
     width: int | None = None,
-    steps: int = 20,
-    cfg: float = 3.0,
+    steps: int | None = None,
+    cfg: float | None = None,
     stg: float = 0.0,
     seed: int = 0,
     sampler: str = "euler",
@@ -68,6 +70,7 @@ def generate(
     image_strength: float = 1.0,
     fps: float | None = None,
     placement: Placement | None = None,
+    refine_loras: Sequence[tuple[str | os.PathLike | LoRA, float]] = (),
     **old_motion,
 ) -> torch.Tensor:
     """Generate one clip: frames [T,H,W,3] in 0..1 (twice the size when `upscale`).
@@ -84,6 +87,10 @@ def generate(
     The model's family (model.family) decides what differs: for LTX-2, its schedule and its guidance on the
     clean-latent estimate (cfg, `stg` on the block LTX-2 perturbs, rescale 0.7), and after its upscaler the
     distilled stage-2 sigmas (refine_steps and refine_denoise then unused). stg: AIPROD's model takes 0 only.
+    steps, cfg: None for the model's defaults: 20 steps and cfg 3, or for a distilled LTX-2 model its 8 distilled
+    sigmas without guidance (model.family.sampling_note says how given ones depart from those).
+    refine_loras: (LoRA file or LoRA, strength) pairs applied in the upscaled refinement only, on top of the
+    model's own LoRAs (LTX-2: a dev model refines with the distilled LoRA, as Lightricks' two-stage pipeline).
     fps: the clip's frame rate, by which LTX-2's transformer places frames in time (None: the model's; AIPROD's
     backbone does not read it).
     placement: where each stage runs, made by the caller (memory.placement.Placement; e.g. a plan made for one
@@ -95,15 +102,17 @@ def generate(
     shape = (1, *c.vae.latent_shape(frames, height, width))
     if upscale and model.upscaler is None:
         raise ValueError(f"{model.source} has no upscaler; run without --upscale or load a model that has one")
+    refine = _refine_loras(model, refine_loras, upscale)
+    stage_1 = family.sampling(model, shape, steps, cfg, stg, shift, fps)
+    guided = _guided(stage_1)
     if placement is None:
         placement = family.placement(model, (frames, height, width), compute_device(offload, model.backbone),
                                      vram_gb=vram_gb, offload=offload, compute=next(model.backbone.parameters()).dtype,
-                                     weight_dtype=weight_dtype or "auto", cfg=cfg != 1.0, upscale=upscale)
+                                     weight_dtype=weight_dtype or "auto", cfg=guided, upscale=upscale)
     elif (offload, vram_gb, weight_dtype) != ("auto", None, None):
         raise ValueError("generate() got placement= and offload=, vram_gb= or weight_dtype=; the placement already "
                          "says where each stage runs: give one or the others")
-    stage_1 = family.sampling(model, shape, steps, cfg, stg, shift, fps)
-    prompts = _encode_prompts(model, prompt, negative if cfg != 1.0 else None, cache, placement)
+    prompts = _encode_prompts(model, prompt, negative if guided else None, cache, placement)
 
     init = keep = None
     if image is not None:
@@ -114,10 +123,12 @@ def generate(
     with model.loras_applied(placement.device):
         latent = _sample_latent(model.backbone, *prompts, shape, init_latent=init, noise_mask=keep, motion=motion,
                                compression=_compression(c), **stage_1, **sampling)
-        if upscale:
-            up, keep = _upscaled(model, latent, placement, image, image_strength)
-            stage_2 = family.refining(model, tuple(up.shape), refine_steps, refine_denoise, cfg, shift, fps)
-            bar.total += len(stage_2["sigmas"]) - 1
+    if upscale:
+        up, keep = _upscaled(model, latent, placement, image, image_strength)
+        stage_2 = family.refining(model, tuple(up.shape), refine_steps, refine_denoise, stage_1.get("cfg", cfg),
+                                  shift, fps)
+        bar.total += len(stage_2["sigmas"]) - 1
+        with loras_applied(model.backbone, (*model.loras, *refine), placement.device):
             latent = _sample_latent(model.backbone, *prompts, tuple(up.shape), init_latent=up, noise_mask=keep,
                                    stage="upscaling", **stage_2, **sampling)
     bar.close()
@@ -141,6 +152,31 @@ def _motion_argument(motion: MotionGuidance | None, old: dict) -> MotionGuidance
     warnings.warn(f"generate({', '.join(f'{k}=' for k in old)}...) is deprecated; pass motion=MotionGuidance(...) "
                   "(from aiprod_core.conditioning) with the same settings", DeprecationWarning, stacklevel=3)
     return MotionGuidance(**old)
+
+
+def _guided(stage: dict) -> bool:
+    """Whether a stage's guidance runs the negative prompt: CFG on the velocity, or LTX-2's guidance on x0."""
+    return stage["guidance"].needs_uncond if "guidance" in stage else stage["cfg"] != 1.0
+
+
+def _refine_loras(model: VideoModel, loras: Sequence[tuple[str | os.PathLike | LoRA, float]],
+                  upscale: bool) -> tuple[tuple[LoRA, float], ...]:
+    """The refinement's own LoRAs, files read through the model's family. The prompt is encoded once for both
+    stages, so a LoRA that adapts the text encoder too cannot apply to the refinement alone."""
+    if loras and not upscale:
+        raise ValueError("refine_loras apply in the refinement after the 2x upscale; pass upscale=True, or give the "
+                         "LoRAs to the model (with_lora_file) for the whole run")
+    out = []
+    for given, strength in loras:
+        lora = given
+        if not isinstance(given, LoRA):
+            lora, text_lora = model.family.read_lora(model, given)
+            if text_lora is not None:
+                raise ValueError(f"{given} adapts the text encoder as well, and the prompt is encoded once for both "
+                                 "stages; apply it to the whole run (with_lora_file) instead of the refinement only")
+        if strength:
+            out.append((lora, strength))
+    return tuple(out)
 
 
 def _compression(c: ModelConfig) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -40,14 +41,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("-o", "--output", default="aiprod.mp4", help="output file; the extension picks the format")
     g.add_argument("--negative", default="", help="negative prompt for classifier-free guidance")
     add_clip_args(g)
-    g.add_argument("--steps", type=int, default=20, help="sampling steps")
-    g.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--steps", type=int, help="sampling steps (default 20; a distilled LTX-2 model: its 8 "
+                   "distilled sigmas)")
+    g.add_argument("--cfg", type=float, help="classifier-free guidance scale (1 = off; default 3, a distilled "
+                   "LTX-2 model 1)")
     g.add_argument("--stg", type=float, default=0.0, help="LTX-2 models: spatio-temporal guidance scale, which skips "
                    "the self-attention of block 29 in one more pass a step (Lightricks' default 1; 0 = off)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--sampler", default="euler", choices=["euler", "heun"])
     g.add_argument("--shift", type=float, help="override the token-count sigma shift")
     g.add_argument("--upscale", action="store_true", help="2x latent upscale then refine")
+    g.add_argument("--refine-lora", action="append", metavar="FILE[:STRENGTH]",
+                   help="with --upscale: apply a LoRA in the refinement after the upscale only (LTX-2 dev: the "
+                        "distilled LoRA, as Lightricks' two-stage pipeline); repeat to stack")
+    g.add_argument("--distilled", choices=["yes", "no"], help="LTX-2 models: whether the transformer is distilled "
+                   "(8 fixed sigmas, no guidance); default: yes when its file name says 'distilled'")
     g.add_argument("--fps", type=float, help="frames per second of the file, which an LTX-2 model also samples for "
                    "(default: the model's)")
     add_quiet_arg(g)
@@ -101,11 +109,18 @@ def check(args: argparse.Namespace) -> list[str]:
     for what in ("image", "extend", "motion_from"):
         check_input(getattr(args, what), "--" + what.replace("_", "-"))
     check_model(args.model)
-    for text in args.lora or ():
-        check_safetensors(lora_arg(text)[0], "--lora")
+    for flag, texts in (("--lora", args.lora), ("--refine-lora", args.refine_lora)):
+        for text in texts or ():
+            check_safetensors(lora_arg(text)[0], flag)
+    if args.refine_lora and not args.upscale:
+        raise RequestError("--refine-lora applies in the refinement after the 2x upscale; add --upscale, or give "
+                           "the LoRA with --lora for the whole run")
     check_video_output(args.output, "-o")
     # the headers only: the clip size, and for LTX-2 each file's slot, are checked before the weights
     config = model_config(args.model, args.preset, need_text_encoder=True, names=FILE_FLAGS, **family_files(args))
+    if args.distilled and not hasattr(config, "distilled"):
+        raise RequestError(f"--distilled is for LTX-2 models; {args.model or config.name} is an AIPROD model: "
+                           "leave --distilled out")
     if args.upscale and config.upscaler is None:
         raise RequestError(f"--upscale: {args.model or config.name} has no latent upscaler; run without --upscale"
                            + (" or give LTX-2's with --upscaler FILE" if args.model and args.upscaler is None else ""))
@@ -144,9 +159,15 @@ def run(args: argparse.Namespace) -> int:
     from ..video_io import read_video, write_video
 
     model = load_for_inference(args, args.offload)
+    if args.distilled:  # the user's word over the file name's
+        model = dataclasses.replace(model, config=dataclasses.replace(model.config, distilled=args.distilled == "yes"))
     for path, strength in map(lora_arg, args.lora or ()):
         model = model.with_lora_file(path, strength)
-    prompts = {"the prompt": args.prompt, **({"--negative": args.negative} if args.cfg != 1 else {})}
+    note = model.family.sampling_note(model, args.steps, args.cfg, args.stg, args.shift)
+    if note:
+        print(f"{command_name(args)}: {note}", file=sys.stderr)
+    guided = args.cfg != 1 if args.cfg is not None else not getattr(model.config, "distilled", False)
+    prompts = {"the prompt": args.prompt, **({"--negative": args.negative} if guided else {})}
     for warning in prompt_warnings(model.text_encoder, prompts):
         print(f"{command_name(args)}: warning: {warning}", file=sys.stderr)
     t0 = time.perf_counter()
@@ -174,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         shift=args.shift,
         upscale=args.upscale,
+        refine_loras=list(map(lora_arg, args.refine_lora or ())),
         progress=not args.quiet,
         offload=args.offload,
         vram_gb=args.vram,

@@ -59,9 +59,23 @@ def run(args: argparse.Namespace) -> int:
     if "file_components" in info:
         print(f"  in {info['source']}: {', '.join(info['file_components'])}; {info['audio_params_skipped'] / 1e6:.2f} M "
               "audio parameters not loaded (video only)")
+    if "distilled" in info:
+        print(f"  {_sampling_line(info)}")
     clip = info["clip"]
     print(f"  clip {clip['frames']}x{clip['height']}x{clip['width']} -> latent {clip['latent_shape']}, {clip['tokens']} tokens")
     return 0
+
+
+def _sampling_line(info: dict) -> str:
+    """An LTX-2 model's sampling defaults in words: distilled or dev, and what generate uses without --steps/--cfg."""
+    from ..sampling.ltx2_schedule import DISTILLED_SIGMAS
+
+    if info["distilled"]:
+        sigmas = ", ".join(f"{s:g}" for s in DISTILLED_SIGMAS)
+        return (f"distilled: samples its {len(DISTILLED_SIGMAS) - 1} distilled sigmas ({sigmas}) without guidance "
+                "(cfg 1) unless --steps/--cfg say otherwise (aiprod generate --distilled no if it is not)")
+    return ("dev (not distilled): 20 steps of LTX-2's token-shift schedule and cfg 3 unless --steps/--cfg say "
+            "otherwise (aiprod generate --distilled yes for a distilled file named otherwise)")
 
 
 def _print_plan(args: argparse.Namespace) -> int:

@@ -99,6 +99,7 @@ def describe_ltx2(config: LTX2ModelConfig, frames: int | None = None, height: in
         "audio_params_skipped": components["transformer"]["audio_params_skipped"] + sum(skipped.values()),
         "components": components,
         "total_params": sum(c["params"] for c in components.values()),
+        "distilled": config.distilled,  # generate's defaults: its 8 distilled sigmas, no guidance
         "clip": {"frames": frames, "height": height, "width": width, "fps": config.fps, "latent_shape": list(latent),
                  "tokens": latent[1] * latent[2] * latent[3]},
     }

@@ -52,6 +52,10 @@ SLOTS = {  # slot -> what it holds, for messages
     "upscaler": "LTX-2's spatial upscaler (ltx-2-spatial-upscaler-x2-1.0.safetensors)",
     "text_encoder": GEMMA_HINT,
 }
+# ltx-core reads no config field that tells a distilled transformer from a dev one, and ltx-pipelines is told by
+# its command line (--distilled-checkpoint-path); Lightricks and ComfyUI name the files
+# `ltx-2-19b-distilled*.safetensors`. The name is the signal here; a caller can override it (LTX2ModelConfig.distilled).
+DISTILLED_MARK = "distilled"
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,20 @@ class LTX2ModelConfig:
     width: int = DEFAULT_CLIP["width"]
     fps: float = DEFAULT_CLIP["fps"]
     files: LTX2Files | None = field(default=None, compare=False)
+    # a distilled transformer samples its 8 fixed sigmas without guidance (LTX2Family.sampling)
+    distilled: bool = False
 
     @property
     def stg_block(self) -> int:
         """The block whose self-attention STG skips: LTX-2's (29, or 28 for LTX-2.3), the last of a smaller model."""
         block = STG_BLOCK_2_3 if self.transformer.cross_attention_adaln else STG_BLOCK
         return min(block, self.transformer.num_layers - 1)
+
+
+def is_distilled_name(path: str | os.PathLike) -> bool:
+    """Whether a checkpoint's file name marks it distilled (`ltx-2-19b-distilled-fp8.safetensors`); the folder it
+    sits in does not count."""
+    return DISTILLED_MARK in Path(path).name.lower()
 
 
 def is_ltx2_file(path: str | os.PathLike) -> bool:
@@ -231,7 +243,7 @@ def read_ltx2_config(files: LTX2Files, need_text_encoder: bool = False,
         raise LTX2FileError(f"vae={vae_path} has {geometry.latent_channels} latent channels but the transformer "
                             f"in {files.checkpoint} takes {transformer.in_channels}; use the VAE released with it")
     return LTX2ModelConfig(name=Path(files.checkpoint).stem, transformer=transformer, vae=geometry,
-                           upscaler=upscaler, files=files)
+                           upscaler=upscaler, files=files, distilled=is_distilled_name(files.checkpoint))
 
 
 @dataclass
