@@ -110,6 +110,18 @@ def test_lora_training_template_draws_a_live_loss_curve(page):
     assert points == 6
 
 
+def test_hybridize_template_draws_a_live_loss_curve(page):
+    open_template(page, "aiprod_hybridize")
+    assert_no_missing_nodes(page)
+    set_widget(page, 2, "steps_blockwise", 3)
+    set_widget(page, 2, "steps_end_to_end", 3)
+    set_widget(page, 2, "name", "browser_hybrid")
+    set_widget(page, 7, "steps", 2)
+    run_and_wait(page, 400_000)
+    points = page.evaluate("() => Number(document.querySelector('canvas.aiprod-loss-curve')?.dataset.points || 0)")
+    assert points == 6
+
+
 def test_image_to_video_template_starts_from_the_example_picture(page):
     open_template(page, "aiprod_i2v")
     assert_no_missing_nodes(page)
