@@ -83,7 +83,7 @@ class ModelFamily:
         if stg:
             raise ValueError(f"stg={stg}: AIPROD's blocks cannot skip their self-attention, which STG perturbs; "
                              "use stg=0 (CFG alone) with this model")
-        steps, cfg = steps or DEFAULT_STEPS, DEFAULT_CFG if cfg is None else cfg
+        steps, cfg = DEFAULT_STEPS if steps is None else steps, DEFAULT_CFG if cfg is None else cfg
         return {"sigmas": ltx_sigmas(steps, latent_tokens(shape), shift=shift), "cfg": cfg}
 
     def sampling_note(self, model: VideoModel, steps: int | None, cfg: float | None, stg: float = 0.0,
@@ -128,7 +128,7 @@ class LTX2Family(ModelFamily):
         if self._distilled_schedule(model, steps, shift):
             sigmas = distilled_sigmas(1)
         else:
-            steps = steps or DEFAULT_STEPS
+            steps = DEFAULT_STEPS if steps is None else steps
             sigmas = ltx2_sigmas(steps, latent_tokens(shape)) if shift is None else shifted_sigmas(steps, shift)
         cfg = (1.0 if model.config.distilled else DEFAULT_CFG) if cfg is None else cfg
         if model.config.distilled and math.isclose(cfg, 1.0) and not stg:

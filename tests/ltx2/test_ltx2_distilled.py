@@ -107,6 +107,7 @@ def test_a_distilled_file_samples_ltx_pipelines_distilled_stage_one(distilled):
     assert mask.all(), "the connector fills the prompt with registers: the reference runs it unmasked"
     want = frames_of(distilled, reference_distilled_stage_1(context, seed=5))
     err = rel_err(video, want)
+    print(f"distilled run vs ltx-pipelines' distilled stage 1: {err:.2e} (max relative, frames)")
     assert err <= 1e-4, f"a distilled file's default run is off ltx-pipelines' distilled stage 1 by {err:.2e}"
     # the comparison can fail: the dev schedule, or guidance, on the same file draws another clip
     as_dev = dataclasses.replace(distilled, config=dataclasses.replace(distilled.config, distilled=False))
@@ -164,6 +165,7 @@ def test_a_refine_lora_applies_after_the_upscale_only(dev, tmp_path):
         refined = sample_ltx2(dev.backbone, noise_like(tuple(up.shape), 3), distilled_sigmas(2), ctx, mask, clean=up,
                               extra_args={"fps": FPS})
     err = rel_err(got, frames_of(dev, refined))
+    print(f"refine LoRA run vs composed by hand: {err:.2e} (max relative, frames)")
     assert err <= 1e-5, f"the refine LoRA run is off the hand-composed one by {err:.2e}"
     plain = generate(dev, PROMPT, **CLIP, steps=2, cfg=3.0, seed=3, upscale=True, progress=False)
     both = generate(dev.with_lora_file(path, 0.8), PROMPT, **CLIP, steps=2, cfg=3.0, seed=3, upscale=True,
