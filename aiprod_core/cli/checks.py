@@ -80,14 +80,14 @@ def check_input(path: str | None, what: str) -> None:
         raise RequestError(f"{what} {path}: no such file")
 
 
-def lora_arg(text: str) -> tuple[str, float]:
-    """"star.safetensors" or "star.safetensors:0.8" -> (path, strength)."""
+def lora_arg(text: str, flag: str = "--lora") -> tuple[str, float]:
+    """"star.safetensors" or "star.safetensors:0.8" -> (path, strength); `flag` names the option in an error."""
     path, sep, strength = text.rpartition(":")
     if sep and not strength.startswith(("/", "\\")):  # not the colon of a Windows drive
         try:
             return path, float(strength)
         except ValueError as e:
-            raise RequestError(f"--lora {text!r}: strength {strength!r} is not a number; write e.g. {path}:0.8") from e
+            raise RequestError(f"{flag} {text!r}: strength {strength!r} is not a number; write e.g. {path}:0.8") from e
     return text, 1.0
 
 

@@ -111,7 +111,7 @@ def check(args: argparse.Namespace) -> list[str]:
     check_model(args.model)
     for flag, texts in (("--lora", args.lora), ("--refine-lora", args.refine_lora)):
         for text in texts or ():
-            check_safetensors(lora_arg(text)[0], flag)
+            check_safetensors(lora_arg(text, flag)[0], flag)
     if args.refine_lora and not args.upscale:
         raise RequestError("--refine-lora applies in the refinement after the 2x upscale; add --upscale, or give "
                            "the LoRA with --lora for the whole run")
