@@ -44,6 +44,7 @@ from .stages import (
     blocks_plan,
     check_plan_inputs,
     settle_stages,
+    with_upscaler,
 )
 
 DEFAULT_CLIP = (121, 512, 768)  # frames, height, width: ltx-pipelines' PipelineParams (stage 1; stage 2 is 2x)
@@ -130,14 +131,7 @@ def _upscaling_plan(config: object, room: BlockRoom, grid: tuple[int, int, int],
     up_w, up_a = upscaler_bytes(config.upscaler, grid, DTYPE_BYTES[room.compute])
     refine, need = _sampling_plan(room, "upscaling", (t, 2 * h, 2 * w), contexts, fused_attention,
                                   "spatial upscaler x2, then refinement sampling at 2x")
-    if refine is not None:
-        refine.weights_bytes = max(refine.weights_bytes, up_w)
-        refine.peak_bytes = max(refine.peak_bytes, up_w + up_a)
-        if up_w + up_a > room.usable:
-            refine = None
-    if refine is not None and not upscale:
-        refine.note += " (runs with --upscale)"
-    return refine, max(need, up_w + up_a)
+    return with_upscaler(refine, need, up_w, up_a, room.usable, upscale)
 
 
 def _vae_decode_plan(vae: LTX2VAEConfig, grid: tuple[int, int, int], compute: str, usable: int,

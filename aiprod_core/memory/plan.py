@@ -49,6 +49,7 @@ from .stages import (
     blocks_bytes,
     check_plan_inputs,
     settle_stages,
+    with_upscaler,
 )
 
 __all__ = ["DTYPE_BYTES", "BlockBytes", "GiB", "MemoryPlan", "MemoryPlanError", "StagePlan", "plan_memory"]
@@ -229,14 +230,7 @@ def _upscaling_plan(config: ModelConfig, room: BlockRoom, latent: tuple[int, int
     up_a = upscaler_bytes(config.upscaler, latent, e)
     refine, need = _sampling_plan(room, "upscaling", t * h * w * 4, batch, fused_attention,
                                   "2x latent upscaler, then refinement sampling at 2x")
-    if refine is not None:
-        refine.weights_bytes = max(refine.weights_bytes, up_w)
-        refine.peak_bytes = max(refine.peak_bytes, up_w + up_a)
-        if up_w + up_a > room.usable:
-            refine = None
-    if refine is not None and not upscale:
-        refine.note += " (runs with --upscale)"
-    return refine, max(need, up_w + up_a)
+    return with_upscaler(refine, need, up_w, up_a, room.usable, upscale)
 
 
 def _vae_decode_plan(config: ModelConfig, latent: tuple[int, int, int], upscale: bool, compute_dtype: str,

@@ -205,6 +205,21 @@ def attention_choice(tokens: int, act_fn, fused_attention: bool, usable: int) ->
     raise AssertionError
 
 
+def with_upscaler(refine: StagePlan | None, need: int, upscaler_weights: int, upscaler_activations: int,
+                  usable: int, upscale: bool) -> tuple[StagePlan | None, int]:
+    """The upscaling stage: the 2x upscaler, then refinement sampling at 2x (`refine`, planned as a sampling stage).
+    Its peak is the larger of the two, and it fits only when both do; without --upscale it is planned but off."""
+    peak = upscaler_weights + upscaler_activations
+    if refine is not None:
+        refine.weights_bytes = max(refine.weights_bytes, upscaler_weights)
+        refine.peak_bytes = max(refine.peak_bytes, peak)
+        if peak > usable:
+            refine = None
+    if refine is not None and not upscale:
+        refine.note += " (runs with --upscale)"
+    return refine, max(need, peak)
+
+
 def settle_stages(plan: MemoryPlan, needs: dict[str, int], required: tuple[str, ...], reserve_gb: float,
                   vram_gb: float, least_decode: str = "one latent frame at a time in small tiles") -> None:
     """An optional stage that has no plan is marked "off"; a required one raises MemoryPlanError naming the
