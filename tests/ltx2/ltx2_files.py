@@ -24,6 +24,14 @@ RELEASED_PREFIXES: dict[str, str] = {
     "transformer": "model.diffusion_model.",
 }
 
+
+def rel_err(ours: Tensor, ref: Tensor) -> float:
+    """The error measure of every LTX-2 equivalence test: the largest absolute difference over the reference's
+    largest value, computed in float32."""
+    assert ours.shape == ref.shape, (tuple(ours.shape), tuple(ref.shape))
+    return ((ours.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+
+
 # "scaled": Lightricks' and ComfyUI's current format, `<layer>.weight_scale` (+ `.input_scale`) per weight;
 # "comfy_legacy": ComfyUI's older scaled fp8, `<layer>.scale_weight` and a `scaled_fp8` marker;
 # "cast": weights and biases cast to fp8 with no scale (ltx-core's fp8_cast policy).

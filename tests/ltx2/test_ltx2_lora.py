@@ -11,7 +11,7 @@ import logging
 
 import pytest
 import torch
-from ltx2_files import TINY_TRANSFORMER, reference_transformer, write_single_file
+from ltx2_files import TINY_TRANSFORMER, reference_transformer, rel_err, write_single_file
 from safetensors.torch import save_file
 
 from aiprod_core.families.ltx2.lora import fuse_loras, ltx2_lora_from_state_dict, read_ltx2_lora
@@ -86,10 +86,6 @@ def reference_velocity(ref, x, sigma, context):
                      positions=positions, context=context, context_mask=None)
     with torch.no_grad():
         return ref(video, None, None)[0].transpose(1, 2).reshape(x.shape)
-
-
-def rel_err(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

@@ -9,21 +9,16 @@ given an empty audio state and the model's video-only call, the call our video-o
 
 from __future__ import annotations
 
-import functools
-import importlib.machinery
-import importlib.metadata
-import importlib.util
-import sys
-
 import pytest
 import torch
-from ltx2_files import TINY_TRANSFORMER, reference_transformer, write_single_file
+from ltx2_files import TINY_TRANSFORMER, reference_transformer, rel_err, write_single_file
 
 from aiprod_core.families.ltx2.transformer import load_video_transformer
 from aiprod_core.sampling.ltx2_loop import ltx2_start_latent, sample_ltx2
 from aiprod_core.sampling.ltx2_schedule import NO_GUIDANCE, LTX2Guidance, distilled_sigmas, ltx2_sigmas
 
 pytest.importorskip("ltx_core", reason="the reference is ltx-core 1.0.0")
+from ltx2_reference import VideoOnlyX0, reference_loop
 from ltx_core.components.diffusion_steps import EulerDiffusionStep
 from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
 from ltx_core.components.noisers import GaussianNoiser
@@ -36,7 +31,7 @@ from ltx_core.guidance.perturbations import (
     PerturbationConfig,
     PerturbationType,
 )
-from ltx_core.model.transformer import Modality, X0Model
+from ltx_core.model.transformer import Modality
 from ltx_core.tools import VideoLatentTools
 from ltx_core.types import LatentState, VideoLatentShape
 
@@ -47,40 +42,6 @@ LTX2_3 = {"transformer": {**TINY_TRANSFORMER, "apply_gated_attention": True, "cr
                           "caption_proj_before_connector": True}}
 CONFIGS = {"ltx2.0": LTX2_0, "ltx2.3": LTX2_3}
 STG_BLOCK = 1  # the tiny model has 2 blocks; the released ones perturb block 29 (LTX-2) or 28 (LTX-2.3)
-
-
-@functools.cache
-def reference_loop():
-    """(euler_denoising_loop, multi_modal_guider_denoising_func, simple_denoising_func) from ltx-pipelines."""
-    try:
-        root = importlib.metadata.distribution("ltx-pipelines").locate_file("ltx_pipelines")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("ltx-pipelines 1.0.0 (pip install --no-deps ltx-pipelines==1.0.0) holds the reference loop")
-    for name, path in (("ltx_pipelines", root), ("ltx_pipelines.utils", root / "utils")):
-        if name not in sys.modules:  # an empty package in place of the __init__ that imports every pipeline
-            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
-            spec.submodule_search_locations = [str(path)]
-            sys.modules[name] = importlib.util.module_from_spec(spec)
-    from ltx_pipelines.utils.helpers import multi_modal_guider_denoising_func, simple_denoising_func
-    from ltx_pipelines.utils.samplers import euler_denoising_loop
-
-    return euler_denoising_loop, multi_modal_guider_denoising_func, simple_denoising_func
-
-
-class VideoOnlyX0(torch.nn.Module):
-    """The reference X0Model called with the video alone (audio None); the audio state passes through."""
-
-    def __init__(self, velocity_model):
-        super().__init__()
-        self.x0 = X0Model(velocity_model)
-
-    def forward(self, video, audio, perturbations):
-        denoised, _ = self.x0(video, None, perturbations)
-        return denoised, audio.latent
-
-
-def rel_err(a, b):
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
 def context_width(config):

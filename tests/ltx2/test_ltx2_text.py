@@ -35,6 +35,7 @@ from aiprod_core.families.ltx2.text import load_ltx2_text_encoder
 from aiprod_core.text.cache import EmbeddingCache, encode_cached
 
 pytest.importorskip("ltx_core", reason="the reference is ltx-core 1.0.0")
+from ltx2_files import rel_err
 from ltx_core.text_encoders.gemma.encoders.base_encoder import GemmaTextEncoder
 from ltx_core.text_encoders.gemma.tokenizer import LTXVGemmaTokenizer
 
@@ -46,10 +47,6 @@ PROMPTS = [
     "Ein roter Ball rollt über die Straße, und die Kamera folgt ihm langsam nach links, bis er im Schatten liegt.",
 ]
 MAX_LENGTH = 32  # LTX-2 reads 1024; small here so the reference's padded Gemma pass stays fast
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import json
 
 import pytest
 import torch
-from ltx2_files import TINY_TRANSFORMER, fp8_transformer, reference_transformer, write_single_file
+from ltx2_files import TINY_TRANSFORMER, fp8_transformer, reference_transformer, rel_err, write_single_file
 from safetensors.torch import save_file
 
 from aiprod_core.families.ltx2.config import LTX2ConfigError, LTX2TransformerConfig
@@ -75,10 +75,6 @@ def reference_velocity(ref, x, sigma, context, mask, per_token_sigma=None):
         vx, ax = ref(video, None, None)
     assert ax is None
     return vx.transpose(1, 2).reshape(b, c, *grid)
-
-
-def rel_err(a, b):
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
 def write_reference(tmp_path, config, name="ltx2.safetensors", dtype=None, prefixed=True, seed=0):

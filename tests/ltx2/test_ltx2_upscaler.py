@@ -21,7 +21,7 @@ from aiprod_core.families.ltx2.upscaler import (
 )
 
 ltx_upsampler = pytest.importorskip("ltx_core.model.upsampler", reason="the reference is ltx-core 1.0.0")
-from ltx2_files import write_upscaler  # noqa: E402
+from ltx2_files import rel_err, write_upscaler  # noqa: E402
 from ltx_core.loader.single_gpu_model_builder import SingleGPUModelBuilder  # noqa: E402
 from ltx_core.model.video_vae.ops import PerChannelStatistics  # noqa: E402
 
@@ -34,10 +34,6 @@ FORMS = {
     "rational_x2": {**TINY, "spatial_scale": 2.0, "rational_resampler": True},
     "rational_x1.5": {**TINY, "spatial_scale": 1.5, "rational_resampler": True},
 }
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))

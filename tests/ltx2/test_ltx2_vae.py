@@ -17,7 +17,7 @@ from aiprod_core.families.ltx2.vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig
 from aiprod_core.families.ltx2.vae_loader import load_ltx2_video_vae
 
 ltx_core = pytest.importorskip("ltx_core")
-from ltx2_files import RELEASED_TINY_VAE, ReferenceVAE  # noqa: E402
+from ltx2_files import RELEASED_TINY_VAE, ReferenceVAE, rel_err  # noqa: E402
 from ltx_core.model.video_vae.model_configurator import (  # noqa: E402
     VideoDecoderConfigurator,
     VideoEncoderConfigurator,
@@ -74,11 +74,6 @@ def write_split_file(path, ref: ReferenceVAE, vae_cfg: dict | None) -> None:
     """ComfyUI's split VAE file: the same keys without the prefix; metadata optional."""
     meta = {"config": json.dumps({"vae": vae_cfg})} if vae_cfg is not None else None
     save_file(ref.released_tensors(""), str(path), metadata=meta)
-
-
-def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    assert ours.shape == ref.shape, (tuple(ours.shape), tuple(ref.shape))
-    return ((ours - ref).abs().max() / ref.abs().max()).item()
 
 
 @pytest.fixture(scope="module")
