@@ -28,7 +28,8 @@ from .conditioning import first_frames_condition as _first_frames_condition
 from .config import ModelConfig
 from .memory.engine import compute_device
 from .memory.placement import Placement
-from .model import load_model, loras_applied
+from .model import load_model
+from .model import loras_applied as _loras_applied
 from .models.lora import LoRA
 from .models.vae import decode_latent as _decode_latent
 from .sampling.loop import sample_latent as _sample_latent
@@ -128,7 +129,7 @@ def generate(
         stage_2 = family.refining(model, tuple(up.shape), refine_steps, refine_denoise, stage_1.get("cfg", cfg),
                                   shift, fps)
         bar.total += len(stage_2["sigmas"]) - 1
-        with loras_applied(model.backbone, (*model.loras, *refine), placement.device):
+        with _loras_applied(model.backbone, (*model.loras, *refine), placement.device):
             latent = _sample_latent(model.backbone, *prompts, tuple(up.shape), init_latent=up, noise_mask=keep,
                                    stage="upscaling", **stage_2, **sampling)
     bar.close()
