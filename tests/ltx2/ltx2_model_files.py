@@ -40,6 +40,11 @@ CONNECTOR = {**TINY_19B, "connector_num_attention_heads": 1, "connector_attentio
 TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": LATENT_CHANNELS, "out_channels": LATENT_CHANNELS,
                "caption_channels": GEMMA_DIM, **CONNECTOR}
 CONFIG = {"transformer": TRANSFORMER, "vae": RELEASED_TINY_VAE, "audio_vae": {}}
+# The clip the model tests sample: its latent grid, as the files' VAE compresses it, and one prompt.
+CLIP = {"frames": 9, "height": 64, "width": 64}  # latent 2 x 2 x 2
+SHAPE = (1, LATENT_CHANNELS, 2, 2, 2)
+FPS = 24.0
+PROMPT = "a red ball rolls to the left"
 UPSCALER = {"_class_name": "LatentUpsampler", "in_channels": LATENT_CHANNELS, "mid_channels": 32,
             "num_blocks_per_stage": 1, "dims": 3, "spatial_upsample": True, "temporal_upsample": False,
             "spatial_scale": 2.0, "rational_resampler": False}

@@ -29,18 +29,13 @@ from aiprod_core.sampling.samplers import noise_like
 
 pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
 from ltx2_files import reference_transformer, rel_err
-from ltx2_model_files import CONFIG, write_model
+from ltx2_model_files import CLIP, CONFIG, FPS, PROMPT, SHAPE, write_model
 from ltx2_reference import VideoOnlyX0, reference_loop
 from ltx_core.components.diffusion_steps import EulerDiffusionStep
 from ltx_core.components.patchifiers import VideoLatentPatchifier
 from ltx_core.components.schedulers import LTX2Scheduler
 from ltx_core.tools import VideoLatentTools
 from ltx_core.types import VideoLatentShape
-
-CLIP = {"frames": 9, "height": 64, "width": 64}  # latent 2 x 2 x 2
-SHAPE = (1, 8, 2, 2, 2)
-FPS = 24.0
-PROMPT = "a red ball rolls to the left"
 
 
 @pytest.fixture(scope="module")

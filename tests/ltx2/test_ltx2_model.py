@@ -29,12 +29,7 @@ from aiprod_core.sampling.samplers import noise_like
 
 pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
 from ltx2_files import rel_err
-from ltx2_model_files import write_model
-
-CLIP = {"frames": 9, "height": 64, "width": 64}  # latent 2 x 2 x 2
-SHAPE = (1, 8, 2, 2, 2)
-FPS = 24.0
-PROMPT = "a red ball rolls to the left"
+from ltx2_model_files import CLIP, FPS, PROMPT, SHAPE, write_model
 
 
 @pytest.fixture(scope="module")
