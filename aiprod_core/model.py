@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 
 from .checkpoint import CONFIG_KEY, load_checkpoint, load_into, read_checkpoint_config
 from .config import ModelConfig, preset
-from .families.ltx2.lora import read_ltx2_lora
+from .families.ltx2.lora import ltx2_targets, read_ltx2_lora
 from .families.ltx2.model import LTX2Files, LTX2ModelConfig, is_ltx2_file, load_ltx2, read_ltx2_config
 from .families.ltx2.upscaler import upsample_normalized
 from .memory.engine import on_device
@@ -66,6 +66,16 @@ class ModelFamily:
     """
 
     name = "aiprod"
+    title = "AIPROD"
+    # LoRA training only: the trainer adapts the transformer, not the text encoder, and never trains the model whole
+    lora_only = False
+    # the backbone takes a noise level per latent voxel, so that clean (kept) voxels are shown at level 0
+    voxel_sigma = False
+    lora_batch = 4  # clips a step in the default LoRA recipe (train.phases.lora_recipe)
+
+    def lora_targets(self, targets: tuple[str, ...]) -> tuple[str, ...]:
+        """The layer names a LoRA's `targets` name in this family's backbone."""
+        return targets
 
     def placement(self, model: VideoModel, clip: tuple[int, int, int], device: torch.device, **options) -> Placement:
         """Where each stage runs (memory.placement.Placement.build's options)."""
@@ -114,7 +124,14 @@ class LTX2Family(ModelFamily):
     AIPROD's (the memory planner reads an LTX-2 config as such), but for Gemma's layers, which stream as planned."""
 
     name = "ltx2"
+    title = "LTX-2"
     rescale = 0.7  # LTX-2's guidance rescale (ltx-pipelines' defaults)
+    lora_only = True  # 19B weights: a LoRA on the frozen transformer, as Lightricks' ltx-trainer trains
+    voxel_sigma = True
+    lora_batch = 1  # one clip of LTX-2's size a step is what 8 GB holds (memory.ltx2_plan)
+
+    def lora_targets(self, targets: tuple[str, ...]) -> tuple[str, ...]:
+        return ltx2_targets(targets)
 
     def sampling(self, model: VideoModel, shape: tuple[int, ...], steps: int | None, cfg: float | None,
                  stg: float = 0.0, shift: float | None = None, fps: float | None = None) -> dict:

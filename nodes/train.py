@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aiprod_core.model import AIPROD, VideoModel
-from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, apply_loras, parse_targets, read_lora
+from aiprod_core.model import VideoModel
+from aiprod_core.models.lora import DEFAULT_TARGETS, TEXT_TARGETS, apply_loras, parse_targets
 from aiprod_core.text.lora import adapted_text_encoder
 from aiprod_core.train.data import WorldData
 from aiprod_core.train.folder import VideoFolderData, list_clips
@@ -149,14 +149,16 @@ class LoraTrainer:
     def train(self, model: ModelPatch, vae, text_encoder, dataset: Dataset, steps, rank, learning_rate, seed, name,
               resume, phases="", targets="", preserve_prompts="", preserve_weight=1.0, precision="auto",
               train_text_encoder=False, unique_id=None):
-        if model.family is not AIPROD:
-            family = "LTX-2" if model.family.name == "ltx2" else model.family.name
-            raise ValueError(f"AIPROD LoRA Trainer: {Path(model.source).name} is an {family} model, "
-                             "whose LoRA training the library does not support yet (its memory plan and trainer cover "
-                             "AIPROD's models only); train a LoRA for an AIPROD checkpoint here, or train one for "
-                             "LTX-2 with Lightricks' ltx-trainer and load it with AIPROD LoRA Loader")
+        if model.family.lora_only and train_text_encoder:
+            raise ValueError(f"AIPROD LoRA Trainer: {Path(model.source).name} is an {model.family.title} model, whose "
+                             "text encoder (Gemma 3 with its connector) takes no adapters; turn train_text_encoder off")
+        try:
+            model.config.vae.check_clip(dataset.frames, dataset.height, dataset.width)
+        except ValueError as e:
+            raise ValueError(f"AIPROD LoRA Trainer: the dataset's clips do not fit this {model.family.title} model's "
+                             f"VAE: {e}; change the dataset's frames, width or height") from None
         name = run_name(name)
-        plan = _phases(dataset, steps, learning_rate, phases)
+        plan = _phases(dataset, steps, learning_rate, phases, model)
         layers = parse_targets(targets) or DEFAULT_TARGETS
         folder = RunFolder(host.output_dir() / "aiprod-train" / name)
         result = host.folder_dirs("loras")[0] / f"{name}.safetensors"
@@ -187,7 +189,8 @@ class LoraTrainer:
         with torch.inference_mode(False), torch.enable_grad():
             for m in mods:
                 outside_inference_mode(m)
-            vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True)
+            vm = VideoModel(model.config, model.backbone, vae, text_encoder, None, model.source, True,
+                            family=model.family)
             data = WorldData(seed) if dataset.folder is None else VideoFolderData(
                 dataset.folder, vm, cache_dir=folder.cache, seed=seed)
             try:
@@ -197,14 +200,14 @@ class LoraTrainer:
                 for m in mods:
                     m.to("cpu")
                     m.requires_grad_(False)
-            lora, text_lora = read_lora(result, model.backbone, text_encoder)
+            lora, text_lora = model.family.read_lora(vm, result)
         image = png_image(folder.curve) if folder.curve.is_file() else torch.zeros(1, 64, 64, 3)
         return {"ui": {"text": [f"saved loras/{result.name} after {total} steps"]},
                 "result": (model.with_lora(lora, 1.0, result.name), image, result.name,
                            adapted_text_encoder(text_encoder, [(text_lora, 1.0)]))}
 
 
-def _phases(dataset: Dataset, steps: int, learning_rate: float, phases_json: str) -> list[Phase]:
+def _phases(dataset: Dataset, steps: int, learning_rate: float, phases_json: str, model: ModelPatch) -> list[Phase]:
     if phases_json.strip():
         try:
             raw = json.loads(phases_json)
@@ -213,7 +216,8 @@ def _phases(dataset: Dataset, steps: int, learning_rate: float, phases_json: str
             raise ValueError(f"phases: not a valid JSON phase list ({e}); expected e.g. "
                              '[{"name": "lora", "steps": 300, "lr": 0.001, "batch": 4}]') from e
     else:
-        plan = lora_recipe(steps, dataset.frames, dataset.height, dataset.width)
+        plan = lora_recipe(steps, dataset.frames, dataset.height, dataset.width,
+                           model.config.vae.temporal_compression, model.family.lora_batch)
         for i, p in enumerate(plan):
             p.lr = learning_rate / (1 + i)
     for p in plan:

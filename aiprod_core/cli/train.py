@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..models.lora import DEFAULT_TARGETS, TEXT_TARGETS, parse_targets
 from ..outputs import check_output_folder
-from .args import add_model_args, add_quiet_arg
+from .args import FILE_FLAGS, add_family_file_args, add_model_args, add_quiet_arg, family_files
 from .checks import RequestError, check_input, check_model, check_number, command_name, vram_note
 
 
@@ -38,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_quiet_arg(t)
     add_model_args(t, default="a LoRA trains on the embedded aiprod-v2-tiny model; full training starts from a "
                               "random tiny preset, so pass the embedded file to continue training it")
+    add_family_file_args(t)
     t.set_defaults(func=run, check=check)
 
 
@@ -75,6 +76,7 @@ def check(args: argparse.Namespace) -> list[str]:
         raise RequestError(f"--out {args.out} holds a training state ({state.name}); add --resume to continue that run, "
                            f"or give another --out (or delete {state}) to start a new one")
     check_model(args.model)
+    _check_family(args)
     check_input(args.phases, "--phases")
     check_input(args.preserve_prompts, "--preserve-prompts")
     if args.data is not None and not Path(args.data).exists():
@@ -88,6 +90,22 @@ def check(args: argparse.Namespace) -> list[str]:
     check_number("--absolute-positions", args.absolute_positions, 0)
     check_number("--vram", args.vram, 0, above=True, hint="GB of GPU memory")
     return vram_note(args.vram)
+
+
+def _check_family(args: argparse.Namespace) -> None:
+    """An LTX-2 --model: its files in their slots (headers only), and a LoRA run without text-encoder adapters."""
+    from ..info import model_config
+
+    config = model_config(args.model, args.preset, need_text_encoder=True, names=FILE_FLAGS, **family_files(args))
+    if not hasattr(config, "distilled"):  # an AIPROD model
+        return
+    name = Path(args.model).name
+    if not args.lora_rank:
+        raise RequestError(f"--model {name} is an LTX-2 model, which trains as a LoRA on its frozen weights; add "
+                           "--lora-rank (e.g. 16)")
+    if args.lora_text_encoder:
+        raise RequestError(f"--lora-text-encoder: the text encoder of LTX-2 ({name}: Gemma 3 and its connector) takes "
+                           "no adapters here; leave it out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    phases = _phases(args)
     model = _model(args)
+    phases = _phases(args, model)
     folder = RunFolder(args.out)
     data = None
     if args.data:
@@ -129,14 +147,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _phases(args: argparse.Namespace) -> list:
-    """The phase list of --phases, a LoRA run's recipe or --recipe, its steps scaled by --steps-scale."""
+def _phases(args: argparse.Namespace, model) -> list:
+    """The phase list of --phases, a LoRA run's recipe (at the model's clip size) or --recipe, its steps scaled by
+    --steps-scale."""
     from ..train.phases import RECIPES, load_phases, lora_recipe, scale_steps
 
     if args.phases:
         phases = load_phases(args.phases)
     elif args.lora_rank:
-        phases = lora_recipe()
+        c = model.config
+        phases = lora_recipe(frames=c.frames, height=c.height, width=c.width, temporal=c.vae.temporal_compression,
+                             batch=model.family.lora_batch)
     else:
         phases = RECIPES[args.recipe]()
     if args.steps_scale != 1.0:
@@ -160,7 +181,7 @@ def _model(args: argparse.Namespace):
         model = load_model(dtype=dtype, vae_dtype=torch.float32)
     else:
         model = load_model(args.model, args.preset or (None if args.model else "tiny"), dtype=dtype,
-                           vae_dtype=torch.float32)
+                           vae_dtype=torch.float32, **family_files(args))
     if args.reinit:
         from ..train.reinit import reinitialise
 

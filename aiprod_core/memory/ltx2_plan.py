@@ -10,7 +10,9 @@
 - upscaling: the spatial upscaler, then refinement sampling at 2x (the second stage of LTX-2's pipelines).
 - VAE decode: LTX-2's decoder is not causal, so it bounds memory with overlapping tiles in time and space
   (`LTX2VideoVAE.decode`); the plan takes the fitting tiling with the least decoding work.
-LoRA training of LTX-2 is not planned yet.
+- LoRA training: the frozen transformer's blocks as for sampling (streamed in backward too, each block checkpointed),
+  the adapters with their AdamW state, a batch of contexts and latents; Gemma and the VAE stay off the device
+  (contexts and latents are computed once and cached on disk).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from .ltx2_sizes import (
     decoder_params,
     gemma_activation_bytes,
     gemma_bytes,
+    lora_state_bytes,
     sampling_activation_bytes,
+    training_activation_bytes,
     transformer_bytes,
     upscaler_bytes,
     vae_decode_bytes,
@@ -134,6 +138,26 @@ def _upscaling_plan(config: object, room: BlockRoom, grid: tuple[int, int, int],
     return with_upscaler(refine, need, up_w, up_a, room.usable, upscale)
 
 
+def _lora_training_plan(room: BlockRoom, clip: tuple[int, int, int], grid: tuple[int, int, int], batch: int,
+                        rank: int, fused_attention: bool) -> tuple[StagePlan | None, int]:
+    """One step of `batch` clips: the traced forward and backward beside the adapters' state, the contexts and the
+    step's latents (clean, noise, noisy, float32)."""
+    cfg: LTX2TransformerConfig = room.cfg
+    tokens = math.prod(grid)
+    act = training_activation_bytes(cfg, grid, DTYPE_BYTES[room.compute], MAX_LENGTH, batch, rank,
+                                    fused_attention=fused_attention)
+    text = cfg.caption_channels if cfg.caption_channels is not None else cfg.cross_attention_dim
+    extra = lora_state_bytes(cfg, rank) + batch * (MAX_LENGTH * text + 3 * cfg.in_channels * tokens) * 4
+    lp, need = room.plan("lora_training", act, extra, train=True)
+    if lp is not None:
+        frames, height, width = clip
+        lp.gradient_checkpointing, lp.tokens = True, tokens
+        lp.attention = "fused SDPA" if fused_attention else "math SDPA"
+        lp.note = (f"rank {rank}, clip {width}x{height}x{frames}" + (f", batch {batch}" if batch > 1 else "")
+                   + "; Gemma and the VAE stay in CPU memory: contexts and latents are computed once and cached")
+    return lp, need
+
+
 def _vae_decode_plan(vae: LTX2VAEConfig, grid: tuple[int, int, int], compute: str, usable: int,
                      note: str) -> tuple[StagePlan | None, int]:
     """The tiling that fits beside the decoder's weights with the least decoding work (tiles overlap, so smaller
@@ -156,15 +180,12 @@ def _vae_decode_plan(vae: LTX2VAEConfig, grid: tuple[int, int, int], compute: st
 
 
 def _required(required: tuple[str, ...] | None, upscale: bool, train: bool, has_upscaler: bool) -> tuple[str, ...]:
-    if train or (required is not None and "lora_training" in required):
-        raise MemoryPlanError("LoRA training of LTX-2 is not planned yet; plan sampling and decoding (without "
-                              "train=True), or train the AIPROD family's models")
     if required is not None:
         return required
     if upscale and not has_upscaler:
         raise MemoryPlanError("upscale=True but this LTX-2 model has no spatial upscaler; give its file "
                               "(ltx-2-spatial-upscaler-x2-1.0.safetensors) or plan without --upscale")
-    return ("sampling", "vae_decode", *(("upscaling",) if upscale else ()))
+    return ("sampling", "vae_decode", *(("upscaling",) if upscale else ()), *(("lora_training",) if train else ()))
 
 
 def plan_ltx2_memory(
@@ -180,17 +201,21 @@ def plan_ltx2_memory(
     weight_dtype: str = "auto",
     prefetch: int | None = None,
     fp8_block: int = 0,
+    lora_rank: int = 16,
+    train_clip: tuple[int, int, int] | None = None,
+    train_batch: int = 1,
     fused_attention: bool = True,
     reserve_gb: float = 1.0,
     train: bool = False,
     required: tuple[str, ...] | None = None,
 ) -> MemoryPlan:
-    """Plan text -> video for an LTX-2 model inside `vram_gb`, as `plan.plan_memory` plans AIPROD's models.
+    """Plan text -> video (and LoRA training) for an LTX-2 model inside `vram_gb`, as `plan.plan_memory` plans AIPROD's models.
 
     config: an LTX-2 model config: `transformer` (LTX2TransformerConfig), `vae` (an LTX2VAEConfig, or anything
     else for the released VAE), `upscaler` (LTX2UpsamplerConfig or None), and optionally `name`, `connector`
     (ConnectorConfig; default LTX-2 19B's) and the default clip `frames`, `height`, `width` (768x512x121). cfg: the
-    negative prompt's context too (the passes themselves run one at a time). Raises MemoryPlanError naming the
+    negative prompt's context too (the passes themselves run one at a time). train_clip (frames, height, width)
+    and train_batch: LoRA training's clips (default: the clip, one a step). Raises MemoryPlanError naming the
     smallest budget when a required stage (sampling, decode, upscaling with `upscale`) cannot fit.
     """
     check_plan_inputs(compute_dtype, weight_dtype, vram_gb)
@@ -224,6 +249,8 @@ def plan_ltx2_memory(
     plan.stages["vae_decode"], needs["vae_decode"] = _vae_decode_plan(
         vae, decoded, compute_dtype, usable, "tiles overlap 3 latent frames and 2 latent px and blend"
         + (" (2x clip)" if upscale else ""))
-    plan.stages["lora_training"] = StagePlan("lora_training", "off", note="LoRA training of LTX-2 is not planned yet")
+    train_clip = train_clip or (frames, height, width)
+    plan.stages["lora_training"], needs["lora_training"] = _lora_training_plan(
+        room, train_clip, latent_grid(vae, *train_clip), train_batch, lora_rank, fused_attention)
     settle_stages(plan, needs, required, reserve_gb, vram_gb, least_decode="in tiles of 4 latent frames x 4 latent px")
     return plan

@@ -308,7 +308,8 @@ def plan_memory(
     if is_ltx2_config(config):
         return plan_ltx2_memory(config, height, width, frames, vram_gb, cfg=cfg, upscale=upscale,
                                 compute_dtype=compute_dtype, weight_dtype=weight_dtype, prefetch=prefetch,
-                                fp8_block=fp8_block, fused_attention=fused_attention, reserve_gb=reserve_gb,
+                                fp8_block=fp8_block, lora_rank=lora_rank, train_clip=train_clip,
+                                train_batch=train_batch, fused_attention=fused_attention, reserve_gb=reserve_gb,
                                 train=train, required=required)
     frames, height, width = frames or config.frames, height or config.height, width or config.width
     check_plan_inputs(compute_dtype, weight_dtype, vram_gb)

@@ -80,31 +80,49 @@ class _LiveBytes(TorchDispatchMode):
         return out
 
 
+class _FusedKernel(torch.autograd.Function):
+    """A fused attention kernel's tensors: forward keeps the output and a float32 log-sum-exp per query for its
+    backward, which makes the three input gradients."""
+
+    @staticmethod
+    def forward(ctx, q, k, v):
+        out = q.new_empty((*q.shape[:-1], v.shape[-1]))
+        lse = q.new_empty(q.shape[:-1], dtype=torch.float32)
+        ctx.save_for_backward(q, k, v, out, lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, _, _ = ctx.saved_tensors
+        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
 class _FusedAttention(TorchFunctionMode):
-    """scaled_dot_product_attention as a fused kernel: the output and a float32 log-sum-exp per query."""
+    """scaled_dot_product_attention as a fused kernel (flash or memory-efficient), in training too."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.scaled_dot_product_attention:
-            q, v = args[0], args[2]
-            out = q.new_empty((*q.shape[:-1], v.shape[-1]))
-            q.new_empty(q.shape[:-1], dtype=torch.float32)  # the log-sum-exp the kernel returns beside it
-            return out
+            with torch._C.DisableTorchFunction():
+                return _FusedKernel.apply(*args[:3])
         return func(*args, **kwargs)
 
 
-def traced_peak(fn: Callable[[], Any], fused_attention: bool = True, conv_scratch: bool = False) -> int:
+def traced_peak(fn: Callable[[], Any], fused_attention: bool = True, conv_scratch: bool = False,
+                grad: bool = False) -> int:
     """Peak bytes of the tensors fn() allocates (on meta tensors), above what exists before it runs.
 
-    fn builds nothing it does not compute: the module and inputs are made beforehand, on the meta device."""
-    return traced_peaks(fn, fused_attention, conv_scratch)[0]
+    fn builds nothing it does not compute: the module and inputs are made beforehand, on the meta device. grad: fn
+    runs with autograd on (a training step: its forward and its `backward()`, whose saved tensors count too)."""
+    return traced_peaks(fn, fused_attention, conv_scratch, grad)[0]
 
 
-def traced_peaks(fn: Callable[[], Any], fused_attention: bool = True, conv_scratch: bool = False) -> tuple[int, int]:
+def traced_peaks(fn: Callable[[], Any], fused_attention: bool = True, conv_scratch: bool = False,
+                 grad: bool = False) -> tuple[int, int]:
     """(peak bytes, bytes of the largest single tensor) of what fn() allocates on meta tensors; conv_scratch: with
     the CPU's 3-D convolution columns."""
     counter = _LiveBytes(conv_scratch)
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         if fused_attention:
             with _FusedAttention(), counter:
                 out = fn()

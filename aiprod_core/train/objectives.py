@@ -29,15 +29,19 @@ def noised(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.
 
 
 def flow_loss(backbone: nn.Module, x0: torch.Tensor, context: torch.Tensor, mask: torch.Tensor,
-              sigma: torch.Tensor, noise: torch.Tensor, generate: torch.Tensor | None = None) -> torch.Tensor:
+              sigma: torch.Tensor, noise: torch.Tensor, generate: torch.Tensor | None = None,
+              voxel_sigma: bool = False) -> torch.Tensor:
     """MSE between the predicted and true velocity `noise - x0` at x_t (`noised`).
 
     generate: an optional mask broadcastable to x0, 0 where the model is shown x0 itself (a clean first frame, as
-    the sampler shows a kept one: sampling.noise_mask) and 1 where it denoises; only those positions are scored."""
+    the sampler shows a kept one: sampling.noise_mask) and 1 where it denoises; only those positions are scored.
+    voxel_sigma: the backbone takes a noise level per latent voxel (LTX-2), and the clean ones are shown at 0."""
     x_t = noised(x0, noise, sigma)
     if generate is None:
         return F.mse_loss(backbone(x_t, sigma.to(x0.dtype), context, mask).float(), (noise - x0).float())
     generate = generate.to(x0)
+    if voxel_sigma:
+        sigma = sigma.view(-1, 1, 1, 1).to(x0) * generate[:, 0].expand(x0[:, 0].shape)
     v = backbone(torch.lerp(x0, x_t, generate), sigma.to(x0.dtype), context, mask)
     err = (v.float() - (noise - x0).float()).pow(2) * generate
     return err.sum() / generate.expand_as(x0).sum().clamp_min(1)

@@ -108,13 +108,15 @@ def tiny_recipe() -> list[Phase]:
     ]
 
 
-def lora_recipe(steps: int = 600, frames: int = 17, height: int = 64, width: int = 64) -> list[Phase]:
-    """LoRA on a user's clips: short clips first, then full length."""
-    short = max(1, (frames - 1) // 2 // 4 * 4 + 1)
+def lora_recipe(steps: int = 600, frames: int = 17, height: int = 64, width: int = 64, temporal: int = 4,
+                batch: int = 4) -> list[Phase]:
+    """LoRA on a user's clips: short clips first (about half the frames, 1 + `temporal` k), then full length."""
+    short = max(1, (frames - 1) // 2 // temporal * temporal + 1)
     first = max(1, steps // 3)
     return [
-        Phase("lora-short", steps=first, lr=1e-3, batch=4, world={"frames": short, "height": height, "width": width}),
-        Phase("lora-full", steps=steps - first, lr=5e-4, batch=4, world={"frames": frames, "height": height, "width": width}),
+        Phase("lora-short", steps=first, lr=1e-3, batch=batch, world={"frames": short, "height": height, "width": width}),
+        Phase("lora-full", steps=steps - first, lr=5e-4, batch=batch,
+              world={"frames": frames, "height": height, "width": width}),
     ]
 
 

@@ -31,14 +31,14 @@ def save_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module], opt
 
 
 def load_state(path: str | os.PathLike, modules: dict[str, torch.nn.Module],
-               complete: bool = False) -> tuple[dict, dict | None]:
+               complete: bool = False, ignore: set[str] = frozenset()) -> tuple[dict, dict | None]:
     """Load weights in place; return (position, optimizer state dict or None). complete: the state must hold no
-    module but `modules` (a run resuming; a reader of some modules leaves it off)."""
+    module but `modules` and those named in `ignore` (a run resuming; a reader of some modules leaves it off)."""
     tensors, meta = read_safetensors(path)
     if STATE_KEY not in meta:
         raise CheckpointError(f"{path}: not a training state (no '{STATE_KEY}' metadata); pass a file written by `aiprod train`")
     info = json.loads(meta[STATE_KEY])
-    unknown = complete and sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - {"optim"})
+    unknown = complete and sorted({k.split(".", 1)[0] for k in tensors} - set(modules) - set(ignore) - {"optim"})
     if unknown:
         raise CheckpointError(f"{path}: training state holds {unknown}, which this run does not train; it was written "
                               "for another model or recipe (a LoRA with text-encoder adapters, say): resume with the "

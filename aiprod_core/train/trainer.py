@@ -61,10 +61,13 @@ class Trainer:
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self._check_phases()
+        self._check_family()
         torch.manual_seed(opts.run.seed)  # first: what the run draws (heads, adapters) must not depend on what came before
-        self.heads = AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
+        # the text encoder's attribute heads, for full training's text-side loss
+        self.heads = None if model.family.lora_only else AttributeHeads(model.config.text.dim, ATTRIBUTE_CLASSES)
         lo = opts.lora
-        self.lora = LoRA.create(model.backbone, lo.rank, lo.alpha, lo.targets) if lo is not None else None
+        self.targets = model.family.lora_targets(lo.targets) if lo is not None else ()
+        self.lora = LoRA.create(model.backbone, lo.rank, lo.alpha, self.targets) if lo is not None else None
         self.text_lora = None
         if lo is not None and lo.text_targets:
             self.text_lora = LoRA.create(model.text_encoder, lo.rank, lo.alpha, lo.text_targets, prefix=TEXT_PREFIX)
@@ -110,10 +113,24 @@ class Trainer:
                 raise ValueError("LoRA training adapts the backbone (and the text encoder) only; every phase needs "
                                  "stage='backbone'")
 
+    def _check_family(self) -> None:
+        family, lo = self.model.family, self.opts.lora
+        if not family.lora_only:
+            return
+        name = Path(self.model.source).name if self.model.source else "the model"
+        if lo is None:
+            raise ValueError(f"{name} is an {family.title} model, which this trainer adapts with a LoRA only (its "
+                             "weights stay frozen); give a LoRA rank (--lora-rank 16, or the LoRA trainer node)")
+        if lo.text_targets:
+            raise ValueError(f"{name} is an {family.title} model, whose text encoder (Gemma 3 with its connector) "
+                             "takes no adapters here; leave out the text-encoder LoRA (--lora-text-encoder)")
+
     # -- what is saved and what is trained ------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:
         m = self.model
-        mods = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder, "heads": self.heads}
+        mods = {"backbone": m.backbone, "vae": m.vae, "text_encoder": m.text_encoder}
+        if self.heads is not None:
+            mods["heads"] = self.heads
         if m.upscaler is not None:
             mods["upscaler"] = m.upscaler
         if self.lora is not None:
@@ -121,6 +138,13 @@ class Trainer:
         if self.text_lora is not None:
             mods["text_lora"] = self.text_lora
         return mods
+
+    def saved(self) -> dict[str, torch.nn.Module]:
+        """What the training state holds: a LoRA run's adapters (the frozen model is the file it loaded), else
+        every module."""
+        if self.lora is None:
+            return self.modules()
+        return {k: v for k, v in self.modules().items() if k in ("lora", "text_lora")}
 
     def trainable(self, phase: Phase) -> list[torch.nn.Module]:
         m = self.model
@@ -147,7 +171,9 @@ class Trainer:
         pos = {"phase": 0, "step": 0, "global_step": 0}
         optim_state = None
         if resume and self.state_path.is_file():
-            pos, optim_state = load_state(self.state_path, self.modules(), complete=True)
+            # a LoRA state written before states held only the adapters carries the frozen modules too: not read
+            frozen = set(self.modules()) - set(self.saved())
+            pos, optim_state = load_state(self.state_path, self.saved(), complete=True, ignore=frozen)
             self._trim_log(pos["global_step"])
             log.info("resuming at phase %d step %d", pos["phase"], pos["step"])
         elif resume:
@@ -336,7 +362,7 @@ class Trainer:
         parts = {}
         if self.lora is not None:  # adapters applied by _step
             context, mask = self._lora_context(captions)
-            loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate)
+            loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate, m.family.voxel_sigma)
             prompts = self.opts.preservation.prompts
             if prompts:
                 picks = [prompts[int(torch.randint(len(prompts), (), generator=g))] for g in gens]
@@ -353,7 +379,7 @@ class Trainer:
         ids, mask = m.text_encoder.tokenize(captions)
         with torch.set_grad_enabled(phase.train_text_encoder):
             context = m.text_encoder(ids.to(self.device), mask.to(self.device))
-        loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate)
+        loss = flow_loss(m.backbone, x0, context, mask, sigma, noise, generate, m.family.voxel_sigma)
         parts["flow"] = loss.item()
         if phase.train_text_encoder and phase.text_aux_weight and samples[0].labels is not None:
             labels = {k: torch.tensor([-1 if d else s.labels[k] for s, d in zip(samples, drop)], device=self.device)
@@ -445,8 +471,8 @@ class Trainer:
 
     def _save(self, position: dict, optimizer) -> None:
         if self.rank == 0:
-            save_state(self.state_path, self.modules(), optimizer, position,
-                       {"aiprod.config": self.model.config.to_json()})
+            config = {} if self.model.family.lora_only else {"aiprod.config": self.model.config.to_json()}
+            save_state(self.state_path, self.saved(), optimizer, position, config)
         if self.world > 1:
             dist.barrier()
 
@@ -478,7 +504,7 @@ class Trainer:
             m = self.model
             if self.lora is not None:
                 meta = {"aiprod.base_model": m.config.name, "aiprod.rank": str(lo.rank),
-                        "aiprod.targets": ",".join(lo.targets), "aiprod.steps": str(self.global_step)}
+                        "aiprod.targets": ",".join(self.targets), "aiprod.steps": str(self.global_step)}
                 if self.text_lora is not None:
                     meta["aiprod.text_targets"] = ",".join(lo.text_targets)
                 save_lora(path, self.lora, meta, self.text_lora)

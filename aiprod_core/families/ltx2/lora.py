@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ...checkpoint import read_safetensors
-from ...models.lora import PREFIX, LoRA, LoRAError
+from ...models.lora import DEFAULT_TARGETS, PREFIX, LoRA, LoRAError
 from .transformer import LTX2VideoTransformer, is_audio_key
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,19 @@ _KOHYA = "lora_unet_"
 _PARTS = {".lora_A.weight": "lora_A.weight", ".lora_down.weight": "lora_A.weight",
           ".lora_B.weight": "lora_B.weight", ".lora_up.weight": "lora_B.weight", ".alpha": "alpha"}
 EXAMPLE_KEY = "diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight"
+# AIPROD's LoRA target names -> the layers that do the same job here: the attention output is a Sequential's
+# first layer, and the MLP's layers have diffusers' names. Other names are matched as given.
+_TARGET_NAMES = {"attn1.to_out": "attn1.to_out.0", "attn2.to_out": "attn2.to_out.0", "ff.proj_in": "ff.net.0.proj",
+                 "ff.proj_out": "ff.net.2"}
+
+
+def ltx2_targets(targets: tuple[str, ...]) -> tuple[str, ...]:
+    """LoRA targets for the LTX-2 transformer: AIPROD's names translated (so one default serves both families),
+    the rest as given (e.g. ltx-trainer's `to_q`, `to_out.0`)."""
+    return tuple(_TARGET_NAMES.get(t, t) for t in targets)
+
+
+DEFAULT_LTX2_TARGETS = ltx2_targets(DEFAULT_TARGETS)
 
 
 def _module_path(name: str, kohya: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Collection
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ...models.backbone import timestep_embedding
 from .config import LTX2TransformerConfig
@@ -214,6 +215,7 @@ class LTX2VideoTransformer(nn.Module):
         self.transformer_blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
         self.scale_shift_table = nn.Parameter(torch.empty(2, w))
         self.proj_out = nn.Linear(w, cfg.out_channels)
+        self.gradient_checkpointing = False  # LoRA training: each block re-runs in backward instead of keeping its tensors
 
     @property
     def blocks(self) -> nn.ModuleList:
@@ -293,8 +295,12 @@ class LTX2VideoTransformer(nn.Module):
             # attends uniformly instead of producing NaN
             mask = (context_mask.to(dtype) - 1).view(b, 1, 1, -1) * torch.finfo(dtype).max
         rope = self.rope((t, h, w), fps, dtype, x.device)
+        # not tied to .training: LoRA training runs the frozen transformer in eval mode and needs it too
+        use_ckpt = self.gradient_checkpointing and torch.is_grad_enabled()
         for i, block in enumerate(self.transformer_blocks):
-            tokens = block(tokens, timestep, context, mask, rope, prompt_timestep, i in skip)
+            args = (tokens, timestep, context, mask, rope, prompt_timestep, i in skip)
+            # early_stop=False: the re-run goes to the block's end, so forward hooks (block streaming) see it
+            tokens = checkpoint(block, *args, use_reentrant=False, early_stop=False) if use_ckpt else block(*args)
         shift, scale = (self.scale_shift_table.to(dtype) + embedded.unsqueeze(2)).unbind(2)  # (B, 1 or N, W)
         tokens = F.layer_norm(tokens, (tokens.shape[-1],), eps=self.cfg.norm_eps) * (1 + scale) + shift
         velocity = self.proj_out(tokens)  # (B, N, C)
