@@ -95,3 +95,29 @@ def test_a_misplaced_file_is_named_by_its_input(comfy, ltx2_files):
     assert status == 400
     text = loader_errors(answer)[0]
     assert "text_encoder" in text and "is an LTX-2 file, not Gemma" in text and "Traceback" not in json.dumps(answer)
+
+
+def test_the_lora_trainer_trains_ltx2_and_samples_with_its_lora(comfy, ltx2_files, tmp_path):
+    """The LoRA training template with its checkpoint loader swapped for the LTX-2 one: the trainer adapts the
+    LTX-2 transformer on the synthetic world's clips, saves the LoRA in the published layout into models/loras,
+    and the sampler draws with it."""
+    graph = load_json(API / "aiprod_lora_train.json")
+    graph["1"] = load_json(API / "ltx2_t2v.json")["1"]
+    trainer = graph["5"]["inputs"]
+    trainer.update(steps=3, name="ltx2_star", resume=False)
+    graph["4"]["inputs"].update(frames=9, width=64, height=64)
+    graph["7"]["inputs"].update(frames=9, width=64, height=64)
+    graph["8"]["inputs"]["steps"] = 2
+    path = tmp_path / "ltx2_lora_train.json"
+    path.write_text(json.dumps(graph))
+    r = run_workflow(comfy, path, out=tmp_path / "out")
+    assert r.returncode == 0, r.stderr[-3000:] + comfy.log.read_text()[-3000:]
+    lora = comfy.models / "loras" / "ltx2_star.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(lora), "pt") as f:
+        keys = list(f.keys())  # noqa: SIM118
+    assert keys and all(k.startswith("diffusion_model.transformer_blocks.") for k in keys)
+    videos = [Path(line) for line in r.stdout.split() if line.endswith(".mp4")]
+    frames, _ = read_video(videos[0])
+    assert frames.shape == (9, 64, 64, 3)
