@@ -261,9 +261,14 @@ def test_the_trace_counts_two_blocks_as_all_of_them():
 
 
 def test_the_gpu_benchmark_runs_its_smoke_path(tmp_path, one_thread):
-    """bench/ltx2_gpu_memory.py at a tiny shape on the CPU: the plan streams its blocks in fp8 and a step runs."""
+    """bench/ltx2_gpu_memory.py at a tiny shape on the CPU: the plan streams its blocks in fp8 and a sampling step
+    and a LoRA training step run."""
     from bench.ltx2_gpu_memory import main
 
     out = main(["--device", "cpu", "--tiny", "--out", str(tmp_path / "smoke.json"), "--repeats", "1"])
-    assert out["plan"]["blocks_streamed"] > 0 and out["plan"]["weight_dtype"] == "fp8"
-    assert out["s_per_step"] > 0 and out["output_rms"] > 0
+    for stage in ("sampling", "lora_training"):
+        plan = out[stage]["plan"]
+        assert plan["blocks_streamed"] > 0 and plan["weight_dtype"] == "fp8", stage
+        assert out[stage]["s_per_step"] > 0
+    assert out["sampling"]["output_rms"] > 0 and out["lora_training"]["plan"]["gradient_checkpointing"]
+    assert 0 < out["lora_training"]["loss"] < float("inf")
