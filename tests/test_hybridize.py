@@ -177,3 +177,16 @@ def test_the_command_writes_a_hybrid(tmp_path, capsys):
     assert load_model(out / "aiprod-v2-tiny-hybrid.safetensors").config.backbone.pattern == "CAAAAA"
     assert main(args) == 2  # a state is there: starting over would delete it
     assert "add --resume" in capsys.readouterr().err
+
+
+def test_train_builds_an_all_attention_teacher_from_the_preset(tmp_path, capsys):
+    """`aiprod train --pattern AAAAAA`: the teacher the shipped model's recipes train, at its width, all attention."""
+    out = tmp_path / "teacher"
+    assert main(["train", "--pattern", "AAAAAA", "--out", str(out), "--steps-scale", "0.0005", "--no-validation",
+                 "-q"]) == 0
+    teacher = load_model(out / "aiprod-v2-tiny-AAAAAA.safetensors")
+    tiny = preset("tiny")
+    assert teacher.config.backbone.pattern == "AAAAAA" and teacher.config.backbone.width == tiny.backbone.width
+    assert teacher.config.backbone.attention_blocks == 6 and teacher.config.vae == tiny.vae
+    assert main(["train", "--pattern", "AAAAAA", "--lora-rank", "4", "--out", str(tmp_path / "x")]) == 2
+    assert "--pattern builds a fresh model for full training" in capsys.readouterr().err
