@@ -32,8 +32,8 @@ KNOWN_FAILURES = {
     "a red circle moving left": "draws a green circle moving left on seeds 0-3 (so do 'red circle, moving left', "
                                 "'A red circle moving left.' and 'a red circle moving up')",
     "a yellow circle moving up": "draws a yellow square on seed 1, and moves down on seeds 1 and 3",
-    "a red circle moving to the right": "draws a green circle on seed 0",
-    "a blue square moving up": "moves down on seed 0 and stays still on seeds 1-3",
+    "a red circle moving to the right": "draws a yellow circle on seed 1",
+    "a blue square moving up": "moves down on seed 0 and stays still on seed 3",
 }
 _README_PROMPT = re.compile(r'aiprod generate "([^"]+)"|\bgenerate\(\w+, "([^"]+)"')
 
