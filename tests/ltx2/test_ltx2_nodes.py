@@ -203,14 +203,20 @@ def test_an_ltx2_lora_in_the_published_layout_applies(loaded, models, node):
     assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in adapted.backbone.state_dict().items())
 
 
-def test_the_trainer_refuses_an_ltx2_model_in_one_line(loaded, node):
+def test_the_trainer_trains_a_lora_for_an_ltx2_model_and_refuses_what_it_cannot(loaded, node):
     model, vae, text_encoder, _ = loaded
+    trainer = node("AIPRODLoraTrainer")
     (dataset,) = node("AIPRODVideoDataset").load("synthetic world", "", "star", 9, 64, 64)
-    with pytest.raises(ValueError) as e:
-        node("AIPRODLoraTrainer").train(model, vae, text_encoder, dataset, 2, 2, 1e-3, 0, "ltx2_lora", False)
-    msg = str(e.value)
-    assert "\n" not in msg and CKPT in msg and "LTX-2 model" in msg and "does not support yet" in msg
-    assert "ltx-trainer" in msg and "AIPROD checkpoint" in msg, "what to do instead"
+    out = trainer.train(model, vae, text_encoder, dataset, 2, 2, 1e-3, 0, "ltx2_lora", False)
+    adapted, _, name, _ = out["result"]
+    assert name == "ltx2_lora.safetensors" and len(adapted.loras) == len(model.loras) + 1
+    assert any(".attn1.to_out.0" in p for p in adapted.loras[-1][0].paths)  # LTX-2's own layer names
+    (odd,) = node("AIPRODVideoDataset").load("synthetic world", "", "star", 13, 64, 64)  # 1 + 4k, not 1 + 8k
+    for data, extra, words in ((odd, {}, "do not fit this LTX-2 model's VAE"),
+                               (dataset, {"train_text_encoder": True}, "takes no adapters")):
+        with pytest.raises(ValueError) as e:
+            trainer.train(model, vae, text_encoder, data, 2, 2, 1e-3, 0, "ltx2_bad", False, **extra)
+        assert "\n" not in str(e.value) and words in str(e.value)
 
 
 def test_missing_and_misplaced_files_are_named_before_anything_loads(models, node):
