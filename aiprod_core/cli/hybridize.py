@@ -1,4 +1,4 @@
-"""`aiprod hybridize`: distil an AIPROD model into one with conv blocks where the pattern says, resumable."""
+"""`aiprod hybridize`: distil an AIPROD or LTX-2 model into one with conv blocks where the pattern says, resumable."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from ..outputs import check_output_folder
-from .args import add_quiet_arg
+from .args import FILE_FLAGS, add_family_file_args, add_quiet_arg, family_files
 from .checks import RequestError, check_input, check_model, check_number
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     h = sub.add_parser("hybridize", help="turn attention blocks of a model into conv blocks, by distillation")
-    h.add_argument("--model", required=True, help="the teacher: an AIPROD .safetensors checkpoint")
+    h.add_argument("--model", required=True, help="the teacher: an AIPROD .safetensors checkpoint, or an LTX-2 one "
+                   "with its --text-encoder (and split files)")
     h.add_argument("--pattern", required=True, help="the student's blocks, one letter per teacher block: A keeps the "
                    "attention block, C makes it a conv block (a teacher's C stays C)")
     h.add_argument("--out", required=True, help="run folder: training state, log, distillation clips, result")
@@ -24,17 +25,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--prompts", metavar="FILE", help="distil on the teacher's own generations for these prompts (UTF-8 "
                    "text, one per line), made once and kept in --out; default: the synthetic world's clips")
     h.add_argument("--clips", type=int, default=32, help="latents to distil on (default 32)")
+    h.add_argument("--clip", metavar="FxHxW", help="their size, e.g. 9x64x64 (default: the teacher's clip)")
     h.add_argument("--device", help="run on this device, e.g. cuda (default: the CPU)")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--checkpoint-every", type=int, default=100,
                    help="steps between training-state saves (0: only at stage ends and on a stop)")
     h.add_argument("--name", help="name of the result file (default: the teacher's model name + '-hybrid')")
+    add_family_file_args(h)
     add_quiet_arg(h)
     h.set_defaults(func=run, check=check)
 
 
 def check(args: argparse.Namespace) -> list[str]:
-    from ..model import read_model_config
+    from ..info import model_config
     from ..train.hybridize import replaced_blocks
 
     check_output_folder(args.out, "--out")
@@ -44,12 +47,18 @@ def check(args: argparse.Namespace) -> list[str]:
                            f"or give another --out (or delete {state}) to start a new one")
     check_model(args.model)
     check_input(args.prompts, "--prompts")
-    config = read_model_config(args.model)
-    pattern = getattr(getattr(config, "backbone", None), "pattern", None)
-    if pattern is None:
-        raise RequestError(f"--model {args.model} is not an AIPROD checkpoint (it has no block pattern); hybridize "
-                           "takes AIPROD models")
+    config = model_config(args.model, need_text_encoder=True, names=FILE_FLAGS, **family_files(args))
+    ltx2 = hasattr(config, "distilled")
+    pattern = config.transformer.block_kinds if ltx2 else config.backbone.pattern
     replaced_blocks(pattern, args.pattern)  # ValueError: one line, exit 2
+    if ltx2 and args.prompts:
+        raise RequestError("--prompts: an LTX-2 teacher distils on the synthetic world's clips here (its own "
+                           "generations are not supported yet); leave --prompts out")
+    if args.clip:
+        try:
+            config.vae.check_clip(*_clip(args.clip))
+        except ValueError as e:
+            raise RequestError(f"--clip {args.clip}: {e}") from None
     for flag, value in (("--steps-blockwise", args.steps_blockwise), ("--steps-end-to-end", args.steps_end_to_end),
                         ("--checkpoint-every", args.checkpoint_every)):
         check_number(flag, value, 0)
@@ -72,19 +81,27 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     prompts = _read_prompts(args.prompts) if args.prompts else ()
-    teacher = load_model(args.model)
+    teacher = load_model(args.model, **family_files(args))
     name = run_name(args.name or f"{teacher.config.name}-hybrid")
     opts = HybridizeOptions(RunOptions(args.out, seed=args.seed, name=name, checkpoint_every=args.checkpoint_every,
                                        progress=not args.quiet),
                             args.pattern, steps_blockwise=args.steps_blockwise,
                             steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch, clips=args.clips,
-                            prompts=prompts, device=args.device)
+                            prompts=prompts, device=args.device, clip=_clip(args.clip) if args.clip else None)
     settings = {"model": str(Path(args.model).resolve()), "pattern": args.pattern, "seed": args.seed,
                 "steps_blockwise": args.steps_blockwise, "steps_end_to_end": args.steps_end_to_end,
-                "lr": args.lr, "batch": args.batch, "clips": args.clips, "prompts": list(prompts)}
+                "lr": args.lr, "batch": args.batch, "clips": args.clips, "clip": args.clip, "prompts": list(prompts)}
     out = Hybridizer(teacher, opts).run(resume=RunFolder(args.out).prepare(args.resume, settings))
     print(f"wrote {out}")
     return 0
+
+
+def _clip(text: str) -> tuple[int, int, int]:
+    try:
+        frames, height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise RequestError(f"--clip {text!r}: expected FRAMESxHEIGHTxWIDTH, e.g. 9x64x64") from None
+    return frames, height, width
 
 
 def _read_prompts(path: str) -> tuple[str, ...]:

@@ -96,7 +96,7 @@ def sampling_activation_bytes(cfg: LTX2TransformerConfig, grid: tuple[int, int, 
                               fused_attention: bool = True, attention_chunk: int = 0) -> int:
     """Peak of one forward of batch 1 over a latent grid (t, h, w) with a `context`-token float32 context, weights
     in e bytes. Every block is alike, so two of them reach the peak of all 48."""
-    small = dataclasses.replace(cfg, num_layers=min(cfg.num_layers, 2))
+    small = dataclasses.replace(cfg, num_layers=min(cfg.num_layers, 2), pattern=None)  # attention blocks: the larger
     with torch.device("meta"):
         model = LTX2VideoTransformer(small).to(_dtype(e))
     model.set_attention_chunk(attention_chunk)
@@ -115,7 +115,7 @@ def training_activation_bytes(cfg: LTX2TransformerConfig, grid: tuple[int, int, 
     checkpointed, frozen weights in e bytes. One block is traced whole, its forward kept for its backward as a
     checkpointed block's re-run keeps it, with the adapters' gradients; each other block adds only the input it
     keeps for its re-run. Within 3% of the CPU's measured peak (tests/ltx2/test_ltx2_lora_training.py)."""
-    one = dataclasses.replace(cfg, num_layers=1)
+    one = dataclasses.replace(cfg, num_layers=1, pattern=None)
     with torch.device("meta"):
         model = LTX2VideoTransformer(one).to(_dtype(e)).requires_grad_(False)
         lora = LoRA.create(model, rank, float(rank), targets)
@@ -136,7 +136,7 @@ def training_activation_bytes(cfg: LTX2TransformerConfig, grid: tuple[int, int, 
 def lora_state_bytes(cfg: LTX2TransformerConfig, rank: int, targets: tuple[str, ...] = DEFAULT_LTX2_TARGETS) -> int:
     """The adapters' parameters, gradients and AdamW moments, all float32."""
     with torch.device("meta"):
-        lora = LoRA.create(LTX2VideoTransformer(dataclasses.replace(cfg, num_layers=1)), rank, float(rank), targets)
+        lora = LoRA.create(LTX2VideoTransformer(dataclasses.replace(cfg, num_layers=1, pattern=None)), rank, float(rank), targets)
     return sum(p.numel() for p in lora.parameters()) * cfg.num_layers * 4 * 4
 
 

@@ -9,8 +9,9 @@ the fresh blocks train, in two stages:
    the teacher's activations caught by forward hooks on a teacher run over noised latents, recomputed every step);
 2. end to end: the student's velocity matches the teacher's (MSE) on noised latents with the same text context.
 
-The latents are the teacher's own generations from a prompt list (no video data needed) or the synthetic world's
-clips (train/distil_data.py). Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
+The teacher is an AIPROD checkpoint or an LTX-2 one (its student: families/ltx2/hybrid.py, written as the teacher's
+file with the transformer replaced). The latents are the teacher's own generations from a prompt list (no video data
+needed; AIPROD teachers) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
 for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
 weights an uninterrupted run reaches.
 """
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
 from ..config import ModelConfig
+from ..families.ltx2.hybrid import save_hybrid, student_transformer
 from ..model import AIPROD, VideoModel
 from ..models.backbone import HybridBackbone
 from .data import item_seed
@@ -66,12 +68,23 @@ def replaced_blocks(teacher_pattern: str, pattern: str) -> list[int]:
     return replaced
 
 
+def teacher_pattern(teacher: VideoModel) -> str:
+    """The teacher's blocks, one letter each (an LTX-2 transformer's are all A unless it is a hybrid already)."""
+    if teacher.family is AIPROD:
+        return teacher.config.backbone.pattern
+    return teacher.config.transformer.block_kinds
+
+
 def build_student(teacher: VideoModel, pattern: str, seed: int = 0) -> tuple[VideoModel, list[int]]:
     """The student model and its fresh blocks' positions. Its VAE, text encoder and upscaler are the teacher's
     modules (shared, frozen); its backbone is new, holding copies of every teacher weight outside the fresh blocks."""
+    replaced = replaced_blocks(teacher_pattern(teacher), pattern)
     if teacher.family is not AIPROD:
-        raise ValueError(f"{teacher.source} is a {teacher.family.name} model; hybridize takes AIPROD checkpoints")
-    replaced = replaced_blocks(teacher.config.backbone.pattern, pattern)
+        backbone = student_transformer(teacher.backbone, pattern, replaced, seed)
+        config = dataclasses.replace(teacher.config, transformer=backbone.cfg)
+        student = dataclasses.replace(teacher, config=config, backbone=backbone,
+                                      source=f"hybrid of {teacher.source}", trained=False, loras=())
+        return student, replaced
     config = dataclasses.replace(teacher.config, backbone=dataclasses.replace(teacher.config.backbone, pattern=pattern))
     config.validate()
     with torch.random.fork_rng(devices=[]):  # the fresh blocks from the run's seed, whatever was drawn before
@@ -151,6 +164,9 @@ class Hybridizer:
             return load_clips(self.data_path)
         c, o = self.teacher.config, self.opts
         clip = o.clip or (c.frames, c.height, c.width)
+        if o.prompts and self.teacher.family is not AIPROD:
+            raise ValueError("an LTX-2 teacher distils on the synthetic world's clips here; its own generations "
+                             "(prompts) are not supported yet: leave the prompt list out")
         if o.prompts:
             def make(count, stream):
                 return teacher_generations(self.teacher, o.prompts, count, clip, o.run.seed, stream, o.sampler_steps,
@@ -188,7 +204,10 @@ class Hybridizer:
         finally:
             for h in hooks:
                 h.remove()
-        losses = [F.mse_loss(self.student.backbone.blocks[i](*caught[i][0]), caught[i][1]) for i in self.replaced]
+        grid = {"grid": tuple(x_t.shape[2:])}  # an LTX-2 conv block is told the latent grid its tokens lie on
+        losses = [F.mse_loss(block(*caught[i][0], **(grid if getattr(block, "takes_grid", False) else {})),
+                             caught[i][1])
+                  for i, block in ((i, self.student.backbone.blocks[i]) for i in self.replaced)]
         return torch.stack(losses).mean()
 
     def _end_to_end_loss(self, x_t, sigma, context, mask) -> torch.Tensor:
@@ -210,7 +229,11 @@ class Hybridizer:
             self.data_path.unlink(missing_ok=True)
         sets = self._data()
         self.train = sets["train"]
-        self.sigmas = sampler_sigmas(tuple(self.train.latents.shape), self.opts.sampler_steps)
+        shape = tuple(self.train.latents.shape)
+        if self.teacher.family is AIPROD:
+            self.sigmas = sampler_sigmas(shape, self.opts.sampler_steps)
+        else:  # the family's own schedule (LTX-2's)
+            self.sigmas = self.teacher.family.sampling(self.teacher, shape, self.opts.sampler_steps, None)["sigmas"][:-1]
         held = sets["heldout"]
         # held-out noise levels spread over the whole schedule, not drawn: the error is comparable step to step
         levels = self.sigmas[torch.linspace(0, len(self.sigmas) - 1, len(held)).round().long()]
@@ -299,6 +322,10 @@ class Hybridizer:
     def _finish(self) -> Path:
         run, s = self.opts.run, self.student
         path = Path(run.result_path or self.folder.path / f"{run.name}.safetensors")
+        if self.teacher.family is not AIPROD:
+            save_hybrid(self.teacher.source, s.backbone, path, {"aiprod.teacher": os.path.basename(self.teacher.source),
+                                                                "aiprod.steps": str(self.global_step)})
+            return path
         config: ModelConfig = dataclasses.replace(s.config, name=run.name)
         parts = {"backbone": s.backbone, "vae": s.vae, "text_encoder": s.text_encoder}
         if s.upscaler is not None:

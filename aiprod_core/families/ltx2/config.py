@@ -59,6 +59,9 @@ class LTX2TransformerConfig:
     double_precision_rope: bool = True
     apply_gated_attention: bool = False  # LTX-2.3: per-head gates on every attention output
     cross_attention_adaln: bool = False  # LTX-2.3: AdaLN on the text cross-attention, with a prompt timestep
+    # AIPROD's hybrid of it (`aiprod hybridize`): one letter a block, A the released block, C a 3D-conv block in
+    # its place; None: every block A, as released. Written to a hybrid's file as `aiprod_pattern`.
+    pattern: str | None = None
 
     @property
     def width(self) -> int:
@@ -82,10 +85,21 @@ class LTX2TransformerConfig:
             raise LTX2ConfigError(f"num_layers, num_attention_heads and attention_head_dim must be >= 1: {self}")
         if self.attention_head_dim % 2:
             raise LTX2ConfigError(f"attention_head_dim={self.attention_head_dim} must be even for rotary embedding")
+        if self.pattern is not None and (len(self.pattern) != self.num_layers or set(self.pattern) - {"A", "C"}
+                                         or "A" not in self.pattern):
+            raise LTX2ConfigError(f"aiprod_pattern {self.pattern!r} must give each of the {self.num_layers} blocks a "
+                                  "letter, A (attention) or C (3D conv), with at least one A")
+
+    @property
+    def block_kinds(self) -> str:
+        """One letter a block: A attention, C 3D conv."""
+        return self.pattern or "A" * self.num_layers
 
     def to_dict(self) -> dict[str, Any]:
         """The transformer section in the released files' names (the inverse of `from_metadata`)."""
         d = asdict(self)
+        if d.pop("pattern") is not None:
+            d["aiprod_pattern"] = self.pattern
         d["positional_embedding_max_pos"] = list(self.positional_embedding_max_pos)
         d["frequencies_precision"] = "float64" if d.pop("double_precision_rope") else "float32"
         d["caption_proj_before_connector"] = self.caption_channels is None
@@ -133,6 +147,7 @@ class LTX2TransformerConfig:
             double_precision_rope=precision == "float64",
             apply_gated_attention=bool(t.get("apply_gated_attention", False)),
             cross_attention_adaln=bool(t.get("cross_attention_adaln", False)),
+            pattern=t.get("aiprod_pattern"),
         )
         cfg.validate()
         return cfg

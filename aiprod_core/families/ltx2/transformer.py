@@ -197,6 +197,36 @@ class TransformerBlock(nn.Module):
         return x + self.ff(_rms(x, self.eps) * (1 + scale_mlp) + shift_mlp) * gate_mlp
 
 
+class ConvBlock(nn.Module):
+    """AIPROD's block "C" in an LTX-2 transformer (`aiprod hybridize`): a depthwise k^3 conv over the latent grid
+    where the released block has self- and cross-attention, then the released block's MLP; modulated as that block
+    is, by the shared AdaLN-single vectors plus its own table (rows 0-5 of the same layout). It reads no text and
+    has no self-attention for STG to skip. Called as a TransformerBlock, with the grid (t, h, w) besides."""
+
+    takes_grid = True
+
+    def __init__(self, cfg: LTX2TransformerConfig, kernel: int = 3):
+        super().__init__()
+        w = cfg.width
+        self.eps = cfg.norm_eps
+        self.conv = nn.Conv3d(w, w, kernel, padding=kernel // 2, groups=w)
+        self.ff = FeedForward(w)
+        # a fresh block's own offsets (a hybrid's conv blocks are made, not loaded): PixArt's scale
+        self.scale_shift_table = nn.Parameter(torch.randn(cfg.adaln_rows, w) / w**0.5)
+
+    def forward(self, x: Tensor, timestep: Tensor, context: Tensor, context_mask: Tensor | None, rope: Rope,
+                prompt_timestep: Tensor | None = None, skip_self_attention: bool = False, *,
+                grid: tuple[int, int, int]) -> Tensor:
+        """x [B,N,W] in (t,h,w) order; timestep [B,1 or N,rows*W] -> [B,N,W]."""
+        b, n, w = x.shape
+        m = timestep.shape[1]
+        ada = self.scale_shift_table.to(timestep.dtype) + timestep.view(b, m, self.scale_shift_table.shape[0], -1)
+        shift_c, scale_c, gate_c, shift_mlp, scale_mlp, gate_mlp = ada[:, :, :6].unbind(2)
+        h = (_rms(x, self.eps) * (1 + scale_c) + shift_c).view(b, *grid, w).permute(0, 4, 1, 2, 3)
+        x = x + self.conv(h).permute(0, 2, 3, 4, 1).reshape(b, n, w) * gate_c
+        return x + self.ff(_rms(x, self.eps) * (1 + scale_mlp) + shift_mlp) * gate_mlp
+
+
 class LTX2VideoTransformer(nn.Module):
     """Velocity predictor of LTX-2 over the video latent: patch size 1 over 128 channels, so a token is one
     latent voxel. Call as the backbone interface: `forward(x, sigma, context, context_mask, fps=...)`."""
@@ -212,7 +242,8 @@ class LTX2VideoTransformer(nn.Module):
         self.adaln_single = AdaLayerNormSingle(w, cfg.adaln_rows)
         if cfg.cross_attention_adaln:
             self.prompt_adaln_single = AdaLayerNormSingle(w, 2)
-        self.transformer_blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
+        self.transformer_blocks = nn.ModuleList(TransformerBlock(cfg) if kind == "A" else ConvBlock(cfg)
+                                                for kind in cfg.block_kinds)
         self.scale_shift_table = nn.Parameter(torch.empty(2, w))
         self.proj_out = nn.Linear(w, cfg.out_channels)
         self.gradient_checkpointing = False  # LoRA training: each block re-runs in backward instead of keeping its tensors
@@ -229,7 +260,8 @@ class LTX2VideoTransformer(nn.Module):
         if queries < 0:
             raise ValueError(f"attention chunk {queries} must be >= 0 (0 = all queries at once)")
         for block in self.transformer_blocks:
-            block.attn1.query_chunk = block.attn2.query_chunk = queries
+            if hasattr(block, "attn1"):  # a hybrid's conv blocks have no attention
+                block.attn1.query_chunk = block.attn2.query_chunk = queries
 
     def rope(self, grid: tuple[int, int, int], fps: float, dtype: torch.dtype, device: torch.device) -> Rope:
         """Rotary tables for a latent grid (t, h, w) at a frame rate."""
@@ -299,8 +331,10 @@ class LTX2VideoTransformer(nn.Module):
         use_ckpt = self.gradient_checkpointing and torch.is_grad_enabled()
         for i, block in enumerate(self.transformer_blocks):
             args = (tokens, timestep, context, mask, rope, prompt_timestep, i in skip)
+            kw = {"grid": (t, h, w)} if getattr(block, "takes_grid", False) else {}
             # early_stop=False: the re-run goes to the block's end, so forward hooks (block streaming) see it
-            tokens = checkpoint(block, *args, use_reentrant=False, early_stop=False) if use_ckpt else block(*args)
+            tokens = (checkpoint(block, *args, use_reentrant=False, early_stop=False, **kw) if use_ckpt
+                      else block(*args, **kw))
         shift, scale = (self.scale_shift_table.to(dtype) + embedded.unsqueeze(2)).unbind(2)  # (B, 1 or N, W)
         tokens = F.layer_norm(tokens, (tokens.shape[-1],), eps=self.cfg.norm_eps) * (1 + scale) + shift
         velocity = self.proj_out(tokens)  # (B, N, C)

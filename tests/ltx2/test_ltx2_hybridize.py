@@ -1,0 +1,72 @@
+"""`aiprod hybridize` on an LTX-2 teacher: tiny random files in the released layout, LTX-2's block structure at a
+reduced width. The student's velocity error against the teacher falls, and its file, the teacher's with the
+transformer replaced, loads and samples beside the same Gemma."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from ltx2_model_files import CLIP, write_model
+from safetensors import safe_open
+
+from aiprod_core.cli import main
+from aiprod_core.families.ltx2.transformer import ConvBlock, TransformerBlock
+from aiprod_core.model import load_model
+from aiprod_core.pipeline import generate
+
+pytest.importorskip("ltx_core", reason="the files are written from ltx-core 1.0.0's modules")
+SIZE = f"{CLIP['frames']}x{CLIP['height']}x{CLIP['width']}"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ltx2_hybrid")
+    files = write_model(root / "model").single
+    out = root / "run"
+    args = ["hybridize", "--model", files["path"], "--text-encoder", files["text_encoder"], "--pattern", "AC",
+            "--out", str(out), "--clip", SIZE, "--steps-blockwise", "20", "--steps-end-to-end", "20", "--clips", "6",
+            "--batch", "2", "-q"]
+    assert main(args) == 0
+    return files, out
+
+
+def test_distillation_lowers_the_students_velocity_error(run):
+    _, out = run
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    start, end = rows[0]["velocity_error"], rows[-1]["velocity_error"]
+    assert rows[0]["stage"] == "start" and rows[-1]["stage"] == "end_to_end"
+    assert end < 0.7 * start, (start, end)
+
+
+def test_the_student_file_is_the_teachers_with_a_hybrid_transformer_and_samples(run):
+    files, out = run
+    path = out / "ltx-2-19b-dev-hybrid.safetensors"
+    with safe_open(str(path), "pt") as f:
+        config = json.loads(f.metadata()["config"])
+        keys = set(f.keys())  # noqa: SIM118
+    assert config["transformer"]["aiprod_pattern"] == "AC" and "vae" in config
+    assert any(k.startswith("vae.") for k in keys), "the teacher's VAE travels with the student"
+    assert "model.diffusion_model.transformer_blocks.1.conv.weight" in keys
+    assert not any(k.startswith("model.diffusion_model.transformer_blocks.1.attn1.") for k in keys)
+    teacher, student = load_model(**files), load_model(path=str(path), text_encoder=files["text_encoder"])
+    blocks = student.backbone.transformer_blocks
+    assert isinstance(blocks[0], TransformerBlock) and isinstance(blocks[1], ConvBlock)
+    kept = teacher.backbone.transformer_blocks[0].state_dict()
+    assert all(torch.equal(v, blocks[0].state_dict()[k]) for k, v in kept.items())
+    video = generate(student, "a red ball rolls to the left", frames=CLIP["frames"], height=CLIP["height"],
+                     width=CLIP["width"], steps=2, seed=0, progress=False)
+    assert video.shape == (CLIP["frames"], CLIP["height"], CLIP["width"], 3) and video.std() > 0
+
+
+def test_what_an_ltx2_teacher_cannot_do_is_refused_in_one_line(run, tmp_path, capsys):
+    files, _ = run
+    common = ["hybridize", "--model", files["path"], "--text-encoder", files["text_encoder"], "--clip", SIZE]
+    assert main([*common, "--pattern", "ACA", "--out", str(tmp_path / "a")]) == 2
+    assert "has 3 blocks but the teacher has 2" in capsys.readouterr().err
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a fox\n")
+    assert main([*common, "--pattern", "AC", "--prompts", str(prompts), "--out", str(tmp_path / "b")]) == 2
+    assert "distils on the synthetic world's clips here" in capsys.readouterr().err
+    assert main([*common[:-2], "--clip", "8x64x64", "--pattern", "AC", "--out", str(tmp_path / "c")]) == 2
