@@ -189,4 +189,24 @@ def test_train_builds_an_all_attention_teacher_from_the_preset(tmp_path, capsys)
     assert teacher.config.backbone.pattern == "AAAAAA" and teacher.config.backbone.width == tiny.backbone.width
     assert teacher.config.backbone.attention_blocks == 6 and teacher.config.vae == tiny.vae
     assert main(["train", "--pattern", "AAAAAA", "--lora-rank", "4", "--out", str(tmp_path / "x")]) == 2
-    assert "--pattern builds a fresh model for full training" in capsys.readouterr().err
+    assert "--pattern builds a fresh backbone for full training" in capsys.readouterr().err
+
+
+def test_train_builds_a_teacher_beside_a_trained_models_vae(tmp_path, capsys):
+    """`--pattern` with `--model` and `--reinit backbone,text_encoder`: the teacher trains on the model's VAE."""
+    base = tmp_path / "base.safetensors"
+    model = build_model(preset("tiny"))
+    with torch.no_grad():
+        model.vae.latent_mean.add_(0.5)  # a VAE of its own, unlike a fresh preset's
+    save_checkpoint(base, model.config, {"backbone": model.backbone, "vae": model.vae,
+                                         "text_encoder": model.text_encoder, "upscaler": model.upscaler})
+    out = tmp_path / "teacher"
+    phases = tmp_path / "phases.json"
+    phases.write_text(json.dumps([{"name": "1-still", "steps": 1, "batch": 2, "world": {"frames": 9}}]))
+    assert main(["train", "--model", str(base), "--pattern", "AAAAAA", "--reinit", "backbone,text_encoder",
+                 "--phases", str(phases), "--out", str(out), "--no-validation", "-q"]) == 0
+    teacher = load_model(out / "aiprod-v2-tiny-AAAAAA.safetensors")
+    assert teacher.config.backbone.pattern == "AAAAAA"
+    assert all(torch.equal(v, model.vae.state_dict()[k]) for k, v in teacher.vae.state_dict().items())
+    assert main(["train", "--model", str(base), "--pattern", "AAAAAA", "--out", str(tmp_path / "y")]) == 2
+    assert "add --reinit backbone" in capsys.readouterr().err

@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--absolute-positions", type=int, default=0, metavar="N",
                    help="add absolute-position features (N frequencies per axis) to a backbone without them; they "
                         "start at zero, so training continues from what the model computes")
-    t.add_argument("--pattern", help="full training from a fresh preset (--preset, default tiny) with this block pattern "
-                   "instead of the preset's, one letter a block (A attention, C 3D-conv): e.g. AAAAAA, an all-attention "
-                   "teacher for `aiprod hybridize`")
+    t.add_argument("--pattern", help="full training of a fresh backbone with this block pattern, one letter a block "
+                   "(A attention, C 3D-conv): e.g. AAAAAA, an all-attention teacher for `aiprod hybridize`. On a fresh "
+                   "preset (--preset, default tiny), or on --model's other components with --reinit backbone")
     t.add_argument("--reinit", metavar="NAMES", help="comma-separated components to start from fresh random weights, "
                    "keeping the rest of --model (e.g. backbone,text_encoder: train them on the model's VAE)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's training state")
@@ -79,9 +79,11 @@ def check(args: argparse.Namespace) -> list[str]:
         raise RequestError(f"--out {args.out} holds a training state ({state.name}); add --resume to continue that run, "
                            f"or give another --out (or delete {state}) to start a new one")
     check_model(args.model)
-    if args.pattern and (args.model or args.lora_rank):
-        raise RequestError("--pattern builds a fresh model for full training; leave out --model and --lora-rank (a "
-                           "trained model's blocks change pattern by distillation: aiprod hybridize)")
+    if args.pattern and args.lora_rank:
+        raise RequestError("--pattern builds a fresh backbone for full training; leave out --lora-rank")
+    if args.pattern and args.model and "backbone" not in (args.reinit or "").replace(" ", "").split(","):
+        raise RequestError("--pattern with --model trains a fresh backbone beside the model's other components: add "
+                           "--reinit backbone (a trained backbone changes pattern by distillation: aiprod hybridize)")
     _check_family(args)
     check_input(args.phases, "--phases")
     check_input(args.preserve_prompts, "--preserve-prompts")
@@ -183,13 +185,15 @@ def _model(args: argparse.Namespace):
     # weights (the optimizer updates them).
     compute = precision_dtype(args.precision, torch.device(args.device or "cpu"))
     dtype = torch.bfloat16 if args.lora_rank and compute == torch.bfloat16 else None
-    if args.pattern:
+    if args.pattern and not args.model:
         model = _fresh_with_pattern(args.preset or "tiny", args.pattern)
     elif args.lora_rank and not (args.model or args.preset):
         model = load_model(dtype=dtype, vae_dtype=torch.float32)
     else:
         model = load_model(args.model, args.preset or (None if args.model else "tiny"), dtype=dtype,
                            vae_dtype=torch.float32, **family_files(args))
+    if args.pattern and args.model:
+        model.config = _pattern_config(model.config, args.pattern)  # the backbone is made anew by --reinit below
     if args.reinit:
         from ..train.reinit import reinitialise
 
@@ -201,21 +205,21 @@ def _model(args: argparse.Namespace):
     return model
 
 
+def _pattern_config(config, pattern: str):
+    from ..train.reinit import with_pattern
+
+    try:
+        return with_pattern(config, pattern)
+    except ValueError as e:
+        raise RequestError(f"--pattern {pattern}: {e}") from None
+
+
 def _fresh_with_pattern(preset_name: str, pattern: str):
     """A preset's model, random as `--preset` builds it, with another block pattern (named after it)."""
-    import dataclasses
-
     from ..config import preset
     from ..model import build_model
 
-    config = preset(preset_name)
-    config = dataclasses.replace(config, name=f"{config.name}-{pattern}",
-                                 backbone=dataclasses.replace(config.backbone, pattern=pattern))
-    try:
-        config.validate()
-    except ValueError as e:
-        raise RequestError(f"--pattern {pattern}: {e}") from None
-    return build_model(config)
+    return build_model(_pattern_config(preset(preset_name), pattern))
 
 
 def _options(args: argparse.Namespace, model, preserve: tuple[str, ...]):

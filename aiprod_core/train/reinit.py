@@ -31,6 +31,15 @@ def reinitialise(model: VideoModel, names: list[str] | tuple[str, ...], seed: in
     return model
 
 
+def with_pattern(config, pattern: str):
+    """`config` with another block pattern for the backbone, named after it (the backbone must then be made anew:
+    `build_model`, or `reinitialise(model, ["backbone"])` on a model given this config)."""
+    config = dataclasses.replace(config, name=f"{config.name}-{pattern}",
+                                 backbone=dataclasses.replace(config.backbone, pattern=pattern))
+    config.validate()
+    return config
+
+
 def add_absolute_positions(model: VideoModel, n: int) -> VideoModel:
     """Give the backbone absolute-position features with `n` frequencies per axis (config.absolute_positions). Their
     projection starts at zero, so the model computes exactly what it did until training moves it. Returns the same
