@@ -210,3 +210,32 @@ def test_train_builds_a_teacher_beside_a_trained_models_vae(tmp_path, capsys):
     assert all(torch.equal(v, model.vae.state_dict()[k]) for k, v in teacher.vae.state_dict().items())
     assert main(["train", "--model", str(base), "--pattern", "AAAAAA", "--out", str(tmp_path / "y")]) == 2
     assert "add --reinit backbone" in capsys.readouterr().err
+
+
+def test_two_processes_reach_the_student_of_one(tmp_path):
+    """Under torchrun each process computes its share of the same batch and the gradients are averaged."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    path = tmp_path / "teacher.safetensors"
+    t = teacher()
+    save_checkpoint(path, t.config, {"backbone": t.backbone, "vae": t.vae, "text_encoder": t.text_encoder})
+    common = ["hybridize", "--model", str(path), "--pattern", STUDENT, "--steps-blockwise", "3",
+              "--steps-end-to-end", "3", "--batch", "2", "--clips", "4", "--clip", "x".join(map(str, CLIP)), "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "aiprod_core.cli", *common, "--out", str(tmp_path / "one")], check=True,
+                   env=env, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                        "127.0.0.1", "--master_port", str(port), "-m", "aiprod_core.cli", *common,
+                        "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    one, _ = read_safetensors(tmp_path / "one" / "aiprod-v2-tiny-hybrid.safetensors")
+    two, _ = read_safetensors(tmp_path / "two" / "aiprod-v2-tiny-hybrid.safetensors")
+    fresh = [k for k in one if k.startswith(tuple(f"backbone.blocks.{i}." for i in REPLACED))]
+    assert fresh and max((one[k] - two[k]).abs().max().item() for k in one) < 1e-4
+    assert len(rows(tmp_path / "two")) == len(rows(tmp_path / "one"))  # one log, written once

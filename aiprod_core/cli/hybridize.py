@@ -11,7 +11,8 @@ from .checks import RequestError, check_input, check_model, check_number
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    h = sub.add_parser("hybridize", help="turn attention blocks of a model into conv blocks, by distillation")
+    h = sub.add_parser("hybridize", help="turn attention blocks of a model into conv blocks, by distillation; runs "
+                       "under torchrun too")
     h.add_argument("--model", required=True, help="the teacher: an AIPROD .safetensors checkpoint, or an LTX-2 one "
                    "with its --text-encoder (and split files)")
     h.add_argument("--pattern", required=True, help="the student's blocks, one letter per teacher block: A keeps the "
@@ -69,7 +70,11 @@ def check(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import signal
+
+    import torch
+    import torch.distributed as dist
 
     from ..model import load_model
     from ..train.hybridize import HybridizeOptions, Hybridizer
@@ -80,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    device = args.device
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if device == "cuda":  # one GPU a process
+            device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
     prompts = _read_prompts(args.prompts) if args.prompts else ()
     teacher = load_model(args.model, **family_files(args))
     name = run_name(args.name or f"{teacher.config.name}-hybrid")
@@ -87,12 +97,15 @@ def run(args: argparse.Namespace) -> int:
                                        progress=not args.quiet),
                             args.pattern, steps_blockwise=args.steps_blockwise,
                             steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch, clips=args.clips,
-                            prompts=prompts, device=args.device, clip=_clip(args.clip) if args.clip else None)
+                            prompts=prompts, device=device, clip=_clip(args.clip) if args.clip else None)
     settings = {"model": str(Path(args.model).resolve()), "pattern": args.pattern, "seed": args.seed,
                 "steps_blockwise": args.steps_blockwise, "steps_end_to_end": args.steps_end_to_end,
                 "lr": args.lr, "batch": args.batch, "clips": args.clips, "clip": args.clip, "prompts": list(prompts)}
     out = Hybridizer(teacher, opts).run(resume=RunFolder(args.out).prepare(args.resume, settings))
-    print(f"wrote {out}")
+    if out is not None and (not dist.is_initialized() or dist.get_rank() == 0):
+        print(f"wrote {out}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return 0
 
 

@@ -13,7 +13,9 @@ The teacher is an AIPROD checkpoint or an LTX-2 one (its student: families/ltx2/
 file with the transformer replaced). The latents are the teacher's own generations from a prompt list (no video data
 needed; AIPROD teachers) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
 for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
-weights an uninterrupted run reaches.
+weights an uninterrupted run reaches. Under torchrun every process draws the same batch and computes its share of
+it; the gradients are averaged in one all-reduce, so the processes reach the weights one process reaches with the
+same batch. The first process makes the latents and writes every file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
@@ -143,6 +146,10 @@ class Hybridizer:
 
     def __init__(self, teacher: VideoModel, opts: HybridizeOptions):
         self.teacher, self.opts = teacher, opts
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        if opts.batch % self.world:
+            raise ValueError(f"batch={opts.batch} does not split over {self.world} processes; use a multiple of "
+                             f"{self.world}")
         if opts.device is not None:
             for m in (teacher.backbone, teacher.vae, teacher.text_encoder):
                 m.to(opts.device)
@@ -225,9 +232,11 @@ class Hybridizer:
         """Both stages, then the student's checkpoint (its path; None when stopped by `stop_after`)."""
         self.folder.path.mkdir(parents=True, exist_ok=True)
         resume = resume and self.folder.state.is_file()
-        if not resume:  # clips drawn for other settings must not be read back
+        if not resume and self.rank == 0:  # clips drawn for other settings must not be read back
             self.data_path.unlink(missing_ok=True)
-        sets = self._data()
+        sets = self._data() if self.rank == 0 else None
+        self._barrier()  # the first process made them: the others read them
+        sets = sets or load_clips(self.data_path)
         self.train = sets["train"]
         shape = tuple(self.train.latents.shape)
         if self.teacher.family is AIPROD:
@@ -246,7 +255,7 @@ class Hybridizer:
             pos, optim_state = load_state(self.folder.state, {"backbone": self.student.backbone}, complete=True)
             self.folder.trim_log(pos["global_step"])
             log.info("resuming at stage %s step %d", STAGES[min(pos["stage"], 1)], pos["step"])
-        else:
+        elif self.rank == 0:
             self.folder.log.unlink(missing_ok=True)
             self.folder.append_log({"global_step": 0, "stage": "start", "step": 0,
                                     "velocity_error": self.velocity_error()})
@@ -275,14 +284,17 @@ class Hybridizer:
                 for g in optimizer.param_groups:
                     g["lr"] = self.opts.lr * min(1.0, (step + 1) / max(1, min(20, steps // 10)))
                 gen = torch.Generator().manual_seed(item_seed(run.seed, si, step))
-                loss = loss_fn(*self._batch(self.train, gen, self.opts.batch))
+                # every process draws the whole batch (the same generator) and computes its share
+                mine = slice(self.rank, None, self.world)
+                loss = loss_fn(*(t[mine] for t in self._batch(self.train, gen, self.opts.batch)))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                loss = self._average_gradients(loss)
                 optimizer.step()
                 self.global_step += 1
                 done = step + 1
                 bar.update(1)
-                if step % run.log_every == 0 or done == steps:
+                if self.rank == 0 and (step % run.log_every == 0 or done == steps):
                     err = self.velocity_error()
                     self.folder.append_log({"global_step": self.global_step, "stage": STAGES[si], "step": done,
                                             "loss": loss.item(), "velocity_error": err})
@@ -298,6 +310,8 @@ class Hybridizer:
                     self._save(position, optimizer)
                     return True
         except BaseException as e:  # Ctrl-C, SIGTERM or a host's interrupt: keep the last completed step
+            if self.world > 1 and not isinstance(e, KeyboardInterrupt):
+                raise  # another process may be gone: no barrier to wait at
             self._save({"stage": si, "step": done, "global_step": self.global_step}, optimizer)
             self.plot()
             log.warning("stopped (%s): state saved to %s; continue with --resume", type(e).__name__, self.folder.state)
@@ -308,8 +322,31 @@ class Hybridizer:
         self.plot()
         return run.stop_after is not None and self.global_step >= run.stop_after
 
+    def _average_gradients(self, loss: torch.Tensor) -> torch.Tensor:
+        """Under torchrun: the fresh blocks' gradients and the loss averaged over the processes, in one all-reduce."""
+        if self.world == 1:
+            return loss
+        params = list(self.fresh.parameters())
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([*(p.grad.reshape(-1) for p in params), loss.detach().reshape(1)]).float()
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
+            offset += p.numel()
+        return flat[-1]
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
     def plot(self) -> None:
         """The run folder's loss curve (loss.png) from its log, each stage's start marked."""
+        if self.rank:
+            return
         rows = [r for r in self.folder.log_rows() if "loss" in r]
         starts: dict[str, int] = {}
         for r in rows:
@@ -317,16 +354,25 @@ class Hybridizer:
         loss_curve_png(self.folder.curve, [r["global_step"] for r in rows], [r["loss"] for r in rows], starts)
 
     def _save(self, position: dict, optimizer) -> None:
-        save_state(self.folder.state, {"backbone": self.student.backbone}, optimizer, position)
+        if self.rank == 0:
+            save_state(self.folder.state, {"backbone": self.student.backbone}, optimizer, position)
+        self._barrier()
 
     def _finish(self) -> Path:
-        run, s = self.opts.run, self.student
-        path = Path(run.result_path or self.folder.path / f"{run.name}.safetensors")
+        path = Path(self.opts.run.result_path or self.folder.path / f"{self.opts.run.name}.safetensors")
+        if self.rank == 0:
+            self._write(path)
+        self._barrier()
+        return path
+
+    def _write(self, path: Path) -> None:
+        """The student: an AIPROD checkpoint, or for an LTX-2 teacher the teacher's file with its transformer."""
+        s = self.student
         if self.teacher.family is not AIPROD:
             save_hybrid(self.teacher.source, s.backbone, path, {"aiprod.teacher": os.path.basename(self.teacher.source),
                                                                 "aiprod.steps": str(self.global_step)})
-            return path
-        config: ModelConfig = dataclasses.replace(s.config, name=run.name)
+            return
+        config: ModelConfig = dataclasses.replace(s.config, name=self.opts.run.name)
         parts = {"backbone": s.backbone, "vae": s.vae, "text_encoder": s.text_encoder}
         if s.upscaler is not None:
             parts["upscaler"] = s.upscaler
@@ -334,4 +380,3 @@ class Hybridizer:
                 "aiprod.teacher_pattern": self.teacher.config.backbone.pattern,
                 "aiprod.steps": str(self.global_step)}
         save_checkpoint(path, config, parts, meta)
-        return path
