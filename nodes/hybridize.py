@@ -63,8 +63,9 @@ class Hybridize:
     def hybridize(self, model: ModelPatch, vae, text_encoder, pattern, steps_blockwise, steps_end_to_end,
                   learning_rate, seed, name, resume, unique_id=None):
         if model.family is not AIPROD:
-            raise ValueError(f"AIPROD Hybridize: {Path(model.source).name} is an LTX-2 model; hybridize takes AIPROD "
-                             "checkpoints (load one with AIPROD Checkpoint Loader), or run `aiprod hybridize` on one")
+            raise ValueError(f"AIPROD Hybridize: {Path(model.source).name} is an LTX-2 model, which this node does not "
+                             "distil (its clips are too large for the editor); run `aiprod hybridize --model "
+                             f"{Path(model.source).name} --text-encoder ...` on it, or load an AIPROD checkpoint here")
         name, pattern = run_name(name), pattern.strip().upper()
         folder = RunFolder(host.output_dir() / "aiprod-hybridize" / name)
         result = host.folder_dirs("diffusion_models")[0] / f"{name}.safetensors"
