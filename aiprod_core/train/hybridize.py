@@ -2,8 +2,8 @@
 from the model it comes from (the teacher).
 
 The student is the teacher with a new pattern: every kept block keeps its weights, and so do the input and output
-projections, the time and caption embeddings and AdaLN-single; each replaced position gets a fresh conv block. Only
-the fresh blocks train, in two stages:
+projections, the time and caption embeddings and AdaLN-single; each replaced position gets a fresh conv block, which
+starts with the MLP of the attention block it replaces. Only the fresh blocks train, in two stages:
 
 1. block-wise: each fresh block maps the teacher block's input to that block's output (all fresh blocks at once,
    the teacher's activations caught by forward hooks on a teacher run over noised latents, recomputed every step);
@@ -99,6 +99,8 @@ def build_student(teacher: VideoModel, pattern: str, seed: int = 0) -> tuple[Vid
     left = [k for k in missing if not k.startswith(fresh)]
     if left or unexpected:  # the same config but the pattern: anything else would be a bug here
         raise RuntimeError(f"student and teacher differ outside the replaced blocks: {left[:3]} {unexpected[:3]}")
+    for i in replaced:  # the conv takes over the attentions; the block's MLP, which reads their result, is kept
+        backbone.blocks[i].ff.load_state_dict(teacher.backbone.blocks[i].ff.state_dict())
     backbone.to(next(teacher.backbone.parameters()))
     student = dataclasses.replace(teacher, config=config, backbone=backbone.eval(), source=f"hybrid of {teacher.source}",
                                   trained=False, loras=())
