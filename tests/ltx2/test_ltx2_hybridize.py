@@ -40,7 +40,7 @@ def test_distillation_lowers_the_students_velocity_error(run):
     assert end < 0.7 * start, (start, end)
 
 
-def test_the_student_file_is_the_teachers_with_a_hybrid_transformer_and_samples(run):
+def test_the_student_file_is_the_teachers_with_a_hybrid_transformer_and_samples(run, capsys):
     files, out = run
     path = out / "ltx-2-19b-dev-hybrid.safetensors"
     with safe_open(str(path), "pt") as f:
@@ -55,6 +55,8 @@ def test_the_student_file_is_the_teachers_with_a_hybrid_transformer_and_samples(
     assert isinstance(blocks[0], TransformerBlock) and isinstance(blocks[1], ConvBlock)
     kept = teacher.backbone.transformer_blocks[0].state_dict()
     assert all(torch.equal(v, blocks[0].state_dict()[k]) for k, v in kept.items())
+    assert main(["info", "--model", str(path), "--text-encoder", files["text_encoder"]]) == 0
+    assert "pattern=AC" in capsys.readouterr().out
     video = generate(student, "a red ball rolls to the left", frames=CLIP["frames"], height=CLIP["height"],
                      width=CLIP["width"], steps=2, seed=0, progress=False)
     assert video.shape == (CLIP["frames"], CLIP["height"], CLIP["width"], 3) and video.std() > 0

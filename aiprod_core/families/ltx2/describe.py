@@ -67,6 +67,8 @@ def describe_ltx2(config: LTX2ModelConfig, frames: int | None = None, height: in
     components = {"transformer": {**_summary(video), "blocks": t.num_layers, "width": t.width,
                                   "heads": t.num_attention_heads, "head_dim": t.attention_head_dim,
                                   "audio_params_skipped": _summary(audio)["params"]}}
+    if t.pattern is not None:  # an AIPROD hybrid of LTX-2 (aiprod hybridize)
+        components["transformer"]["pattern"] = t.pattern
     if files.text_projection:  # ComfyUI's file holds the audio connector too: the video one is what is read
         connector = {k: v for k, v in _file_tensors(files.text_projection).items() if not k.startswith("audio_")}
     else:
