@@ -36,6 +36,7 @@ from ..families.ltx2.hybrid import save_hybrid, student_transformer
 from ..model import AIPROD, VideoModel
 from ..models.backbone import HybridBackbone
 from .data import item_seed
+from .ddp import average_gradients
 from .distil_data import ClipSet, load_clips, sampler_sigmas, save_clips, teacher_generations, world_clips
 from .objectives import noised
 from .options import RunOptions
@@ -291,7 +292,8 @@ class Hybridizer:
                 loss = loss_fn(*(t[mine] for t in self._batch(self.train, gen, self.opts.batch)))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                loss = self._average_gradients(loss)
+                if self.world > 1:
+                    loss = average_gradients(list(self.fresh.parameters()), loss, self.device)
                 optimizer.step()
                 self.global_step += 1
                 done = step + 1
@@ -323,23 +325,6 @@ class Hybridizer:
         self._save({"stage": si + 1, "step": 0, "global_step": self.global_step}, None)
         self.plot()
         return run.stop_after is not None and self.global_step >= run.stop_after
-
-    def _average_gradients(self, loss: torch.Tensor) -> torch.Tensor:
-        """Under torchrun: the fresh blocks' gradients and the loss averaged over the processes, in one all-reduce."""
-        if self.world == 1:
-            return loss
-        params = list(self.fresh.parameters())
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([*(p.grad.reshape(-1) for p in params), loss.detach().reshape(1)]).float()
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for p in params:
-            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
-            offset += p.numel()
-        return flat[-1]
 
     def _barrier(self) -> None:
         if self.world > 1:

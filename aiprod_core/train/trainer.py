@@ -31,6 +31,7 @@ from ..sampling import noise_like
 from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
+from .ddp import average_gradients
 from .objectives import AttributeHeads, flow_loss, noised, output_preservation_loss, sample_sigmas, vae_loss
 from .options import TrainOptions
 from .phases import Phase
@@ -289,24 +290,7 @@ class Trainer:
                 loss, parts = getattr(self, f"_loss_{phase.stage}")(phase, samples, gens)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # adapters still applied: checkpointed blocks re-run through them
-        if self.world > 1:
-            # one all-reduce of every gradient and the loss, flattened: a call per tensor costs a round trip each
-            # (about 140 of them for the tiny model, a third of a step on two CPU processes)
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-            # text adapters of a streamed run train in CPU memory: NCCL takes GPU tensors
-            flat = torch.cat([*(p.grad.reshape(-1).to(self.device, torch.float32) for p in params),
-                              loss.detach().reshape(1).to(self.device, torch.float32)])
-            dist.all_reduce(flat)
-            flat /= self.world
-            offset = 0
-            for p in params:
-                p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
-                offset += p.numel()
-            loss_value = flat[-1].item()
-        else:
-            loss_value = loss.item()
+        loss_value = (average_gradients(params, loss, self.device) if self.world > 1 else loss).item()
         if self.opts.optimizer.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, self.opts.optimizer.grad_clip)
         optimizer.step()

@@ -116,7 +116,7 @@ def test_the_lora_trainer_trains_ltx2_and_samples_with_its_lora(comfy, ltx2_file
     from safetensors import safe_open
 
     with safe_open(str(lora), "pt") as f:
-        keys = list(f.keys())  # noqa: SIM118
+        keys = list(f.keys())
     assert keys and all(k.startswith("diffusion_model.transformer_blocks.") for k in keys)
     videos = [Path(line) for line in r.stdout.split() if line.endswith(".mp4")]
     frames, _ = read_video(videos[0])

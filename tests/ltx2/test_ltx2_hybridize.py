@@ -45,7 +45,7 @@ def test_the_student_file_is_the_teachers_with_a_hybrid_transformer_and_samples(
     path = out / "ltx-2-19b-dev-hybrid.safetensors"
     with safe_open(str(path), "pt") as f:
         config = json.loads(f.metadata()["config"])
-        keys = set(f.keys())  # noqa: SIM118
+        keys = set(f.keys())
     assert config["transformer"]["aiprod_pattern"] == "AC" and "vae" in config
     assert any(k.startswith("vae.") for k in keys), "the teacher's VAE travels with the student"
     assert "model.diffusion_model.transformer_blocks.1.conv.weight" in keys
