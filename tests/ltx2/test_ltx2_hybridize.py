@@ -72,3 +72,13 @@ def test_what_an_ltx2_teacher_cannot_do_is_refused_in_one_line(run, tmp_path, ca
     assert main([*common, "--pattern", "AC", "--prompts", str(prompts), "--out", str(tmp_path / "b")]) == 2
     assert "distils on the synthetic world's clips here" in capsys.readouterr().err
     assert main([*common[:-2], "--clip", "8x64x64", "--pattern", "AC", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_the_speed_benchmark_runs_its_smoke_path(tmp_path, one_thread):
+    """bench/ltx2_hybrid_speed.py at a tiny shape on the CPU: the all-attention model and its hybrid both run."""
+    from bench.ltx2_hybrid_speed import main as bench
+
+    out = bench(["--device", "cpu", "--tiny", "--out", str(tmp_path / "smoke.json"), "--repeats", "1"])
+    models = out["models"]
+    assert models["all_attention"]["pattern"] == "AAAA" and models["hybrid"]["pattern"] == "AACA"
+    assert all(m["s_per_forward"] > 0 for m in models.values()) and out["hybrid_speedup"] > 0
