@@ -365,3 +365,26 @@ def test_a_run_folder_continues_only_the_run_it_holds(tmp_path):
     for bad in ("../x", ".hidden", "a b", ""):
         with pytest.raises(ValueError, match="letters, digits"):
             run_name(bad)
+
+
+def test_a_lora_state_holds_the_adapters_and_an_older_one_with_the_whole_model_resumes(tmp_path):
+    """A LoRA run's state holds its adapters and optimizer only; one written when states held the frozen modules
+    too resumes all the same, to the LoRA an uninterrupted run reaches."""
+    from aiprod_core.checkpoint import save_safetensors_atomic
+
+    def model():
+        m = build_model(preset("tiny"))
+        torch.nn.init.normal_(m.backbone.proj_out.weight, std=0.02)  # a zero head passes no gradient back
+        return m
+
+    ph = phases()[1:]
+    straight = Trainer(model(), ph, opts(tmp_path / "a", lora=LoRAOptions(2))).run()
+    m = model()
+    assert Trainer(m, ph, opts(tmp_path / "b", lora=LoRAOptions(2), stop_after=2)).run() is None
+    tensors, meta = read_safetensors(tmp_path / "b" / "state.safetensors")
+    assert {k.split(".", 1)[0] for k in tensors} == {"lora", "optim"}
+    frozen = {f"backbone.{k}": v for k, v in m.backbone.state_dict().items()}
+    save_safetensors_atomic({**tensors, **frozen}, tmp_path / "b" / "state.safetensors", meta)  # the older layout
+    resumed = Trainer(model(), ph, opts(tmp_path / "b", lora=LoRAOptions(2))).run(resume=True)
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
