@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -96,3 +98,33 @@ class AttributeHeads(nn.Module):
         losses = [F.cross_entropy(logits[k], y, ignore_index=-1, reduction="sum") / len(y)
                   for k, y in labels.items() if k in logits]
         return torch.stack(losses).mean()
+
+
+COLOUR_WORDS = ("red", "yellow", "green", "blue", "purple", "white")  # the world's colours, in English
+_COLOUR = re.compile(r"\b(" + "|".join(COLOUR_WORDS) + r")\b", re.IGNORECASE)
+
+
+def colour_swapped(caption: str, generator: torch.Generator) -> str | None:
+    """The caption with its one English colour word replaced by another colour's (drawn with `generator`, same
+    capitalisation), or None when it names no English colour or more than one."""
+    found = _COLOUR.findall(caption)
+    if len(found) != 1:
+        return None
+    word = found[0]
+    others = [c for c in COLOUR_WORDS if c != word.lower()]
+    other = others[int(torch.randint(len(others), (), generator=generator))]
+    return _COLOUR.sub(other.capitalize() if word[0].isupper() else other, caption)
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1)
+
+
+def colour_contrast_loss(states: torch.Tensor, mask: torch.Tensor, swapped_states: torch.Tensor,
+                         swapped_mask: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
+    """Mean of relu(cos - margin) between the masked-mean text states of captions and of their colour-swapped
+    twins: the encoder must tell "a red circle moving left" from "a green circle moving left" (whose states had
+    cosine 0.92), not only the heads reading its pooled output."""
+    cos = F.cosine_similarity(masked_mean(states, mask), masked_mean(swapped_states, swapped_mask), dim=-1)
+    return F.relu(cos - margin).mean()

@@ -55,6 +55,10 @@ class Phase:
     # is encoded once and kept in CPU memory, and its caption is drawn anew each time (language, sentence frame), so
     # a step costs no VAE encode once the pool is seen: the frozen encoder is about 40% of a tiny backbone step
     world_pool: int = 0
+    # weight of a text-side loss that pushes apart the encoder's (masked-mean) states of an English caption and of
+    # the same caption with another colour word, past a cosine of 0.5 (objectives.colour_contrast_loss): for phrases
+    # whose colour the encoder barely reads
+    colour_contrast: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -74,6 +78,8 @@ class Phase:
         for name in ("plain_captions", "casual_captions"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"phase {self.name!r}: {name}={getattr(self, name)} is a fraction of captions; use 0..1")
+        if self.colour_contrast < 0:
+            raise ValueError(f"phase {self.name!r}: colour_contrast={self.colour_contrast} is a loss weight; use 0 or more")
         if self.world_pool < 0 or (self.world_pool and self.stage != "backbone"):
             raise ValueError(f"phase {self.name!r}: world_pool={self.world_pool}; expected 0 (a new scene for every "
                              f"sample) or, in a backbone phase, the number of scenes to draw from (e.g. 8192)")

@@ -32,7 +32,16 @@ from ..text import EmbeddingCache, encode_cached
 from ..video_io import write_video
 from .data import ATTRIBUTE_CLASSES, Sample, WorldData, area_downscale, item_seed
 from .ddp import average_gradients
-from .objectives import AttributeHeads, flow_loss, noised, output_preservation_loss, sample_sigmas, vae_loss
+from .objectives import (
+    AttributeHeads,
+    colour_contrast_loss,
+    colour_swapped,
+    flow_loss,
+    noised,
+    output_preservation_loss,
+    sample_sigmas,
+    vae_loss,
+)
 from .options import TrainOptions
 from .phases import Phase
 from .plots import loss_curve_png
@@ -371,7 +380,23 @@ class Trainer:
             aux = self.heads(context, mask, labels)
             parts["text_aux"] = aux.item()
             loss = loss + phase.text_aux_weight * aux
+        if phase.train_text_encoder and phase.colour_contrast:  # drawn last: phases without it draw as before
+            loss = loss + phase.colour_contrast * self._colour_contrast(captions, context, mask, gens, parts)
         return loss, parts
+
+    def _colour_contrast(self, captions: list[str], context, mask, gens, parts: dict) -> torch.Tensor:
+        """objectives.colour_contrast_loss over the batch's English captions that name one colour."""
+        swapped = [colour_swapped(c, g) for c, g in zip(captions, gens)]
+        keep = [i for i, s in enumerate(swapped) if s is not None]
+        if not keep:
+            return context.new_zeros(())
+        te = self.model.text_encoder
+        ids, twin_mask = te.tokenize([swapped[i] for i in keep])
+        twin_mask = twin_mask.to(self.device)
+        twin = te(ids.to(self.device), twin_mask)
+        contrast = colour_contrast_loss(context[keep], mask.to(self.device)[keep], twin, twin_mask)
+        parts["colour_contrast"] = contrast.item()
+        return contrast
 
     def _latents(self, samples: list[Sample]) -> torch.Tensor:
         """The clean latents [B,C,t,h,w]: cached ones as they are, the rest encoded together; a pooled scene's is
