@@ -88,9 +88,10 @@ def train_step_fn(model, lora, x0, sigma, ctx, optimizer, device: torch.device):
     return step
 
 
-def measured(step, device: torch.device, repeats: int, estimate: int) -> tuple[dict, torch.Tensor]:
-    """Seconds per step (median) and, on a GPU, the allocator's peaks over the timed steps; after a warm-up step
-    (kernels, RoPE tables, the allocator's blocks, the fp8 copies made)."""
+def measured(step, device: torch.device, repeats: int, estimate: int | None) -> tuple[dict, torch.Tensor]:
+    """Seconds per step (median) and, on a GPU, the allocator's peaks over the timed steps, beside the plan's
+    `estimate` (bytes; None: no plan); after a warm-up step (kernels, RoPE tables, the allocator's blocks, the fp8
+    copies made)."""
     first = step()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -102,12 +103,15 @@ def measured(step, device: torch.device, repeats: int, estimate: int) -> tuple[d
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    out = {"estimate_gb": gb(estimate), "s_per_step": round(statistics.median(times), 3)}
+    out = {"s_per_step": round(statistics.median(times), 3)}
+    if estimate is not None:
+        out = {"estimate_gb": gb(estimate), **out}
     if device.type == "cuda":
         out["peak_allocated_gb"] = gb(torch.cuda.max_memory_allocated())
         out["peak_reserved_gb"] = gb(torch.cuda.max_memory_reserved())
-        out["reserved_le_7gb"] = out["peak_reserved_gb"] <= 7.0
-        out["allocated_over_estimate"] = round(torch.cuda.max_memory_allocated() / estimate, 3)
+        if estimate is not None:
+            out["reserved_le_7gb"] = out["peak_reserved_gb"] <= 7.0
+            out["allocated_over_estimate"] = round(torch.cuda.max_memory_allocated() / estimate, 3)
     return out, first
 
 
@@ -149,25 +153,40 @@ def run(device: torch.device, tiny: bool, vram: float | None, clip: tuple[int, i
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def bench_parser(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The options the LTX-2 benchmarks share: --out, --device, --tiny, --clip, --repeats."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="JSON file to write")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--tiny", action="store_true", help="a tiny transformer of LTX-2's structure (the smoke path)")
-    ap.add_argument("--vram", type=float, default=None, help="budget planned for, GB (default 8; tiny: TINY_BUDGETS)")
     ap.add_argument("--clip", default=None, help="FxHxW (default 121x512x768; tiny: 9x64x64)")
-    ap.add_argument("--repeats", type=int, default=2)
-    args = ap.parse_args(argv)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    return ap
+
+
+def device_and_clip(args: argparse.Namespace) -> tuple[torch.device, tuple[int, int, int]]:
+    """The device asked for (a CPU run on one thread) and the clip (frames, height, width)."""
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run on a GPU machine, or use --device cpu --tiny for a smoke run")
     if args.device == "cpu":
         torch.set_num_threads(1)
-    clip = tuple(int(v) for v in (args.clip or ("9x64x64" if args.tiny else "121x512x768")).split("x"))
-    out = run(torch.device(args.device), args.tiny, args.vram, clip, args.repeats)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
+    clip = args.clip or ("9x64x64" if args.tiny else "121x512x768")
+    return torch.device(args.device), tuple(int(v) for v in clip.split("x"))
+
+
+def write_json(out: dict, path: str) -> dict:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
     return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = bench_parser(__doc__, repeats=2)
+    ap.add_argument("--vram", type=float, default=None, help="budget planned for, GB (default 8; tiny: TINY_BUDGETS)")
+    args = ap.parse_args(argv)
+    device, clip = device_and_clip(args)
+    return write_json(run(device, args.tiny, args.vram, clip, args.repeats), args.out)
 
 
 if __name__ == "__main__":

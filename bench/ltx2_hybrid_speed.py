@@ -11,12 +11,8 @@ times after a warm-up, and the medians compared.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,31 +21,24 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from aiprod_core.families.ltx2.config import LTX2TransformerConfig  # noqa: E402
-from bench.ltx2_gpu_memory import TINY, random_transformer  # noqa: E402
+from aiprod_core.families.ltx2.model import LTX2Geometry  # noqa: E402
+from aiprod_core.families.ltx2.vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig  # noqa: E402
+from bench.ltx2_gpu_memory import (  # noqa: E402
+    TINY,
+    bench_parser,
+    device_and_clip,
+    measured,
+    random_transformer,
+    write_json,
+)
 
 HYBRID = "AACAACAC" * 6  # the base preset's mix over LTX-2's 48 blocks
 TINY_HYBRID = "AACA"
 
 
-def seconds(model, x, sigma, ctx, device: torch.device, repeats: int) -> float:
-    with torch.no_grad():
-        model(x, sigma, ctx)  # warm-up
-        times = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x, sigma, ctx)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(device: torch.device, tiny: bool, clip: tuple[int, int, int], repeats: int) -> dict:
     cfg = TINY if tiny else LTX2TransformerConfig()
-    frames, height, width = clip
-    grid = (1 + (frames - 1) // 8, height // 32, width // 32)  # LTX-2's VAE: 8x in time, 32x in space
+    _, *grid = LTX2Geometry.of(LTX2VAEConfig.from_dict(LTX2_VIDEO_VAE)).latent_shape(*clip)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, cfg.in_channels, *grid, generator=g).to(device, torch.bfloat16)
     sigma = torch.full((1,), 0.7, device=device)
@@ -59,9 +48,15 @@ def run(device: torch.device, tiny: bool, clip: tuple[int, int, int], repeats: i
     for name, pattern in (("all_attention", None), ("hybrid", TINY_HYBRID if tiny else HYBRID)):
         model = random_transformer(dataclasses.replace(cfg, pattern=pattern), torch.bfloat16).to(device)
         params = sum(p.numel() for p in model.parameters())
+
+        def forward(model=model):
+            with torch.no_grad():
+                return model(x, sigma, ctx)
+
+        timed, _ = measured(forward, device, repeats, None)
         out["models"][name] = {"pattern": model.cfg.block_kinds, "params_b": round(params / 1e9, 3),
-                               "s_per_forward": round(seconds(model, x, sigma, ctx, device, repeats), 4)}
-        del model
+                               "s_per_forward": timed["s_per_step"]}
+        del model, forward  # the next model is made after this one's memory is free
         if device.type == "cuda":
             torch.cuda.empty_cache()
     a, h = out["models"]["all_attention"]["s_per_forward"], out["models"]["hybrid"]["s_per_forward"]
@@ -70,21 +65,9 @@ def run(device: torch.device, tiny: bool, clip: tuple[int, int, int], repeats: i
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="JSON file to write")
-    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
-    ap.add_argument("--tiny", action="store_true", help="a tiny transformer of LTX-2's structure (the smoke path)")
-    ap.add_argument("--clip", default=None, help="FxHxW (default 121x512x768; tiny: 9x64x64)")
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device: run on a GPU machine, or use --device cpu --tiny for a smoke run")
-    clip = tuple(int(v) for v in (args.clip or ("9x64x64" if args.tiny else "121x512x768")).split("x"))
-    out = run(torch.device(args.device), args.tiny, clip, args.repeats)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
-    return out
+    args = bench_parser(__doc__, repeats=3).parse_args(argv)
+    device, clip = device_and_clip(args)
+    return write_json(run(device, args.tiny, clip, args.repeats), args.out)
 
 
 if __name__ == "__main__":
