@@ -17,7 +17,6 @@ import torch
 
 from ..checkpoint import read_safetensors, save_safetensors_atomic
 from ..sampling.loop import sample_latent
-from ..sampling.schedules import ltx_sigmas
 from ..world import WorldSpec, make_clip
 from .data import item_seed, video_tensor
 
@@ -37,10 +36,10 @@ class ClipSet:
         return len(self.latents)
 
 
-def sampler_sigmas(shape: tuple[int, ...], steps: int) -> torch.Tensor:
-    """[steps] the non-zero noise levels of the sampler's schedule for a latent [B,C,t,h,w] (LTX's token shift): the
-    levels at which the student will be asked for a velocity."""
-    return ltx_sigmas(steps, shape[2] * shape[3] * shape[4])[:-1]
+def sampler_sigmas(model, shape: tuple[int, ...], steps: int) -> torch.Tensor:
+    """[steps] the non-zero noise levels of `model`'s sampler for a latent [B,C,t,h,w] (its family's schedule:
+    LTX's token shift, or LTX-2's): the levels at which the student will be asked for a velocity."""
+    return model.family.sampling(model, shape, steps, None)["sigmas"][:-1]
 
 
 def world_clips(model, count: int, clip: tuple[int, int, int], seed: int, stream: int) -> ClipSet:

@@ -11,8 +11,8 @@ starts with the MLP of the attention block it replaces. Only the fresh blocks tr
 
 The teacher is an AIPROD checkpoint or an LTX-2 one (its student: families/ltx2/hybrid.py, written as the teacher's
 file with the transformer replaced). The latents are the teacher's own generations from a prompt list (no video data
-needed; AIPROD teachers) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from the sampler's own schedule, so the student learns the denoising it will be asked
-for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
+needed; AIPROD teachers) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from
+the sampler's own schedule, so the student learns the denoising it will be asked for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
 weights an uninterrupted run reaches. Under torchrun every process draws the same batch and computes its share of
 it; the gradients are averaged in one all-reduce, so the processes reach the weights one process reaches with the
 same batch. The first process makes the latents and writes every file.
@@ -242,10 +242,7 @@ class Hybridizer:
         sets = sets or load_clips(self.data_path)
         self.train = sets["train"]
         shape = tuple(self.train.latents.shape)
-        if self.teacher.family is AIPROD:
-            self.sigmas = sampler_sigmas(shape, self.opts.sampler_steps)
-        else:  # the family's own schedule (LTX-2's)
-            self.sigmas = self.teacher.family.sampling(self.teacher, shape, self.opts.sampler_steps, None)["sigmas"][:-1]
+        self.sigmas = sampler_sigmas(self.teacher, shape, self.opts.sampler_steps)
         held = sets["heldout"]
         # held-out noise levels spread over the whole schedule, not drawn: the error is comparable step to step
         levels = self.sigmas[torch.linspace(0, len(self.sigmas) - 1, len(held)).round().long()]

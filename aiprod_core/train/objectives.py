@@ -87,8 +87,7 @@ class AttributeHeads(nn.Module):
 
     def logits(self, hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each head's logits [B, classes] on the masked mean of the text states."""
-        m = mask.to(hidden.dtype).unsqueeze(-1)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1)  # [B, D]
+        pooled = masked_mean(hidden, mask)  # [B, D]
         return {k: head(pooled) for k, head in self.heads.items()}
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -117,6 +116,7 @@ def colour_swapped(caption: str, generator: torch.Generator) -> str | None:
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B,L,D] states, [B,L] mask -> [B,D] the mean over the valid tokens."""
     m = mask.to(hidden.dtype).unsqueeze(-1)
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1)
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from aiprod_core.eval.classify import classify_clip
 from aiprod_core.model import load_model
 from aiprod_core.pipeline import generate
+from aiprod_core.train.objectives import masked_mean
 
 PAIRS = (("a red circle moving left", "a green circle moving left"),
          ("a red circle moving right", "a green circle moving right"),
@@ -27,9 +28,7 @@ SEEDS = range(4)
 
 
 def pooled(text_encoder, prompt: str) -> torch.Tensor:
-    context, mask = text_encoder.encode([prompt])
-    m = mask.float().unsqueeze(-1)
-    return (context * m).sum(1) / m.sum(1)
+    return masked_mean(*text_encoder.encode([prompt]))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -60,8 +60,8 @@ def save_hybrid(teacher_path: str | os.PathLike, student: LTX2VideoTransformer, 
         meta = dict(f.metadata() or {})
         # the root the transformer's keys are stored under: the single file's, or none in a split transformer
         root = TRANSFORMER_ROOT if any(s.startswith(TRANSFORMER_ROOT) for s in stored.values()) else ""
-        video = {s for k, s in stored.items() if not is_audio_key(k)} | {s for s in file.aux if s.startswith(root)
-                                                                        and not is_audio_key(s[len(root):])}
+        # the video transformer's tensors and their fp8 scales, which the student's replace
+        video = {s for s in (*stored.values(), *file.aux) if s.startswith(root) and not is_audio_key(s[len(root):])}
         tensors = {k: f.get_tensor(k) for k in f.keys() if k not in video}  # noqa: SIM118
     tensors.update({root + k: v.detach().contiguous() for k, v in student.state_dict().items()})
     config = json.loads(meta.get(CONFIG_KEY, "{}"))
