@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from aiprod_core.checkpoint import read_safetensors, save_checkpoint
 from aiprod_core.cli import main
 from aiprod_core.config import preset
+from aiprod_core.memory.placement import Placement
 from aiprod_core.model import build_model, load_model
 from aiprod_core.sampling.loop import sample_latent
 from aiprod_core.train.data import item_seed
@@ -81,12 +82,12 @@ def test_blockwise_distillation_lowers_the_replaced_blocks_error(tmp_path):
     gen = torch.Generator().manual_seed(0)
     fixed = h._batch(h.train, gen, 3)
     with torch.no_grad():
-        before = h._blockwise_loss(*fixed).item()
+        before = h._blockwise_loss(h.replaced, *fixed).item()
     h2 = Hybridizer(t, opts(tmp_path / "b", steps=(25, 0)))
     h2.run()
     h2.train = h.train
     with torch.no_grad():
-        after = h2._blockwise_loss(*fixed).item()
+        after = h2._blockwise_loss(h2.replaced, *fixed).item()
     print(f"replaced blocks' output MSE: {before:.5f} -> {after:.5f}")
     assert after < 0.6 * before
 
@@ -147,13 +148,42 @@ def test_resume_reaches_the_same_weights(tmp_path):
     straight = Hybridizer(teacher(), opts(tmp_path / "a", steps=(4, 4))).run()
     assert Hybridizer(teacher(), opts(tmp_path / "b", steps=(4, 4), stop_after=6, checkpoint_every=2)).run() is None
     state = json.loads(read_safetensors(tmp_path / "b" / "state.safetensors")[1]["aiprod.train_state"])
-    assert state["position"] == {"stage": 1, "step": 2, "global_step": 6}
+    assert state["position"] == {"stage": 1, "group": 0, "step": 2, "global_step": 6}
     resumed = Hybridizer(teacher(), opts(tmp_path / "b", steps=(4, 4))).run(resume=True)
     a, b = read_safetensors(straight)[0], read_safetensors(resumed)[0]
     assert a.keys() == b.keys()
     assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-6
     steps = [r["global_step"] for r in rows(tmp_path / "b")]
     assert steps == list(range(9))  # the start row, then each step once
+
+
+def _fresh(path):
+    return {k: v for k, v in read_safetensors(path)[0].items() if k.startswith(("backbone.blocks.2.", "backbone.blocks.4."))}
+
+
+def test_streamed_blocks_reach_the_student_of_blocks_in_place(tmp_path):
+    """The placed code path (every frozen block streamed, the training ones kept; on the CPU the copies are no-ops,
+    the hooks and the checkpointed backward are not) trains the same student."""
+    straight = _fresh(Hybridizer(teacher(), opts(tmp_path / "a", steps=(4, 4))).run())
+    streamed = _fresh(Hybridizer(teacher(), opts(tmp_path / "s", steps=(4, 4),
+                                                 data={"placement": Placement("cpu", "stream")})).run())
+    assert max((straight[k] - streamed[k]).abs().max().item() for k in straight) < 1e-6
+
+
+def test_fresh_blocks_trained_one_at_a_time(tmp_path):
+    """Block-wise, each fresh block's loss is its own, so one group at a time trains what all at once does (up to
+    Adam's epsilon against the loss's scale); a run stopped in its second group resumes to the same student."""
+    together = _fresh(Hybridizer(teacher(), opts(tmp_path / "a", steps=(4, 0))).run())
+    grouped = _fresh(Hybridizer(teacher(), opts(tmp_path / "g", steps=(4, 0), data={"group": 1})).run())
+    assert max((together[k] - grouped[k]).abs().max().item() for k in together) < 1e-5
+    straight = _fresh(Hybridizer(teacher(), opts(tmp_path / "b", steps=(3, 3), data={"group": 1})).run())
+    stopped = opts(tmp_path / "c", steps=(3, 3), data={"group": 1}, stop_after=5, checkpoint_every=2)
+    assert Hybridizer(teacher(), stopped).run() is None
+    state = json.loads(read_safetensors(tmp_path / "c" / "state.safetensors")[1]["aiprod.train_state"])
+    assert state["position"] == {"stage": 0, "group": 1, "step": 2, "global_step": 5}
+    resumed = _fresh(Hybridizer(teacher(), opts(tmp_path / "c", steps=(3, 3), data={"group": 1})).run(resume=True))
+    assert max((straight[k] - resumed[k]).abs().max().item() for k in straight) < 1e-6
+    assert [r.get("group") for r in rows(tmp_path / "c") if r["stage"] == "end_to_end"] == [1, 1, 1, 2, 2, 2]
 
 
 def test_the_command_refuses_a_bad_pattern_in_one_line(tmp_path, capsys):

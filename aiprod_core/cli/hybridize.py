@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--clips", type=int, default=32, help="latents to distil on (default 32)")
     h.add_argument("--clip", metavar="FxHxW", help="their size, e.g. 9x64x64 (default: the teacher's clip)")
     h.add_argument("--device", help="run on this device, e.g. cuda (default: the CPU)")
+    h.add_argument("--group", type=int, default=0, help="fresh blocks trained at a time, each group through both "
+                   "stages (default: all at once, or as many as --vram fits for an LTX-2 teacher)")
+    h.add_argument("--offload", default="auto", choices=["auto", "none", "stream"],
+                   help="where the blocks are while they run: auto plans an LTX-2 teacher on a CUDA device for --vram "
+                   "(streamed from CPU memory, the fresh blocks trained --group at a time); stream streams every "
+                   "block; none moves the whole model to --device")
+    h.add_argument("--vram", type=float, help="GPU memory budget in GB for --offload auto (default: what is free)")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--checkpoint-every", type=int, default=100,
                    help="steps between training-state saves (0: only at stage ends and on a stop)")
@@ -64,6 +71,20 @@ def check(args: argparse.Namespace) -> list[str]:
                         ("--checkpoint-every", args.checkpoint_every)):
         check_number(flag, value, 0)
     check_number("--batch", args.batch, 1)
+    check_number("--group", args.group, 0)
+    if args.vram is not None:
+        check_number("--vram", args.vram, 0, above=True, hint="GB of GPU memory")
+    if ltx2 and args.offload == "auto" and (args.vram is not None or (args.device or "").startswith("cuda")):
+        from ..memory.hybridize_plan import plan_ltx2_hybridize
+        from ..memory.stages import MemoryPlanError
+
+        frames, height, width = _clip(args.clip) if args.clip else (config.frames, config.height, config.width)
+        try:  # a budget nothing fits is refused before the teacher loads (a free-memory budget is read at the run)
+            if args.vram is not None:
+                plan_ltx2_hybridize(config, args.pattern, frames, height, width, args.vram, batch=args.batch,
+                                    reserve_gb=min(1.0, args.vram / 8), group=args.group or None)
+        except MemoryPlanError as e:
+            raise RequestError(f"--vram {args.vram:g}: {e}") from None
     check_number("--clips", args.clips, 1)
     check_number("--lr", args.lr, 0, above=True)
     return []
@@ -72,6 +93,7 @@ def check(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import os
     import signal
+    import sys
 
     import torch
     import torch.distributed as dist
@@ -90,17 +112,30 @@ def run(args: argparse.Namespace) -> int:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         if device == "cuda":  # one GPU a process
             device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    from ..memory.hybridize_plan import hybridize_placement
+
     prompts = _read_prompts(args.prompts) if args.prompts else ()
     teacher = load_model(args.model, **family_files(args))
+    c = teacher.config
+    clip = _clip(args.clip) if args.clip else (c.frames, c.height, c.width)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    placement, group = hybridize_placement(c, args.pattern, clip, max(1, args.batch // world), device or "cpu",
+                                           offload=args.offload, vram_gb=args.vram,
+                                           compute=next(teacher.backbone.parameters()).dtype, group=args.group)
+    if placement is not None and placement.planned:
+        sp = placement.stage("distil_end_to_end")
+        print(f"memory plan: {sp.note}; about {placement.peak_bytes / 2**30:.1f} GB", file=sys.stderr)
     name = run_name(args.name or f"{teacher.config.name}-hybrid")
     opts = HybridizeOptions(RunOptions(args.out, seed=args.seed, name=name, checkpoint_every=args.checkpoint_every,
                                        progress=not args.quiet),
                             args.pattern, steps_blockwise=args.steps_blockwise,
                             steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch, clips=args.clips,
-                            prompts=prompts, device=device, clip=_clip(args.clip) if args.clip else None)
+                            prompts=prompts, device=device, clip=_clip(args.clip) if args.clip else None,
+                            group=group, placement=placement)
     settings = {"model": str(Path(args.model).resolve()), "pattern": args.pattern, "seed": args.seed,
                 "steps_blockwise": args.steps_blockwise, "steps_end_to_end": args.steps_end_to_end,
-                "lr": args.lr, "batch": args.batch, "clips": args.clips, "clip": args.clip, "prompts": list(prompts)}
+                "lr": args.lr, "batch": args.batch, "clips": args.clips, "clip": args.clip, "prompts": list(prompts),
+                "group": group}
     out = Hybridizer(teacher, opts).run(resume=RunFolder(args.out).prepare(args.resume, settings))
     if out is not None and (not dist.is_initialized() or dist.get_rank() == 0):
         print(f"wrote {out}")

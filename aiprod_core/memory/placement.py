@@ -189,10 +189,11 @@ class Placement:
         return on_device(module, self.device, parts)
 
     @contextmanager
-    def backbone(self, backbone: nn.Module, stage: str) -> Iterator[BlockStreamer | None]:
+    def backbone(self, backbone: nn.Module, stage: str, keep: frozenset[int] = frozenset()) -> Iterator[BlockStreamer | None]:
         """`backbone` (a model with a block list, see streaming.BLOCK_LISTS, and `set_attention_chunk` where it chunks
         attention: AIPROD's backbone, LTX-2's video transformer, or Gemma's decoder for "text_encoding") placed for
-        `stage` inside the block; yields the BlockStreamer when its blocks stream."""
+        `stage` inside the block; yields the BlockStreamer when its blocks stream. keep: blocks that train, moved
+        to the device whole instead of streamed."""
         where = self.blocks(stage, len(block_list(backbone)[1]))
         if where is None:
             yield None
@@ -201,7 +202,7 @@ class Placement:
             ctx = on_device(backbone, self.device)
         else:
             ctx = stream_blocks(backbone, self.device, resident=where.resident, prefetch=where.prefetch,
-                                weight_dtype="fp8" if where.fp8 else None, compute_dtype=self.compute)
+                                weight_dtype="fp8" if where.fp8 else None, compute_dtype=self.compute, keep=keep)
         # an unplanned placement leaves the attention as the model has it; so does a model without query chunks
         chunked = self.stage(stage) is not None and hasattr(backbone, "set_attention_chunk")
         if chunked:

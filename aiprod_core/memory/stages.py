@@ -71,9 +71,10 @@ class MemoryPlan:
         for name, s in self.stages.items():
             d = asdict(s)
             keep = ["where", "peak_bytes", "weights_bytes", "activation_bytes", "weight_dtype", "compute_dtype"]
-            if name in ("sampling", "upscaling", "lora_training"):
+            trains = name == "lora_training" or name.startswith("distil_")
+            if name in ("sampling", "upscaling") or trains:
                 keep += ["blocks_resident", "blocks_streamed", "prefetch", "attention", "attention_chunk", "tokens"]
-            if name == "lora_training":
+            if trains:
                 keep.append("gradient_checkpointing")
             if name == "vae_decode":
                 keep += ["vae_temporal_chunk", "vae_spatial_tile"]

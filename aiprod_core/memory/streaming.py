@@ -9,9 +9,10 @@ host far ahead would keep many blocks' weights alive at once; at most prefetch +
 the device (one with prefetch 0, where the compute stream's own order frees each copy for the next).
 
 Weights are only ever copied host-to-device: streamed blocks must be frozen (inference, or LoRA training
-whose adapters live outside the blocks and stay on the GPU). For training, each streamed block runs under
-gradient checkpointing, so backward re-runs the block and fetches its weights again instead of keeping
-them alive.
+whose adapters live outside the blocks and stay on the GPU). Blocks that train (a hybrid's fresh conv blocks) are
+`keep`: left out of streaming and moved to the device whole, like the parts outside the blocks. For training, each
+streamed block runs under gradient checkpointing, so backward re-runs the block and fetches its weights again
+instead of keeping them alive.
 
 The swap happens in forward hooks, per layer: each module's parameters are replaced by the device copy
 (upcast from fp8 to the compute dtype when stored in fp8) just before that module runs and put back
@@ -69,6 +70,7 @@ class BlockStreamer:
     `<list name>.<index>.<path>` (a whole model's state dict: `blocks.3.attn1.to_q.weight`,
     `transformer_blocks.3.attn1.to_q.weight`), used as they are instead of quantising the module's own weights.
     list_name: the blocks' name in the model (see BLOCK_LISTS), for those keys.
+    keep: indices of blocks left alone (no copies, no hooks): blocks that train, which the caller puts on the device.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class BlockStreamer:
         stored: dict[str, Stored] | None = None,
         root: nn.Module | None = None,
         list_name: str = "blocks",
+        keep: frozenset[int] = frozenset(),
     ):
         if prefetch < 0:
             raise ValueError(f"prefetch={prefetch} must be >= 0 (0 = copy each block when it is needed)")
@@ -102,6 +105,10 @@ class BlockStreamer:
         self.handles = []
         for i, block in enumerate(blocks):
             slots, stores = [], []
+            if i in keep:  # nothing to copy or swap: _acquire of a slot-less block changes nothing
+                self.slots.append(slots)
+                self.stores.append(stores)
+                continue
             on_device = i < self.resident
             for mod_name, mod in block.named_modules():
                 for pname, p in list(mod._parameters.items()):
@@ -168,7 +175,7 @@ class BlockStreamer:
     # -- copies --------------------------------------------------------------------------------------
     def _issue(self, i: int) -> None:
         """Start copying block i to the device (on the side stream when there is one)."""
-        if not (self.resident <= i < self.n) or i in self._inflight:
+        if not (self.resident <= i < self.n) or i in self._inflight or not self.stores[i]:  # none: a kept block
             return
         if self.copy_stream is None:  # the CPU, or prefetch 0: in order on the compute stream
             self._inflight[i] = (None, [s.to(self.device, non_blocking=True) for s in self.stores[i]])
@@ -251,9 +258,10 @@ def stream_blocks(
     compute_dtype: torch.dtype | None = None,
     fp8_block_size: int = 0,
     stored: dict[str, Stored] | None = None,
+    keep: frozenset[int] = frozenset(),
 ) -> Iterator[BlockStreamer]:
     """Run a model with a block list (see BLOCK_LISTS) on `device`: everything but the blocks moved there, blocks
-    streamed.
+    streamed but those in `keep`, which are moved there whole.
 
     Inside, `backbone(...)` works as usual (sampling, or LoRA training with gradient checkpointing turned
     on for the blocks); on exit the non-block parts go back where they were and the hooks are removed.
@@ -261,7 +269,7 @@ def stream_blocks(
     name, blocks = block_list(backbone)
     first = next((p for n, p in backbone.named_parameters() if not n.startswith(f"{name}.")), None)
     home = first.device if first is not None else torch.device("cpu")
-    setattr(backbone, name, nn.ModuleList())  # move the rest without the blocks
+    setattr(backbone, name, nn.ModuleList(blocks[i] for i in sorted(keep)))  # move the rest without the blocks
     try:
         backbone.to(device)
     finally:
@@ -270,6 +278,7 @@ def stream_blocks(
     streamer = BlockStreamer(
         blocks, device, resident=resident, prefetch=prefetch, weight_dtype=weight_dtype,
         compute_dtype=compute_dtype, fp8_block_size=fp8_block_size, stored=stored, root=backbone, list_name=name,
+        keep=keep,
     )
     if ckpt is not None and streamer.resident < streamer.n:
         backbone.gradient_checkpointing = True  # backward re-fetches streamed weights instead of keeping them
@@ -279,7 +288,7 @@ def stream_blocks(
         streamer.remove()
         if ckpt is not None:
             backbone.gradient_checkpointing = ckpt
-        setattr(backbone, name, nn.ModuleList())
+        setattr(backbone, name, nn.ModuleList(blocks[i] for i in sorted(keep)))
         try:
             backbone.to(home)
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,9 @@ import torch.nn.functional as F
 from ..checkpoint import save_checkpoint
 from ..config import ModelConfig
 from ..families.ltx2.hybrid import save_hybrid, student_transformer
+from ..memory.hybridize_plan import STAGES as PLAN_STAGES
+from ..memory.hybridize_plan import fresh_groups
+from ..memory.placement import Placement
 from ..model import AIPROD, VideoModel
 from ..models.backbone import HybridBackbone
 from .data import item_seed
@@ -114,7 +118,9 @@ class HybridizeOptions:
     `sampler_steps` steps at CFG `cfg`); none: on the synthetic world's clips. clip: (frames, height, width) of those
     latents (None: the teacher's); clips: how many to distil on, heldout: how many measure the velocity error;
     sampler_steps: the schedule whose noise levels are drawn; device: where the run computes (None: where the teacher
-    is)."""
+    is); group: how many fresh blocks train at a time, each group through both stages (0: all at once);
+    placement: where the blocks are while each stage runs (memory/hybridize_plan.py plans it for a GPU budget; a
+    streamed teacher stays in CPU memory and visits `placement.device` block by block; None: where they are)."""
 
     run: RunOptions
     pattern: str
@@ -129,6 +135,8 @@ class HybridizeOptions:
     prompts: tuple[str, ...] = ()
     cfg: float = 3.0
     device: str | None = None
+    group: int = 0
+    placement: Placement | None = None
 
     def __post_init__(self):
         for name in ("steps_blockwise", "steps_end_to_end"):
@@ -139,6 +147,8 @@ class HybridizeOptions:
                 raise ValueError(f"{name}={getattr(self, name)}; expected 1 or more")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr}; expected a learning rate above 0")
+        if self.group < 0:
+            raise ValueError(f"group={self.group}; expected how many fresh blocks train at a time (0: all)")
 
     def steps(self, stage: int) -> int:
         return (self.steps_blockwise, self.steps_end_to_end)[stage]
@@ -153,15 +163,19 @@ class Hybridizer:
         if opts.batch % self.world:
             raise ValueError(f"batch={opts.batch} does not split over {self.world} processes; use a multiple of "
                              f"{self.world}")
-        if opts.device is not None:
+        if opts.device is not None and opts.placement is None:  # placed: the blocks visit the device in turn
             for m in (teacher.backbone, teacher.vae, teacher.text_encoder):
                 m.to(opts.device)
         self.folder = RunFolder(opts.run.out_dir)
         self.student, self.replaced = build_student(teacher, opts.pattern, opts.run.seed)
         for m in (teacher.backbone, teacher.vae, teacher.text_encoder, self.student.backbone):
             m.requires_grad_(False).eval()
-        self.fresh = torch.nn.ModuleList(self.student.backbone.blocks[i] for i in self.replaced)
-        self.device = next(teacher.backbone.parameters()).device
+        # fresh weights train in float32 whatever the teacher's dtype: bf16 AdamW steps would round away
+        self.fresh = torch.nn.ModuleList(self.student.backbone.blocks[i] for i in self.replaced).float()
+        self.groups = fresh_groups(self.replaced, opts.group)
+        self.home = next(teacher.backbone.parameters()).device  # where the blocks rest between their turns
+        self.device = opts.placement.device if opts.placement is not None else self.home
+        self.dtype = next(teacher.backbone.parameters()).dtype  # what the teacher computes in: the students too
 
     @property
     def data_path(self) -> Path:
@@ -201,13 +215,26 @@ class Hybridizer:
         d = self.device
         return noised(x0, noise, sigmas).to(d), sigmas.to(d), clips.context[idx].to(d), clips.mask[idx].to(d)
 
+    # -- placement ------------------------------------------------------------------------------------------------
+    def _placed(self, model: str, stage: int, group: list[int] = ()):
+        """The teacher's or the student's backbone placed for `stage` (blocks of `group`, which train, moved to the
+        device whole), and the forward in the teacher's compute dtype; nothing is moved without a placement."""
+        backbone = (self.teacher if model == "teacher" else self.student).backbone
+        ctx = ExitStack()
+        if self.opts.placement is not None:
+            ctx.enter_context(self.opts.placement.backbone(backbone, PLAN_STAGES[stage], keep=frozenset(group)))
+        # float32 fresh blocks inside a lower-precision model: autocast gives every layer the teacher's dtype
+        ctx.enter_context(torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32))
+        return ctx
+
     # -- losses ---------------------------------------------------------------------------------------------------
-    def _blockwise_loss(self, x_t, sigma, context, mask) -> torch.Tensor:
-        """Mean over the fresh blocks of the MSE between each one's output and the teacher block's, both given the
-        teacher block's input (teacher forcing: an early fresh block's error does not reach a later one)."""
+    def _blockwise_loss(self, group: list[int], x_t, sigma, context, mask) -> torch.Tensor:
+        """Mean over the group's fresh blocks of the MSE between each one's output and the teacher block's, both
+        given the teacher block's input (teacher forcing: an early fresh block's error does not reach a later one).
+        The teacher runs placed (the caller's context); the group's blocks are on the device."""
         caught: dict[int, tuple] = {}
         hooks = [self.teacher.backbone.blocks[i].register_forward_hook(
-            lambda _m, args, out, i=i: caught.__setitem__(i, (args, out))) for i in self.replaced]
+            lambda _m, args, out, i=i: caught.__setitem__(i, (args, out))) for i in group]
         try:
             with torch.no_grad():
                 self.teacher.backbone(x_t, sigma, context, mask)
@@ -215,20 +242,19 @@ class Hybridizer:
             for h in hooks:
                 h.remove()
         grid = {"grid": tuple(x_t.shape[2:])}  # an LTX-2 conv block is told the latent grid its tokens lie on
-        losses = [F.mse_loss(block(*caught[i][0], **(grid if getattr(block, "takes_grid", False) else {})),
-                             caught[i][1])
-                  for i, block in ((i, self.student.backbone.blocks[i]) for i in self.replaced)]
+        losses = [F.mse_loss(block(*caught[i][0], **(grid if getattr(block, "takes_grid", False) else {})).float(),
+                             caught[i][1].float())
+                  for i, block in ((i, self.student.backbone.blocks[i]) for i in group)]
         return torch.stack(losses).mean()
 
-    def _end_to_end_loss(self, x_t, sigma, context, mask) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.teacher.backbone(x_t, sigma, context, mask)
-        return F.mse_loss(self.student.backbone(x_t, sigma, context, mask), target)
+    def _teacher_velocity(self, batches: list[tuple]) -> list[torch.Tensor]:
+        with self._placed("teacher", 1), torch.no_grad():
+            return [self.teacher.backbone(*b).float() for b in batches]
 
-    def velocity_error(self) -> float:
+    def velocity_error(self, group: list[int] = ()) -> float:
         """MSE between the student's and the teacher's velocity on the fixed held-out batch."""
-        with torch.no_grad():
-            return F.mse_loss(self.student.backbone(*self.heldout), self.heldout_target).item()
+        with self._placed("student", 1, group), torch.no_grad():
+            return F.mse_loss(self.student.backbone(*self.heldout).float(), self.heldout_target).item()
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Path | None:
@@ -248,80 +274,108 @@ class Hybridizer:
         levels = self.sigmas[torch.linspace(0, len(self.sigmas) - 1, len(held)).round().long()]
         self.heldout = self._batch(held, torch.Generator().manual_seed(item_seed(self.opts.run.seed, 9)),
                                    len(held), levels)
-        with torch.no_grad():
-            self.heldout_target = self.teacher.backbone(*self.heldout)
-        pos, optim_state = {"stage": 0, "step": 0, "global_step": 0}, None
+        self.heldout_target = self._teacher_velocity([self.heldout])[0]
+        pos, optim_state = {"stage": 0, "group": 0, "step": 0, "global_step": 0}, None
         if resume:
-            pos, optim_state = load_state(self.folder.state, {"backbone": self.student.backbone}, complete=True)
+            pos, optim_state = load_state(self.folder.state, {"fresh": self.fresh}, complete=True)
             self.folder.trim_log(pos["global_step"])
-            log.info("resuming at stage %s step %d", STAGES[min(pos["stage"], 1)], pos["step"])
+            log.info("resuming at stage %s, group %d, step %d", STAGES[min(pos["stage"], 1)], pos["group"] + 1,
+                     pos["step"])
         elif self.rank == 0:
             self.folder.log.unlink(missing_ok=True)
             self.folder.append_log({"global_step": 0, "stage": "start", "step": 0,
                                     "velocity_error": self.velocity_error()})
         self.global_step = pos["global_step"]
         for si in range(pos["stage"], len(STAGES)):
-            first = si == pos["stage"]
-            if self._run_stage(si, pos["step"] if first else 0, optim_state if first else None):
-                return None
+            for gi in range(pos["group"] if si == pos["stage"] else 0, len(self.groups)):
+                first = (si, gi) == (pos["stage"], pos["group"])
+                if self._run_group(si, gi, pos["step"] if first else 0, optim_state if first else None):
+                    return None
         return self._finish()
 
-    def _run_stage(self, si: int, start: int, optim_state: dict | None) -> bool:
-        """One stage from `start`; True when the run stops here (stop_after)."""
-        run, steps = self.opts.run, self.opts.steps(si)
-        self.fresh.requires_grad_(True)
-        optimizer = torch.optim.AdamW(self.fresh.parameters(), lr=self.opts.lr, weight_decay=0.0)
+    def _run_group(self, si: int, gi: int, start: int, optim_state: dict | None) -> bool:
+        """Stage `si` for the fresh blocks of group `gi` from `start`; True when the run stops here (stop_after).
+        The steps run in chunks that end at each logged step: the teacher's and the student's blocks are placed once
+        a chunk, and the end-to-end targets of a chunk are the teacher's velocities made before it."""
+        run, steps, group = self.opts.run, self.opts.steps(si), self.groups[gi]
+        blocks = torch.nn.ModuleList(self.student.backbone.blocks[i] for i in group).to(self.device)
+        blocks.requires_grad_(True)
+        optimizer = torch.optim.AdamW(blocks.parameters(), lr=self.opts.lr, weight_decay=0.0)
         if optim_state is not None:
             optimizer.load_state_dict(optim_state)
-        loss_fn = self._blockwise_loss if si == 0 else self._end_to_end_loss
+        name = STAGES[si] if len(self.groups) == 1 else f"{STAGES[si]} {gi + 1}/{len(self.groups)}"
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, initial=start, desc=STAGES[si], unit="step", disable=not run.progress)
+        bar = tqdm(total=steps, initial=start, desc=name, unit="step", disable=not run.progress)
         done = start
         try:
-            for step in range(start, steps):
-                # a short linear warm-up: fresh Adam moments' first steps would undo part of the stage before
-                for g in optimizer.param_groups:
-                    g["lr"] = self.opts.lr * min(1.0, (step + 1) / max(1, min(20, steps // 10)))
-                gen = torch.Generator().manual_seed(item_seed(run.seed, si, step))
-                # every process draws the whole batch (the same generator) and computes its share
+            while done < steps:
+                logged = done if done % run.log_every == 0 else (done // run.log_every + 1) * run.log_every
+                chunk = range(done, min(steps, logged + 1))
+                # every process draws the whole batch of a step (the same generator) and computes its share
                 mine = slice(self.rank, None, self.world)
-                loss = loss_fn(*(t[mine] for t in self._batch(self.train, gen, self.opts.batch)))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.world > 1:
-                    loss = average_gradients(list(self.fresh.parameters()), loss, self.device)
-                optimizer.step()
-                self.global_step += 1
-                done = step + 1
-                bar.update(1)
-                if self.rank == 0 and (step % run.log_every == 0 or done == steps):
-                    err = self.velocity_error()
+                batches = [tuple(t[mine] for t in self._batch(
+                    self.train, torch.Generator().manual_seed(item_seed(run.seed, si, step)), self.opts.batch))
+                    for step in chunk]
+                targets = self._teacher_velocity(batches) if si == 1 else [None] * len(batches)
+                with self._placed("teacher" if si == 0 else "student", si, group):
+                    for step, batch, target in zip(chunk, batches, targets):
+                        # a short linear warm-up: fresh Adam moments' first steps would undo part of the stage
+                        for g in optimizer.param_groups:
+                            g["lr"] = self.opts.lr * min(1.0, (step + 1) / max(1, min(20, steps // 10)))
+                        if si == 0:
+                            loss = self._blockwise_loss(group, *batch)
+                        else:
+                            loss = F.mse_loss(self.student.backbone(*batch).float(), target)
+                        optimizer.zero_grad(set_to_none=True)
+                        # block-wise, each block's gradient is that of its own error, however many share the step
+                        (loss * len(group) if si == 0 else loss).backward()
+                        if self.world > 1:
+                            loss = average_gradients(list(blocks.parameters()), loss, self.device)
+                        optimizer.step()
+                        self.global_step += 1
+                        done = step + 1
+                        bar.update(1)
+                        if step < chunk[-1] and self._after_step(si, gi, done, steps, loss, optimizer):
+                            return True
+                # the chunk's last step is the logged one; its velocity error places the student, so it comes after
+                if self.rank == 0:
+                    err = self.velocity_error(group)
                     self.folder.append_log({"global_step": self.global_step, "stage": STAGES[si], "step": done,
-                                            "loss": loss.item(), "velocity_error": err})
+                                            "loss": loss.item(), "velocity_error": err,
+                                            **({"group": gi + 1} if len(self.groups) > 1 else {})})
                     bar.set_postfix(loss=f"{loss.item():.4g}", velocity_error=f"{err:.4g}")
-                if run.on_step is not None:  # may raise (a host's interrupt): after the step is logged
-                    run.on_step({"global_step": self.global_step, "phase": STAGES[si], "loss": loss.item()})
-                position = {"stage": si, "step": done, "global_step": self.global_step}
-                if done == steps:
-                    break
-                if run.checkpoint_every and self.global_step % run.checkpoint_every == 0:
-                    self._save(position, optimizer)
-                if run.stop_after is not None and self.global_step >= run.stop_after:
-                    self._save(position, optimizer)
+                if self._after_step(si, gi, done, steps, loss, optimizer):
                     return True
         except BaseException as e:  # Ctrl-C, SIGTERM or a host's interrupt: keep the last completed step
             if self.world > 1 and not isinstance(e, KeyboardInterrupt):
                 raise  # another process may be gone: no barrier to wait at
-            self._save({"stage": si, "step": done, "global_step": self.global_step}, optimizer)
+            self._save({"stage": si, "group": gi, "step": done, "global_step": self.global_step}, optimizer)
             self.plot()
             log.warning("stopped (%s): state saved to %s; continue with --resume", type(e).__name__, self.folder.state)
             raise
         finally:
             bar.close()
-        self._save({"stage": si + 1, "step": 0, "global_step": self.global_step}, None)
+            blocks.requires_grad_(False).to(self.home)
+        following = (si, gi + 1) if gi + 1 < len(self.groups) else (si + 1, 0)
+        self._save({"stage": following[0], "group": following[1], "step": 0, "global_step": self.global_step}, None)
         self.plot()
         return run.stop_after is not None and self.global_step >= run.stop_after
+
+    def _after_step(self, si: int, gi: int, done: int, steps: int, loss: torch.Tensor, optimizer) -> bool:
+        """Report, save and stop after a step (logged first, when it is); True when the run stops here."""
+        run = self.opts.run
+        if run.on_step is not None:  # may raise (a host's interrupt): after the step is logged
+            run.on_step({"global_step": self.global_step, "phase": STAGES[si], "loss": loss.item()})
+        if done == steps:
+            return False
+        position = {"stage": si, "group": gi, "step": done, "global_step": self.global_step}
+        if run.checkpoint_every and self.global_step % run.checkpoint_every == 0:
+            self._save(position, optimizer)
+        if run.stop_after is not None and self.global_step >= run.stop_after:
+            self._save(position, optimizer)
+            return True
+        return False
 
     def _barrier(self) -> None:
         if self.world > 1:
@@ -339,7 +393,7 @@ class Hybridizer:
 
     def _save(self, position: dict, optimizer) -> None:
         if self.rank == 0:
-            save_state(self.folder.state, {"backbone": self.student.backbone}, optimizer, position)
+            save_state(self.folder.state, {"fresh": self.fresh}, optimizer, position)
         self._barrier()
 
     def _finish(self) -> Path:

@@ -62,6 +62,25 @@ def test_the_student_file_is_the_teachers_with_a_hybrid_transformer_and_samples(
     assert video.shape == (CLIP["frames"], CLIP["height"], CLIP["width"], 3) and video.std() > 0
 
 
+def test_planned_and_streamed_runs_train_the_same_student(run, tmp_path, capsys):
+    """--vram plans the placement (here on the CPU, where copies are no-ops) and --offload stream streams every
+    teacher block but the fresh one, which trains: the student is the one trained in place. A budget nothing fits
+    is refused before any work."""
+    files, _ = run
+    common = ["hybridize", "--model", files["path"], "--text-encoder", files["text_encoder"], "--pattern", "AC",
+              "--clip", SIZE, "--steps-blockwise", "3", "--steps-end-to-end", "3", "--clips", "4", "--batch", "2", "-q"]
+    students = {}
+    for name, extra in (("in_place", []), ("planned", ["--vram", "0.02"]), ("streamed", ["--offload", "stream"])):
+        assert main([*common, *extra, "--out", str(tmp_path / name)]) == 0
+        with safe_open(str(tmp_path / name / "ltx-2-19b-dev-hybrid.safetensors"), "pt") as f:
+            students[name] = {k: f.get_tensor(k) for k in f.keys() if ".transformer_blocks.1." in k}  # noqa: SIM118
+    assert "memory plan: 1 fresh blocks, 1 at a time" in capsys.readouterr().err
+    for name in ("planned", "streamed"):
+        assert max((students[name][k] - v).abs().max().item() for k, v in students["in_place"].items()) < 1e-5
+    assert main([*common, "--vram", "0.001", "--out", str(tmp_path / "small")]) == 2
+    assert "does not fit 0.001 GB even 1 fresh block(s) at a time" in capsys.readouterr().err
+
+
 def test_what_an_ltx2_teacher_cannot_do_is_refused_in_one_line(run, tmp_path, capsys):
     files, _ = run
     common = ["hybridize", "--model", files["path"], "--text-encoder", files["text_encoder"], "--clip", SIZE]
