@@ -398,6 +398,7 @@ class Hybridizer:
 
     def _finish(self) -> Path:
         path = Path(self.opts.run.result_path or self.folder.path / f"{self.opts.run.name}.safetensors")
+        self.fresh.to(self.dtype)  # trained in float32; the student is stored as its teacher
         if self.rank == 0:
             self._write(path)
         self._barrier()
