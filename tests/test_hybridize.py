@@ -208,6 +208,13 @@ def test_the_command_writes_a_hybrid(tmp_path, capsys):
     assert load_model(out / "aiprod-v2-tiny-hybrid.safetensors").config.backbone.pattern == "CAAAAA"
     assert main(args) == 2  # a state is there: starting over would delete it
     assert "add --resume" in capsys.readouterr().err
+    # stage 3, a curriculum fine-tune on data, is `aiprod train` on the student
+    phases = tmp_path / "phases.json"
+    phases.write_text(json.dumps([{"name": "1-still", "steps": 1, "batch": 2, "world": {"frames": 9}}]))
+    assert main(["train", "--model", str(out / "aiprod-v2-tiny-hybrid.safetensors"), "--phases", str(phases),
+                 "--out", str(tmp_path / "tuned"), "--no-validation", "-q"]) == 0
+    tuned = load_model(tmp_path / "tuned" / "aiprod-v2-tiny-hybrid.safetensors")
+    assert tuned.config.backbone.pattern == "CAAAAA"
 
 
 def test_train_builds_an_all_attention_teacher_from_the_preset(tmp_path, capsys):
