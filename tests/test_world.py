@@ -381,3 +381,24 @@ def test_casual_captions_look_typed_and_plain_ones_are_mixed_in():
     assert all(t.isascii() for t, ja in zip(texts, japanese) if not ja), texts  # the others are English
     with pytest.raises(ValueError, match="languages"):
         Phase("p", languages=["xx"])
+
+
+def test_focus_draws_the_hard_combinations_for_its_share_of_samples():
+    """Hard-example mining: a phase's `focus_share` of samples are one object of a listed [colour, shape, motion]."""
+    from aiprod_core.train.data import WorldData
+    from aiprod_core.train.phases import Phase
+
+    data = WorldData(3)
+    focus = [["red", "circle", "left"], ["blue", "square", "up"]]
+    phase = Phase("p", world={"frames": 5, "objects": [1, 2]}, focus=focus, focus_share=0.5)
+    samples = [data.sample(phase, 0, 0, i) for i in range(200)]
+    combos = [[COLOURS[s.labels["colour"]], ALL_SHAPES[s.labels["shape"]], MOTIONS[s.labels["motion"]]]
+              if s.labels["colour"] >= 0 else None for s in samples]
+    hits = [c for c in combos if c in focus]
+    assert 70 <= len(hits) <= 130 and {tuple(c) for c in hits} == {tuple(c) for c in focus}
+    assert all(s.video is not None and s.caption for s in samples)
+    for bad, words in (({"focus": [["pink", "circle", "left"]], "focus_share": 0.5}, "unknown or no entries"),
+                       ({"focus_share": 0.5}, "focus_share=0.5 is a fraction"),
+                       ({"focus": focus, "focus_share": 0.5, "world_pool": 64}, "focus_share and world_pool")):
+        with pytest.raises(ValueError, match=words):
+            Phase("p", **bad)

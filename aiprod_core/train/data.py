@@ -68,6 +68,9 @@ class WorldData:
     def sample(self, phase: Phase, phase_index: int, step: int, item: int) -> Sample:
         seed = item_seed(self.seed, phase_index, step, item)
         spec = phase.spec
+        focus = np.random.default_rng([seed, 5])  # hard-example mining: its own stream
+        if phase.focus_share and focus.random() < phase.focus_share:
+            spec = phase.focus_spec(phase.focus[int(focus.integers(len(phase.focus)))])
         key = scene_seed = None
         if phase.world_pool:
             if phase_index != self._pool_phase:  # one phase's pool at a time

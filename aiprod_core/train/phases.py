@@ -59,6 +59,11 @@ class Phase:
     # the same caption with another colour word, past a cosine of 0.5 (objectives.colour_contrast_loss): for phrases
     # whose colour the encoder barely reads
     colour_contrast: float = 0.0
+    # hard-example mining: a fraction `focus_share` of a world phase's samples are one object with one of these
+    # [colour, shape, motion] combinations, drawn uniformly (e.g. those a scan of plain prompts found drawn wrong);
+    # the rest of the scene (size, speed, place) and the caption are drawn as usual
+    focus: list[list[str]] = field(default_factory=list)
+    focus_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -83,7 +88,25 @@ class Phase:
         if self.world_pool < 0 or (self.world_pool and self.stage != "backbone"):
             raise ValueError(f"phase {self.name!r}: world_pool={self.world_pool}; expected 0 (a new scene for every "
                              f"sample) or, in a backbone phase, the number of scenes to draw from (e.g. 8192)")
+        if not 0.0 <= self.focus_share <= 1.0 or (self.focus_share and not self.focus):
+            raise ValueError(f"phase {self.name!r}: focus_share={self.focus_share} is a fraction of samples (0..1), "
+                             "with `focus` listing the [colour, shape, motion] combinations to draw")
+        if self.focus_share and self.world_pool:
+            raise ValueError(f"phase {self.name!r}: focus_share and world_pool together; a pooled scene's latent is "
+                             "kept for its key, so a focused sample cannot replace it: use one of the two")
         self.spec  # noqa: B018 (validates the world fields now, not in the middle of a run)
+        for combo in self.focus:
+            self.focus_spec(combo)
+
+    def focus_spec(self, combo: list[str]) -> WorldSpec:
+        """The phase's world narrowed to one object of a focus combination [colour, shape, motion]."""
+        if len(combo) != 3:
+            raise ValueError(f"phase {self.name!r}: focus entry {combo!r}; expected [colour, shape, motion]")
+        colour, shape, motion = combo
+        try:
+            return dataclasses.replace(self.spec, objects=(1,), colours=(colour,), shapes=(shape,), motions=(motion,))
+        except ValueError as e:
+            raise ValueError(f"phase {self.name!r}: focus entry {combo!r}: {e}") from e
 
     @property
     def spec(self) -> WorldSpec:
