@@ -277,3 +277,13 @@ def test_two_processes_reach_the_student_of_one(tmp_path):
     fresh = [k for k in one if k.startswith(tuple(f"backbone.blocks.{i}." for i in REPLACED))]
     assert fresh and max((one[k] - two[k]).abs().max().item() for k in one) < 1e-4
     assert len(rows(tmp_path / "two")) == len(rows(tmp_path / "one"))  # one log, written once
+
+
+def test_the_speed_benchmark_compares_the_students_with_all_attention(one_thread):
+    """bench/hybrid_speed.py at a tiny grid: every pattern timed, each hybrid's speed-up against all-attention."""
+    from bench.hybrid_speed import run
+
+    out = run(preset("tiny"), [(1, 4, 4)], ["ACACAC", "ACCCAC"], threads=1, warmup=0, repeats=1)
+    row = out["grids"]["1x4x4"]
+    assert out["patterns"]["all_attention"] == "AAAAAA" and row["tokens"] == 16
+    assert all(row[n]["s_per_step"] > 0 and row[n]["speedup"] > 0 for n in ("hybrid_ACACAC", "hybrid_ACCCAC"))
