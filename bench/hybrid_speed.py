@@ -47,10 +47,10 @@ def run(config, grids, patterns, threads: int, warmup: int, repeats: int, text_l
         ctx = torch.randn(2, text_len, cfg.text_dim, generator=g)
         mask = torch.ones(2, text_len, dtype=torch.bool)
 
-        def step(model):
+        def step(model, inputs=(x, sigma, ctx, mask)):
             def run_once():
                 with torch.no_grad():
-                    model(x, sigma, ctx, mask)
+                    model(*inputs)
             return run_once
 
         times = time_round_robin({n: step(m) for n, m in models.items()}, warmup, repeats)

@@ -17,6 +17,7 @@ Gemma and the VAE stay off the device: the distillation clips' contexts and late
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -126,7 +127,7 @@ def fresh_groups(replaced: list[int], group: int) -> list[list[int]]:
     bounds = [0]
     for k in range(count):
         bounds.append(bounds[-1] + base + (k < extra))
-    return [replaced[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [replaced[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 
