@@ -59,9 +59,6 @@ def check(args: argparse.Namespace) -> list[str]:
     ltx2 = hasattr(config, "distilled")
     pattern = config.transformer.block_kinds if ltx2 else config.backbone.pattern
     replaced_blocks(pattern, args.pattern)  # ValueError: one line, exit 2
-    if ltx2 and args.prompts:
-        raise RequestError("--prompts: an LTX-2 teacher distils on the synthetic world's clips here (its own "
-                           "generations are not supported yet); leave --prompts out")
     if args.clip:
         try:
             config.vae.check_clip(*_clip(args.clip))

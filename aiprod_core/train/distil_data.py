@@ -65,8 +65,9 @@ def teacher_generations(model, prompts: tuple[str, ...], count: int, clip: tuple
     captions = [prompts[i % len(prompts)] for i in range(count)]
     context, mask = model.text_encoder.encode(captions)
     neg_context, neg_mask = model.text_encoder.encode([""])
+    how = model.family.sampling(model, shape, steps, cfg)  # the family's schedule and guidance (LTX-2's on x0)
     latents = [sample_latent(model.backbone, context[i : i + 1], mask[i : i + 1], neg_context, neg_mask, shape,
-                             steps=steps, cfg=cfg, seed=item_seed(seed, stream, i)).float().cpu() for i in range(count)]
+                             seed=item_seed(seed, stream, i), **how).float().cpu() for i in range(count)]
     return ClipSet(torch.cat(latents), context.float().cpu(), mask.cpu(), captions)
 
 

@@ -9,11 +9,15 @@ starts with the MLP of the attention block it replaces. Only the fresh blocks tr
    the teacher's activations caught by forward hooks on a teacher run over noised latents, recomputed every step);
 2. end to end: the student's velocity matches the teacher's (MSE) on noised latents with the same text context.
 
+The fresh blocks train `group` at a time (all at once by default), each group through both stages; a teacher too
+large for the GPU is placed as LoRA training places a frozen model (memory/hybridize_plan.py plans an LTX-2 teacher
+in a budget): its blocks stream, the group's stay on the device, and the other fresh blocks wait, frozen.
+
 The teacher is an AIPROD checkpoint or an LTX-2 one (its student: families/ltx2/hybrid.py, written as the teacher's
 file with the transformer replaced). The latents are the teacher's own generations from a prompt list (no video data
-needed; AIPROD teachers) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from
-the sampler's own schedule, so the student learns the denoising it will be asked for. Every random choice of a step is drawn from a generator seeded by (seed, stage, step), so `--resume` reaches the
-weights an uninterrupted run reaches. Under torchrun every process draws the same batch and computes its share of
+needed) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from the sampler's own
+schedule, so the student learns the denoising it will be asked for. Every random choice of a step is drawn from a
+generator seeded by (seed, stage, step), so `--resume` reaches the weights an uninterrupted run reaches. Under torchrun every process draws the same batch and computes its share of
 it; the gradients are averaged in one all-reduce, so the processes reach the weights one process reaches with the
 same batch. The first process makes the latents and writes every file.
 """
@@ -188,9 +192,6 @@ class Hybridizer:
             return load_clips(self.data_path)
         c, o = self.teacher.config, self.opts
         clip = o.clip or (c.frames, c.height, c.width)
-        if o.prompts and self.teacher.family is not AIPROD:
-            raise ValueError("an LTX-2 teacher distils on the synthetic world's clips here; its own generations "
-                             "(prompts) are not supported yet: leave the prompt list out")
         if o.prompts:
             def make(count, stream):
                 return teacher_generations(self.teacher, o.prompts, count, clip, o.run.seed, stream, o.sampler_steps,
