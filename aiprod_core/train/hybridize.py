@@ -5,7 +5,7 @@ The student is the teacher with a new pattern: every kept block keeps its weight
 projections, the time and caption embeddings and AdaLN-single; each replaced position gets a fresh conv block, which
 starts with the MLP of the attention block it replaces. Only the fresh blocks train, in two stages:
 
-1. block-wise: each fresh block maps the teacher block's input to that block's output (all fresh blocks at once,
+1. block-wise: each fresh block maps the teacher block's input to that block's output (a group's blocks at once,
    the teacher's activations caught by forward hooks on a teacher run over noised latents, recomputed every step);
 2. end to end: the student's velocity matches the teacher's (MSE) on noised latents with the same text context.
 
@@ -17,9 +17,10 @@ The teacher is an AIPROD checkpoint or an LTX-2 one (its student: families/ltx2/
 file with the transformer replaced). The latents are the teacher's own generations from a prompt list (no video data
 needed) or the synthetic world's clips (train/distil_data.py). Both stages draw noise levels from the sampler's own
 schedule, so the student learns the denoising it will be asked for. Every random choice of a step is drawn from a
-generator seeded by (seed, stage, step), so `--resume` reaches the weights an uninterrupted run reaches. Under torchrun every process draws the same batch and computes its share of
-it; the gradients are averaged in one all-reduce, so the processes reach the weights one process reaches with the
-same batch. The first process makes the latents and writes every file.
+generator seeded by (seed, stage, step), so `--resume` reaches the weights an uninterrupted run reaches. Under
+torchrun every process draws the same batch and computes its share of it; the gradients are averaged in one
+all-reduce, so the processes reach the weights one process reaches with the same batch. The first process makes the
+latents and writes every file.
 """
 
 from __future__ import annotations
