@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,11 +171,13 @@ class Hybridizer:
                              f"{self.world}")
         if opts.device is not None and opts.placement is None:  # placed: the blocks visit the device in turn
             for m in (teacher.backbone, teacher.vae, teacher.text_encoder):
-                m.to(opts.device)
+                if m is not None:
+                    m.to(opts.device)
         self.folder = RunFolder(opts.run.out_dir)
         self.student, self.replaced = build_student(teacher, opts.pattern, opts.run.seed)
         for m in (teacher.backbone, teacher.vae, teacher.text_encoder, self.student.backbone):
-            m.requires_grad_(False).eval()
+            if m is not None:  # a teacher given its clips (`run(clips=...)`) needs no VAE nor text encoder
+                m.requires_grad_(False).eval()
         # fresh weights train in float32 whatever the teacher's dtype: bf16 AdamW steps would round away
         self.fresh = torch.nn.ModuleList(self.student.backbone.blocks[i] for i in self.replaced).float()
         self.groups = fresh_groups(self.replaced, opts.group)
@@ -259,12 +262,15 @@ class Hybridizer:
             return F.mse_loss(self.student.backbone(*self.heldout).float(), self.heldout_target).item()
 
     # -- the loop -------------------------------------------------------------------------------------------------
-    def run(self, resume: bool = False) -> Path | None:
-        """Both stages, then the student's checkpoint (its path; None when stopped by `stop_after`)."""
+    def run(self, resume: bool = False, clips: dict[str, ClipSet] | None = None) -> Path | None:
+        """Both stages, then the student's checkpoint (its path; None when stopped by `stop_after`). clips: the
+        "train" and "heldout" latents to distil on (kept in the run folder) instead of making them."""
         self.folder.path.mkdir(parents=True, exist_ok=True)
         resume = resume and self.folder.state.is_file()
         if not resume and self.rank == 0:  # clips drawn for other settings must not be read back
             self.data_path.unlink(missing_ok=True)
+            if clips is not None:
+                save_clips(self.data_path, clips)
         sets = self._data() if self.rank == 0 else None
         self._barrier()  # the first process made them: the others read them
         sets = sets or load_clips(self.data_path)
@@ -344,7 +350,7 @@ class Hybridizer:
                 if self.rank == 0:
                     err = self.velocity_error(group)
                     self.folder.append_log({"global_step": self.global_step, "stage": STAGES[si], "step": done,
-                                            "loss": loss.item(), "velocity_error": err,
+                                            "loss": loss.item(), "velocity_error": err, "time": time.time(),
                                             **({"group": gi + 1} if len(self.groups) > 1 else {})})
                     bar.set_postfix(loss=f"{loss.item():.4g}", velocity_error=f"{err:.4g}")
                 if self._after_step(si, gi, done, steps, loss, optimizer):

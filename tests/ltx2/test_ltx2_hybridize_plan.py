@@ -66,3 +66,13 @@ def test_groups_split_the_fresh_blocks_evenly_in_order():
     assert fresh_groups(fresh, 3) == [[2, 5, 7], [10, 13], [15, 18]]
     assert fresh_groups(fresh, 4) == [[2, 5, 7, 10], [13, 15, 18]]
     assert fresh_groups(fresh, 9) == [fresh]
+
+
+def test_the_hybridize_memory_benchmark_runs_its_smoke_path(tmp_path, one_thread):
+    """bench/ltx2_hybridize_memory.py at a tiny shape on the CPU: the hybridizer's own loop, planned and streamed."""
+    from bench.ltx2_hybridize_memory import main as bench
+
+    out = bench(["--device", "cpu", "--tiny", "--steps", "2", "--out", str(tmp_path / "smoke.json")])
+    assert all(s["blocks_streamed"] == 4 for s in out["plan"]["stages"].values())
+    for stage in ("blockwise", "end_to_end"):
+        assert out["stages"][stage]["s_per_step"] > 0 and len(out["stages"][stage]["velocity_error"]) == 2
