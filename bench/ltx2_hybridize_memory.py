@@ -29,10 +29,10 @@ from aiprod_core.families.ltx2.config import LTX2TransformerConfig  # noqa: E402
 from aiprod_core.families.ltx2.gemma_tokenizer import MAX_LENGTH  # noqa: E402
 from aiprod_core.families.ltx2.model import LTX2Geometry, LTX2ModelConfig  # noqa: E402
 from aiprod_core.families.ltx2.vae_config import LTX2_VIDEO_VAE, LTX2VAEConfig  # noqa: E402
-from aiprod_core.memory.hybridize_plan import hybridize_placement  # noqa: E402
+from aiprod_core.memory.hybridize_plan import fresh_groups, hybridize_placement  # noqa: E402
 from aiprod_core.model import LTX2, VideoModel  # noqa: E402
 from aiprod_core.train.distil_data import ClipSet  # noqa: E402
-from aiprod_core.train.hybridize import HybridizeOptions, Hybridizer  # noqa: E402
+from aiprod_core.train.hybridize import HybridizeOptions, Hybridizer, replaced_blocks  # noqa: E402
 from aiprod_core.train.options import RunOptions  # noqa: E402
 from aiprod_core.train.run import RunFolder  # noqa: E402
 from bench.ltx2_gpu_memory import TINY, bench_parser, device_and_clip, gb, random_transformer, write_json  # noqa: E402
@@ -64,7 +64,7 @@ def run(device: torch.device, tiny: bool, vram: float | None, clip: tuple[int, i
     context = 32 if tiny else MAX_LENGTH
     clips = {"train": random_clips(cfg, tuple(grid), 2, context, 1), "heldout": random_clips(cfg, tuple(grid), 1, context, 2)}
     out_dir = Path(tempfile.mkdtemp(prefix="hybridize-bench-"))
-    groups = -(-sum(a != b for a, b in zip(cfg.block_kinds, pattern)) // group)
+    groups = len(fresh_groups(replaced_blocks(cfg.block_kinds, pattern), group))
     opts = HybridizeOptions(RunOptions(out_dir, name="bench", log_every=1, checkpoint_every=0, progress=False,
                                        stop_after=2 * steps * groups),
                             pattern, steps_blockwise=steps, steps_end_to_end=steps, batch=1, heldout=1,

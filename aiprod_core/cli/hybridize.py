@@ -71,15 +71,15 @@ def check(args: argparse.Namespace) -> list[str]:
     check_number("--group", args.group, 0)
     if args.vram is not None:
         check_number("--vram", args.vram, 0, above=True, hint="GB of GPU memory")
-    if ltx2 and args.offload == "auto" and (args.vram is not None or (args.device or "").startswith("cuda")):
-        from ..memory.hybridize_plan import plan_ltx2_hybridize
+        # a budget nothing fits is refused before the teacher loads (a free-memory budget is read at the run): the
+        # run's own placement, planned here from the config
+        from ..memory.hybridize_plan import hybridize_placement
         from ..memory.stages import MemoryPlanError
 
-        frames, height, width = _clip(args.clip) if args.clip else (config.frames, config.height, config.width)
-        try:  # a budget nothing fits is refused before the teacher loads (a free-memory budget is read at the run)
-            if args.vram is not None:
-                plan_ltx2_hybridize(config, args.pattern, frames, height, width, args.vram, batch=args.batch,
-                                    reserve_gb=min(1.0, args.vram / 8), group=args.group or None)
+        clip = _clip(args.clip) if args.clip else (config.frames, config.height, config.width)
+        try:
+            hybridize_placement(config, args.pattern, clip, args.batch, args.device or "cpu", offload=args.offload,
+                                vram_gb=args.vram, group=args.group)
         except MemoryPlanError as e:
             raise RequestError(f"--vram {args.vram:g}: {e}") from None
     check_number("--clips", args.clips, 1)
@@ -127,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
                                        progress=not args.quiet),
                             args.pattern, steps_blockwise=args.steps_blockwise,
                             steps_end_to_end=args.steps_end_to_end, lr=args.lr, batch=args.batch, clips=args.clips,
-                            prompts=prompts, device=device, clip=_clip(args.clip) if args.clip else None,
-                            group=group, placement=placement)
+                            prompts=prompts, device=device, clip=clip, group=group, placement=placement)
     settings = {"model": str(Path(args.model).resolve()), "pattern": args.pattern, "seed": args.seed,
                 "steps_blockwise": args.steps_blockwise, "steps_end_to_end": args.steps_end_to_end,
                 "lr": args.lr, "batch": args.batch, "clips": args.clips, "clip": args.clip, "prompts": list(prompts),

@@ -100,7 +100,7 @@ def plan_ltx2_hybridize(config: object, pattern: str, frames: int, height: int, 
         if bw is not None and ee is not None:
             break
     else:
-        (_, bw_need), (_, ee_need) = stages(sizes[-1] if group else 1)
+        (_, bw_need), (_, ee_need) = stages(sizes[-1])  # the given group, or one block at a time
         need = max(bw_need, ee_need) / GiB + reserve_gb
         raise MemoryPlanError(f"hybridizing {cfg.num_layers} blocks into {pattern!r} at {width}x{height}x{frames}, "
                               f"batch {batch}, does not fit {vram_gb:g} GB even {group or 1} fresh block(s) at a "

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..sampling.schedules import token_shift
+from ..world import COLOURS
 
 
 def sample_sigmas(batch: int, tokens: int, generator: torch.Generator, uniform_p: float = 0.1,
@@ -99,7 +100,7 @@ class AttributeHeads(nn.Module):
         return torch.stack(losses).mean()
 
 
-COLOUR_WORDS = ("red", "yellow", "green", "blue", "purple", "white")  # the world's colours, in English
+COLOUR_WORDS = COLOURS  # the world's colour names are its English colour words
 _COLOUR = re.compile(r"\b(" + "|".join(COLOUR_WORDS) + r")\b", re.IGNORECASE)
 
 
